@@ -1,0 +1,63 @@
+# taskmgmt: PGXS build of the extension, plus run and test targets.
+#   make run    install what is missing, build, start a private cluster with the extension
+#   make test   the same set-up, then every test suite
+EXTENSION   = taskmgmt
+# The version lives in taskmgmt.control only.
+EXTVERSION := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" taskmgmt.control)
+
+MODULE_big  = taskmgmt
+OBJS        = extension/taskmgmt.o extension/identity.o extension/auth.o \
+              extension/jwt.o extension/base64url.o extension/autonomous.o \
+              extension/spi_util.o
+SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
+DATA_built  = taskmgmt--$(EXTVERSION).sql
+
+REGRESS      = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
+REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto --load-extension=taskmgmt
+ISOLATION      = $(basename $(notdir $(sort $(wildcard test/isolation/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=test/isolation --load-extension=pgcrypto --load-extension=taskmgmt
+
+PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+              -Wno-sign-compare
+SHLIB_LINK  = -lcrypto
+
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+
+.PHONY: run test stop deps bench installcheck-regress installcheck-isolation
+
+ifneq ($(wildcard $(PG_CONFIG)),)
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(DATA_built): $(SQL_PARTS) taskmgmt.control
+	@{ echo "-- taskmgmt $(EXTVERSION): generated from extension/sql/*.sql, do not edit"; \
+	   printf '%s\n' '\echo Use "CREATE EXTENSION taskmgmt CASCADE" to load this file. \quit'; \
+	   for f in $(SQL_PARTS); do echo; echo "-- ==== $$f ===="; cat $$f; done; } > $@
+
+run: deps
+	@scripts/run.sh
+
+test: deps
+	@scripts/test.sh
+
+# The two halves of PGXS's installcheck, so each suite reports on its own.
+installcheck-regress: submake
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+
+installcheck-isolation: submake
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+
+stop:
+	@scripts/pgcluster.sh stop db
+
+bench: deps
+	@bench/run.sh
+else
+# Fresh machine: PGXS (and pg_config) are not installed yet, so install the
+# packages first and then run the requested target again.
+all install run test bench: deps
+	@$(MAKE) --no-print-directory $@
+endif
+
+deps:
+	@scripts/deps.sh

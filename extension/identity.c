@@ -1,0 +1,251 @@
+/*
+ * identity.c
+ *	  Who is signed in, kept in backend memory where no SQL can reach it.
+ *
+ * Two slots: the session identity, set by sign_in() and kept until
+ * sign_out() or the end of the connection, and the transaction identity, set
+ * by authenticate(token) and cleared when the transaction ends, so a pooled
+ * connection never carries one request's user into the next.  There is no
+ * setting behind either: SET and set_config() cannot touch them.
+ *
+ * A session identity is re-validated once per transaction (session not
+ * revoked or expired, user not disabled), so sign_out() elsewhere and an
+ * admin disabling the account take effect at once.
+ */
+#include "taskmgmt.h"
+
+#include <time.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+typedef struct TmIdentity
+{
+	bool		valid;
+	int64		user_id;
+	int64		session_id;
+	bool		is_admin;
+} TmIdentity;
+
+static TmIdentity session_identity;
+static TmIdentity xact_identity;
+static LocalTransactionId session_checked_lxid = InvalidLocalTransactionId;
+
+static SPIPlanPtr session_check_plan;
+static SPIPlanPtr authenticate_plan;
+
+void
+tm_identity_set_session(int64 user_id, int64 session_id, bool is_admin)
+{
+	session_identity.valid = true;
+	session_identity.user_id = user_id;
+	session_identity.session_id = session_id;
+	session_identity.is_admin = is_admin;
+	session_checked_lxid = MyProc->lxid;
+	memset(&xact_identity, 0, sizeof(xact_identity));
+}
+
+void
+tm_identity_clear_all(void)
+{
+	memset(&session_identity, 0, sizeof(session_identity));
+	memset(&xact_identity, 0, sizeof(xact_identity));
+	session_checked_lxid = InvalidLocalTransactionId;
+}
+
+static void
+identity_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			memset(&xact_identity, 0, sizeof(xact_identity));
+			break;
+		default:
+			break;
+	}
+}
+
+void
+tm_identity_xact_callback_register(void)
+{
+	RegisterXactCallback(identity_xact_callback, NULL);
+}
+
+/* Once per transaction: is the signed-in psql session still good? */
+static void
+recheck_session_identity(void)
+{
+	TmOwnerContext ctx;
+	Datum		arg[2];
+	bool		isnull;
+	bool		ok = false;
+	bool		is_admin = false;
+
+	tm_spi_begin_as_owner(&ctx);
+	if (session_check_plan == NULL)
+	{
+		Oid			types[2] = {INT8OID, INT8OID};
+
+		session_check_plan = tm_spi_keep_plan(
+											  "SELECT u.role = 'admin' FROM taskmgmt.sessions s "
+											  "JOIN taskmgmt.users u ON u.id = s.user_id "
+											  "WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL "
+											  "AND s.expires_at > now() AND NOT u.disabled",
+											  2, types);
+	}
+	arg[0] = Int64GetDatum(session_identity.session_id);
+	arg[1] = Int64GetDatum(session_identity.user_id);
+	if (SPI_execute_plan(session_check_plan, arg, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		ok = true;
+		is_admin = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	tm_spi_end_as_owner(&ctx);
+
+	if (ok)
+	{
+		session_identity.is_admin = is_admin;
+		session_checked_lxid = MyProc->lxid;
+	}
+	else
+		tm_identity_clear_all();
+}
+
+static const TmIdentity *
+current_identity(void)
+{
+	if (xact_identity.valid)
+		return &xact_identity;
+	if (session_identity.valid)
+	{
+		if (session_checked_lxid != MyProc->lxid)
+			recheck_session_identity();
+		if (session_identity.valid)
+			return &session_identity;
+	}
+	return NULL;
+}
+
+int64
+tm_identity_session_id(void)
+{
+	const TmIdentity *id = current_identity();
+
+	return id ? id->session_id : 0;
+}
+
+PG_FUNCTION_INFO_V1(tm_current_user_id);
+Datum
+tm_current_user_id(PG_FUNCTION_ARGS)
+{
+	const TmIdentity *id = current_identity();
+
+	if (id == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(id->user_id);
+}
+
+PG_FUNCTION_INFO_V1(tm_current_user_is_admin);
+Datum
+tm_current_user_is_admin(PG_FUNCTION_ARGS)
+{
+	const TmIdentity *id = current_identity();
+
+	PG_RETURN_BOOL(id != NULL && id->is_admin);
+}
+
+/*
+ * authenticate(access_token) -> user id
+ *
+ * Verifies the token and, in the same statement, that its session is still
+ * live; signs in until the end of the current transaction.
+ */
+PG_FUNCTION_INFO_V1(tm_authenticate);
+Datum
+tm_authenticate(PG_FUNCTION_ARGS)
+{
+	char	   *token;
+	TmJwtClaims claims;
+	int64		now = (int64) time(NULL);
+	TmOwnerContext ctx;
+	Datum		arg[2];
+	bool		isnull;
+	bool		session_ok = false;
+	bool		signature_ok = false;
+	bool		is_admin = false;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("access token required")));
+	token = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (!tm_jwt_decode(token, &claims) || claims.iat > now + 30)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("invalid access token")));
+
+	tm_spi_begin_as_owner(&ctx);
+	if (authenticate_plan == NULL)
+	{
+		Oid			types[2] = {INT8OID, INT8OID};
+
+		authenticate_plan = tm_spi_keep_plan(
+											 "SELECT k.secret, "
+											 "  coalesce(s.revoked_at IS NULL AND s.expires_at > now() "
+											 "           AND NOT u.disabled, false), "
+											 "  coalesce(u.role = 'admin', false) "
+											 "FROM taskmgmt.signing_keys k "
+											 "LEFT JOIN taskmgmt.sessions s ON s.id = $1 AND s.user_id = $2 "
+											 "LEFT JOIN taskmgmt.users u ON u.id = s.user_id",
+											 2, types);
+	}
+	arg[0] = Int64GetDatum(claims.sid);
+	arg[1] = Int64GetDatum(claims.sub);
+	if (SPI_execute_plan(authenticate_plan, arg, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bytea	   *secret = DatumGetByteaPP(SPI_getbinval(row, desc, 1, &isnull));
+
+		if (!isnull)
+			signature_ok = tm_jwt_signature_ok(token,
+											   (unsigned char *) VARDATA_ANY(secret),
+											   VARSIZE_ANY_EXHDR(secret));
+		session_ok = DatumGetBool(SPI_getbinval(row, desc, 2, &isnull));
+		is_admin = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
+	}
+	tm_spi_end_as_owner(&ctx);
+
+	if (!signature_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("invalid access token")));
+	if (claims.exp + 30 < now)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("access token expired")));
+	if (!session_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("session has ended"),
+				 errhint("Sign in again.")));
+
+	xact_identity.valid = true;
+	xact_identity.user_id = claims.sub;
+	xact_identity.session_id = claims.sid;
+	xact_identity.is_admin = is_admin;
+	PG_RETURN_INT64(claims.sub);
+}

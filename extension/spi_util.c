@@ -1,0 +1,119 @@
+/*
+ * spi_util.c
+ *	  SPI helpers: running internal queries as the extension's owner, kept
+ *	  plans, and small crypto utilities.
+ *
+ * Credentials, sessions and the signing key live in tables that no client
+ * role may read (RLS forced, no policies, no grants).  The identity functions
+ * reach them by switching to the extension's owner for the duration of their
+ * SPI work, exactly as PostgreSQL does for referential-integrity checks, with
+ * a search_path that an attacker cannot influence.
+ */
+#include "taskmgmt.h"
+
+#include <openssl/evp.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+Oid
+tm_extension_owner(void)
+{
+	Oid			nspid = get_namespace_oid("taskmgmt", false);
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nspid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nspid);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Switch to the extension owner with a fixed search_path and connect SPI.
+ * Transaction or subtransaction abort restores both on error.
+ */
+void
+tm_spi_begin_as_owner(TmOwnerContext *ctx)
+{
+	Oid			owner = tm_extension_owner();
+
+	GetUserIdAndSecContext(&ctx->saved_userid, &ctx->saved_sec_context);
+	SetUserIdAndSecContext(owner, ctx->saved_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	ctx->guc_nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+void
+tm_spi_end_as_owner(TmOwnerContext *ctx)
+{
+	SPI_finish();
+	AtEOXact_GUC(true, ctx->guc_nest_level);
+	SetUserIdAndSecContext(ctx->saved_userid, ctx->saved_sec_context);
+}
+
+SPIPlanPtr
+tm_spi_keep_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+/* pgcrypto may live in any schema; find it once per backend. */
+const char *
+tm_pgcrypto_schema(void)
+{
+	static char *schema = NULL;
+
+	if (schema == NULL)
+	{
+		int			rc = SPI_execute("SELECT n.nspname FROM pg_catalog.pg_extension e "
+									 "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
+									 "WHERE e.extname = 'pgcrypto'", true, 1);
+
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("extension \"pgcrypto\" is required by taskmgmt")));
+		schema = MemoryContextStrdup(TopMemoryContext,
+									 SPI_getvalue(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1));
+	}
+	return schema;
+}
+
+void
+tm_random_bytes(unsigned char *buf, size_t len)
+{
+	if (!pg_strong_random(buf, len))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random bytes")));
+}
+
+void
+tm_sha256(const unsigned char *data, size_t len, unsigned char out[32])
+{
+	unsigned int outlen = 0;
+
+	if (!EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) || outlen != 32)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute digest")));
+}

@@ -1,0 +1,144 @@
+-- Internal helpers shared by the API functions and the policies.
+
+-- Raises the validation error (SQLSTATE TM422) for one field.  The field
+-- travels in the error's COLUMN field, so the shim can name it.
+CREATE FUNCTION @extschema@._invalid(field text, message text) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RAISE EXCEPTION USING ERRCODE = 'TM422', MESSAGE = field || ' ' || message, COLUMN = field;
+END
+$$;
+
+-- Raises 'bad request' (TM400) for a malformed parameter.
+CREATE FUNCTION @extschema@._bad_parameter(param text, message text) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RAISE EXCEPTION USING ERRCODE = 'TM400', MESSAGE = param || ': ' || message, COLUMN = param;
+END
+$$;
+
+CREATE FUNCTION @extschema@._not_found(what text) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RAISE EXCEPTION USING ERRCODE = 'P0002', MESSAGE = what || ' not found';
+END
+$$;
+
+-- The signed-in user, or SQLSTATE 28000.
+CREATE FUNCTION @extschema@._require_user() RETURNS bigint
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  uid bigint := @extschema@.current_user_id();
+BEGIN
+  IF uid IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'not signed in',
+      HINT = 'Call taskmgmt.sign_in(email, password) or taskmgmt.authenticate(token) first.';
+  END IF;
+  RETURN uid;
+END
+$$;
+
+-- Team ids of the signed-in user (all roles / lead or owner).  SECURITY
+-- DEFINER so that the team_members policy can use them without recursion.
+CREATE FUNCTION @extschema@.my_team_ids() RETURNS bigint[]
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(array_agg(team_id), '{}') FROM @extschema@.team_members
+  WHERE user_id = @extschema@.current_user_id()
+$$;
+
+CREATE FUNCTION @extschema@.my_led_team_ids() RETURNS bigint[]
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(array_agg(team_id), '{}') FROM @extschema@.team_members
+  WHERE user_id = @extschema@.current_user_id() AND role IN ('lead', 'owner')
+$$;
+
+-- True for a team the signed-in user created and that has no member yet:
+-- lets create_team() add its creator as the first owner.
+CREATE FUNCTION @extschema@._team_is_new_and_mine(team_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT FROM @extschema@.teams t
+                 WHERE t.id = team_id AND t.created_by = @extschema@.current_user_id())
+     AND NOT EXISTS (SELECT FROM @extschema@.team_members m WHERE m.team_id = _team_is_new_and_mine.team_id)
+$$;
+
+-- Names for the assignee object; a team's name is shown on tasks the caller
+-- can see even when the caller is not in that team.
+CREATE FUNCTION @extschema@._team_name(team_id bigint) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT name FROM @extschema@.teams WHERE id = team_id
+$$;
+
+-- May the signed-in user assign a task to this user or team?
+-- Self, a team one belongs to, a member of a team one leads; admins: anyone.
+CREATE FUNCTION @extschema@.can_assign(user_id bigint, team_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE
+    WHEN user_id IS NULL AND team_id IS NULL THEN true
+    WHEN @extschema@.current_user_is_admin() THEN true
+    WHEN user_id IS NOT NULL THEN
+         user_id = @extschema@.current_user_id()
+      OR EXISTS (SELECT FROM @extschema@.team_members m
+                 WHERE m.user_id = can_assign.user_id
+                   AND m.team_id = ANY (@extschema@.my_led_team_ids()))
+    ELSE team_id = ANY (@extschema@.my_team_ids())
+  END
+$$;
+
+CREATE FUNCTION @extschema@.user_json(u @extschema@.users) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+    'id', u.id, 'email', u.email, 'display_name', u.display_name, 'role', u.role,
+    'timezone', u.timezone, 'preferences', u.preferences, 'created_at', u.created_at)
+$$;
+
+-- Rejects keys outside the allowed set, naming the first offender.
+CREATE FUNCTION @extschema@._check_keys(obj jsonb, allowed text[], read_only text[] DEFAULT '{}')
+RETURNS void LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  k text;
+BEGIN
+  IF obj IS NULL OR jsonb_typeof(obj) <> 'object' THEN
+    RAISE EXCEPTION USING ERRCODE = 'TM422', MESSAGE = 'a JSON object is required';
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(obj) ORDER BY 1 LOOP
+    IF k = ANY (read_only) THEN
+      PERFORM @extschema@._invalid(k, 'is read-only');
+    ELSIF NOT k = ANY (allowed) THEN
+      PERFORM @extschema@._invalid(k, 'is not a known field');
+    END IF;
+  END LOOP;
+END
+$$;
+
+-- Typed accessors that name the field when the JSON type is wrong.
+CREATE FUNCTION @extschema@._text_field(obj jsonb, field text, max_len int) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v jsonb := obj -> field;
+BEGIN
+  IF v IS NULL OR v = 'null' THEN RETURN NULL; END IF;
+  IF jsonb_typeof(v) <> 'string' THEN PERFORM @extschema@._invalid(field, 'must be a string'); END IF;
+  IF length(v #>> '{}') > max_len THEN
+    PERFORM @extschema@._invalid(field, format('must be at most %s characters', max_len));
+  END IF;
+  RETURN v #>> '{}';
+END
+$$;
+
+CREATE FUNCTION @extschema@._id_field(obj jsonb, field text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v jsonb := obj -> field;
+BEGIN
+  IF v IS NULL OR v = 'null' THEN RETURN NULL; END IF;
+  IF jsonb_typeof(v) <> 'number' OR (v #>> '{}') !~ '^[0-9]{1,18}$' THEN
+    PERFORM @extschema@._invalid(field, 'must be a positive integer id');
+  END IF;
+  RETURN (v #>> '{}')::bigint;
+END
+$$;

@@ -1,0 +1,267 @@
+-- Tasks: JSON shape, validation, the four CRUD functions, and the trigger
+-- that enforces the assignment rules for every door (SQL API or plain SQL).
+
+CREATE FUNCTION @extschema@.task_json(t @extschema@.tasks) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT jsonb_build_object(
+    'id', t.id, 'title', t.title, 'description', t.description,
+    'status', t.status, 'priority', t.priority, 'due_date', t.due_date,
+    'team_id', t.team_id,
+    'assignee', CASE
+      WHEN t.assignee_user_id IS NOT NULL THEN jsonb_build_object(
+        'type', 'user', 'id', t.assignee_user_id,
+        'name', (SELECT u.display_name FROM @extschema@.users u WHERE u.id = t.assignee_user_id))
+      WHEN t.assignee_team_id IS NOT NULL THEN jsonb_build_object(
+        'type', 'team', 'id', t.assignee_team_id,
+        'name', @extschema@._team_name(t.assignee_team_id))
+    END,
+    'tags', to_jsonb(t.tags), 'creator_id', t.creator_id,
+    'created_at', t.created_at, 'updated_at', t.updated_at,
+    'started_at', t.started_at, 'completed_at', t.completed_at,
+    'version', t.version)
+$$;
+
+CREATE FUNCTION @extschema@._enum_field(obj jsonb, field text, allowed text[]) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v jsonb := obj -> field;
+BEGIN
+  IF v IS NULL OR jsonb_typeof(v) <> 'string' OR NOT (v #>> '{}') = ANY (allowed) THEN
+    PERFORM @extschema@._invalid(field, 'must be one of ' || array_to_string(allowed, ', '));
+  END IF;
+  RETURN v #>> '{}';
+END
+$$;
+
+-- Applies the editable fields of a JSON object to a task row, validating
+-- types and formats (authorisation is the trigger's job).
+CREATE FUNCTION @extschema@._apply_task_fields(p jsonb, r @extschema@.tasks) RETURNS @extschema@.tasks
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v text;
+  a jsonb;
+  tag text;
+  tags text[] := '{}';
+BEGIN
+  IF p ? 'title' THEN
+    v := btrim(@extschema@._text_field(p, 'title', 10000), E' \t\r\n');
+    IF v IS NULL OR v = '' THEN PERFORM @extschema@._invalid('title', 'must not be empty'); END IF;
+    IF length(v) > 200 THEN PERFORM @extschema@._invalid('title', 'must be at most 200 characters'); END IF;
+    r.title := v;
+  END IF;
+  IF p ? 'description' THEN
+    r.description := coalesce(@extschema@._text_field(p, 'description', 100000), '');
+  END IF;
+  IF p ? 'status' THEN
+    r.status := @extschema@._enum_field(p, 'status', enum_range(NULL::@extschema@.task_status)::text[]);
+  END IF;
+  IF p ? 'priority' THEN
+    r.priority := @extschema@._enum_field(p, 'priority', enum_range(NULL::@extschema@.task_priority)::text[]);
+  END IF;
+  IF p ? 'due_date' THEN
+    v := @extschema@._text_field(p, 'due_date', 10);
+    IF v IS NULL THEN
+      r.due_date := NULL;
+    ELSE
+      IF v !~ '^\d{4}-\d{2}-\d{2}$' THEN
+        PERFORM @extschema@._invalid('due_date', 'must be a date in the form YYYY-MM-DD');
+      END IF;
+      BEGIN
+        r.due_date := v::date;
+      EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
+        PERFORM @extschema@._invalid('due_date', 'is not a valid date');
+      END;
+    END IF;
+  END IF;
+  IF p ? 'team_id' THEN
+    r.team_id := @extschema@._id_field(p, 'team_id');
+  END IF;
+  IF p ? 'assignee' THEN
+    a := p -> 'assignee';
+    IF a = 'null' THEN
+      r.assignee_user_id := NULL;
+      r.assignee_team_id := NULL;
+    ELSE
+      IF jsonb_typeof(a) <> 'object' THEN
+        PERFORM @extschema@._invalid('assignee', 'must be null or {"type": "user"|"team", "id": N}');
+      END IF;
+      PERFORM @extschema@._check_keys(a, '{type,id,name}');
+      IF NOT a ? 'id' OR a -> 'id' = 'null' THEN PERFORM @extschema@._invalid('assignee.id', 'is required'); END IF;
+      CASE @extschema@._enum_field(a, 'type', '{user,team}')
+        WHEN 'user' THEN
+          r.assignee_user_id := @extschema@._id_field(a, 'id');
+          r.assignee_team_id := NULL;
+          IF NOT EXISTS (SELECT FROM @extschema@.users u WHERE u.id = r.assignee_user_id AND NOT u.disabled) THEN
+            PERFORM @extschema@._invalid('assignee', 'is not an active user');
+          END IF;
+        ELSE
+          r.assignee_team_id := @extschema@._id_field(a, 'id');
+          r.assignee_user_id := NULL;
+      END CASE;
+    END IF;
+  END IF;
+  IF p ? 'tags' THEN
+    IF p -> 'tags' = 'null' THEN
+      r.tags := '{}';
+    ELSE
+      IF jsonb_typeof(p -> 'tags') <> 'array' THEN PERFORM @extschema@._invalid('tags', 'must be an array of strings'); END IF;
+      IF jsonb_array_length(p -> 'tags') > 20 THEN PERFORM @extschema@._invalid('tags', 'may hold at most 20 tags'); END IF;
+      FOR a IN SELECT jsonb_array_elements(p -> 'tags') LOOP
+        IF jsonb_typeof(a) <> 'string' THEN PERFORM @extschema@._invalid('tags', 'must be an array of strings'); END IF;
+        tag := lower(btrim(a #>> '{}'));
+        IF tag = '' OR length(tag) > 50 THEN
+          PERFORM @extschema@._invalid('tags', 'each tag must be 1 to 50 characters');
+        END IF;
+        IF NOT tag = ANY (tags) THEN tags := tags || tag; END IF;
+      END LOOP;
+      r.tags := tags;
+    END IF;
+  END IF;
+  RETURN r;
+END
+$$;
+
+-- Authorisation and bookkeeping for every insert and update, whatever the door.
+-- A DBA working without signing in (current_user_id() NULL) is trusted.
+CREATE FUNCTION @extschema@._tasks_before_write() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  uid bigint := @extschema@.current_user_id();
+BEGIN
+  IF uid IS NOT NULL THEN
+    IF NEW.team_id IS NOT NULL
+       AND (TG_OP = 'INSERT' OR NEW.team_id IS DISTINCT FROM OLD.team_id)
+       AND NOT NEW.team_id = ANY (@extschema@.my_team_ids())
+       AND NOT @extschema@.current_user_is_admin() THEN
+      -- the same answer for a team that exists and one that does not
+      PERFORM @extschema@._invalid('team_id', 'is not a team you belong to');
+    END IF;
+    IF (TG_OP = 'INSERT' AND (NEW.assignee_user_id IS NOT NULL OR NEW.assignee_team_id IS NOT NULL))
+       OR (TG_OP = 'UPDATE' AND (NEW.assignee_user_id IS DISTINCT FROM OLD.assignee_user_id
+                                 OR NEW.assignee_team_id IS DISTINCT FROM OLD.assignee_team_id)) THEN
+      IF NOT @extschema@.can_assign(NEW.assignee_user_id, NEW.assignee_team_id) THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+          MESSAGE = CASE WHEN NEW.assignee_user_id IS NOT NULL
+            THEN 'you may assign tasks only to yourself or to members of a team you lead'
+            ELSE 'you may assign tasks only to teams you belong to' END,
+          COLUMN = 'assignee';
+      END IF;
+    END IF;
+  END IF;
+
+  IF TG_OP = 'INSERT' THEN
+    NEW.created_at := now();
+    NEW.updated_at := NEW.created_at;
+    NEW.version := 1;
+    NEW.started_at := CASE WHEN NEW.status IN ('in_progress', 'done') THEN now() END;
+    NEW.completed_at := CASE WHEN NEW.status = 'done' THEN now() END;
+    RETURN NEW;
+  END IF;
+
+  -- the version moves exactly when something a user sees changes
+  IF (NEW.title, NEW.description, NEW.status, NEW.priority, NEW.due_date, NEW.team_id,
+      NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags)
+     IS NOT DISTINCT FROM
+     (OLD.title, OLD.description, OLD.status, OLD.priority, OLD.due_date, OLD.team_id,
+      OLD.assignee_user_id, OLD.assignee_team_id, OLD.tags) THEN
+    NEW.version := OLD.version;
+    NEW.updated_at := OLD.updated_at;
+    RETURN NEW;
+  END IF;
+  NEW.version := OLD.version + 1;
+  NEW.updated_at := now();
+  IF NEW.status IS DISTINCT FROM OLD.status THEN
+    IF NEW.status IN ('in_progress', 'done') AND NEW.started_at IS NULL THEN
+      NEW.started_at := now();
+    END IF;
+    NEW.completed_at := CASE WHEN NEW.status = 'done' THEN now() END;
+  ELSE
+    NEW.started_at := OLD.started_at;
+    NEW.completed_at := OLD.completed_at;
+  END IF;
+  RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER tasks_before_write BEFORE INSERT OR UPDATE ON @extschema@.tasks
+  FOR EACH ROW EXECUTE FUNCTION @extschema@._tasks_before_write();
+
+CREATE FUNCTION @extschema@.create_task(task jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  uid bigint := @extschema@._require_user();
+  r @extschema@.tasks;
+BEGIN
+  PERFORM @extschema@._check_keys(task,
+    '{title,description,status,priority,due_date,team_id,assignee,tags}',
+    '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
+  IF NOT task ? 'title' THEN PERFORM @extschema@._invalid('title', 'is required'); END IF;
+  r.description := '';
+  r.status := 'todo';
+  r.priority := 'none';
+  r.tags := '{}';
+  r := @extschema@._apply_task_fields(task, r);
+  INSERT INTO @extschema@.tasks (title, description, status, priority, due_date, team_id,
+                                 assignee_user_id, assignee_team_id, tags, creator_id)
+  VALUES (r.title, r.description, r.status, r.priority, r.due_date, r.team_id,
+          r.assignee_user_id, r.assignee_team_id, r.tags, uid)
+  RETURNING * INTO r;
+  RETURN @extschema@.task_json(r);
+END
+$$;
+
+CREATE FUNCTION @extschema@.get_task(id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  result jsonb;
+BEGIN
+  PERFORM @extschema@._require_user();
+  SELECT @extschema@.task_json(t) INTO result FROM @extschema@.tasks t WHERE t.id = get_task.id;
+  IF result IS NULL THEN PERFORM @extschema@._not_found('task'); END IF;
+  RETURN result;
+END
+$$;
+
+-- expected_version: the version the caller last saw (HTTP If-Match); a
+-- different current version raises TM412 and changes nothing.
+CREATE FUNCTION @extschema@.update_task(id bigint, patch jsonb, expected_version integer DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  r @extschema@.tasks;
+BEGIN
+  PERFORM @extschema@._require_user();
+  PERFORM @extschema@._check_keys(patch,
+    '{title,description,status,priority,due_date,team_id,assignee,tags}',
+    '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
+  SELECT * INTO r FROM @extschema@.tasks t WHERE t.id = update_task.id FOR UPDATE;
+  IF NOT FOUND THEN PERFORM @extschema@._not_found('task'); END IF;
+  IF expected_version IS NOT NULL AND r.version <> expected_version THEN
+    RAISE EXCEPTION USING ERRCODE = 'TM412', MESSAGE = 'task was changed by someone else',
+      DETAIL = format('Expected version %s, current version is %s.', expected_version, r.version),
+      HINT = 'Fetch the task again and reapply the change.';
+  END IF;
+  r := @extschema@._apply_task_fields(patch, r);
+  UPDATE @extschema@.tasks t
+     SET title = r.title, description = r.description, status = r.status, priority = r.priority,
+         due_date = r.due_date, team_id = r.team_id, assignee_user_id = r.assignee_user_id,
+         assignee_team_id = r.assignee_team_id, tags = r.tags
+   WHERE t.id = r.id
+  RETURNING * INTO r;
+  RETURN @extschema@.task_json(r);
+END
+$$;
+
+CREATE FUNCTION @extschema@.delete_task(id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = delete_task.id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  DELETE FROM @extschema@.tasks t WHERE t.id = delete_task.id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = 'only the creator, a lead or owner of its team, or an admin can delete this task';
+  END IF;
+END
+$$;

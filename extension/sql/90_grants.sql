@@ -1,0 +1,21 @@
+-- Function privileges: nothing is executable by PUBLIC; taskmgmt_client gets
+-- the API.  Internal helpers used inside policies and API functions must be
+-- executable by the client role too (they run as the caller), but reveal
+-- nothing beyond what the caller may see.
+DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+           WHERE p.pronamespace = '@extschema@'::regnamespace
+  LOOP
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+  END LOOP;
+  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+           WHERE p.pronamespace = '@extschema@'::regnamespace
+             AND p.proname NOT IN ('rotate_signing_key', 'make_admin')
+  LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO taskmgmt_client', f);
+  END LOOP;
+END
+$$;

@@ -1,0 +1,53 @@
+/*
+ * taskmgmt.c
+ *	  Module entry point and configuration.
+ */
+#include "taskmgmt.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+int			tm_bcrypt_cost = 12;
+int			tm_access_token_ttl = 15 * 60;
+int			tm_refresh_token_ttl = 30 * 24 * 3600;
+int			tm_login_max_failures = 5;
+int			tm_login_failure_window = 15 * 60;
+int			tm_login_lockout = 60;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/* Only superusers may change these: they are security policy. */
+	DefineCustomIntVariable("taskmgmt.bcrypt_cost",
+							"bcrypt cost factor for new password hashes.",
+							"Each step doubles the work; 12 takes about 250 ms of a core.",
+							&tm_bcrypt_cost, 12, 10, 20,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskmgmt.access_token_ttl",
+							"Lifetime of access tokens.",
+							NULL, &tm_access_token_ttl, 15 * 60, 30, 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskmgmt.refresh_token_ttl",
+							"Lifetime of a sign-in session and its refresh tokens.",
+							NULL, &tm_refresh_token_ttl, 30 * 24 * 3600, 60, 365 * 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskmgmt.login_max_failures",
+							"Failed sign-ins for one email, within the window, before a lockout.",
+							NULL, &tm_login_max_failures, 5, 1, 1000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskmgmt.login_failure_window",
+							"Window in which failed sign-ins are counted.",
+							NULL, &tm_login_failure_window, 15 * 60, 1, 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskmgmt.login_lockout",
+							"How long sign-in is refused after too many failures.",
+							NULL, &tm_login_lockout, 60, 1, 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("taskmgmt");
+
+	tm_identity_xact_callback_register();
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs, when any is missing.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+
+packages=(
+  # database and extension build
+  postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap
+  libpq-dev libssl-dev build-essential pkg-config
+  # test runners
+  libtap-parser-sourcehandler-pgtap-perl python3-pytest python3-requests python3-websockets
+  # shim, mailer and benchmarks
+  libh2o-evloop-dev libwslay-dev libcurl4-openssl-dev wrk
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing packages: ${missing[*]}" >&2
+  echo "deps: run as root (or install them with apt-get) and try again" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Debian's postgresql-common would create and start a 'main' cluster we never use.
+mkdir -p /etc/postgresql-common/createcluster.d
+echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/taskmgmt-no-main.conf
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: done"

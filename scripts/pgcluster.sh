@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Manages a private PostgreSQL 15 cluster under the project folder (.run/NAME).
+#   pgcluster.sh start NAME PORT [CONF_LINE...]   create if needed, then start
+#   pgcluster.sh stop NAME                         stop (fast) if running
+#   pgcluster.sh destroy NAME                      stop and remove
+#   pgcluster.sh as-owner CMD...                   run CMD as the cluster owner
+# PostgreSQL refuses to run as root, so as root the cluster belongs to 'postgres'.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+
+as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# The cluster directory must be reachable by its owner. When the project sits
+# somewhere 'postgres' cannot enter (e.g. under /root), keep the files in /tmp
+# and leave a symlink under .run so everything is still found in one place.
+cluster_dir() {
+  local name=$1 dir="$root/.run/$1"
+  mkdir -p "$root/.run"
+  if [ ! -e "$dir" ]; then
+    if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$root/.run"; then
+      local alt="/tmp/taskmgmt-$(echo "$root" | md5sum | cut -c1-8)/$name"
+      mkdir -p "$alt"
+      ln -sfn "$alt" "$dir"
+    else
+      mkdir -p "$dir"
+    fi
+  fi
+  [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$(readlink -f "$dir")"
+  readlink -f "$dir"
+}
+
+cmd=${1:-}; shift || true
+case "$cmd" in
+  start)
+    name=$1 port=$2; shift 2
+    dir=$(cluster_dir "$name")
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+      echo "pgcluster: creating cluster '$name' in $dir/data"
+      as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 \
+        --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; exit 1; }
+      {
+        echo "# --- taskmgmt private cluster ---"
+        echo "port = $port"
+        echo "listen_addresses = '127.0.0.1'"
+        echo "unix_socket_directories = '$dir'"
+        echo "shared_preload_libraries = 'pg_cron'"
+        echo "cron.database_name = 'taskmgmt'"
+        echo "max_worker_processes = 32"
+        # bind parameters may carry passwords: never log them
+        echo "log_parameter_max_length = 0"
+        echo "log_parameter_max_length_on_error = 0"
+        for line in "$@"; do echo "$line"; done
+      } | as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
+    fi
+    if as_owner "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+      echo "pgcluster: '$name' already running on port $port"
+    else
+      as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null \
+        || { tail -20 "$dir/postgres.log"; exit 1; }
+      echo "pgcluster: '$name' running on port $port (socket dir $dir)"
+    fi
+    ;;
+  stop|destroy)
+    name=$1 dir="$root/.run/$1"
+    if [ -f "$dir/data/PG_VERSION" ] && as_owner "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+      as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+      echo "pgcluster: '$name' stopped"
+    fi
+    if [ "$cmd" = destroy ] && [ -e "$dir" ]; then
+      rm -rf "$(readlink -f "$dir")" "$dir"
+    fi
+    ;;
+  as-owner)
+    as_owner "$@"
+    ;;
+  *)
+    sed -n '2,8p' "$0"; exit 2 ;;
+esac

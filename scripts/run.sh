@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# make run: build, install, start the private cluster 'db' and create the
+# database 'taskmgmt' with the extension.  Idempotent.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+PORT=${TASKMGMT_DB_PORT:-54329}
+make --no-print-directory -s all
+make --no-print-directory -s install >/dev/null
+scripts/pgcluster.sh start db "$PORT"
+
+sock=$(readlink -f .run/db)
+psql_owner() { scripts/pgcluster.sh as-owner psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$PORT" -U postgres "$@"; }
+
+if ! psql_owner -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'taskmgmt'" | grep -q 1; then
+  psql_owner -d postgres -c "CREATE DATABASE taskmgmt"
+fi
+psql_owner -d taskmgmt <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS taskmgmt CASCADE;
+ALTER EXTENSION taskmgmt UPDATE;
+-- a login role for people and the shim: a member of taskmgmt_client
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'taskmgmt_app') THEN
+    CREATE ROLE taskmgmt_app LOGIN;
+  END IF;
+END $$;
+GRANT taskmgmt_client TO taskmgmt_app;
+ALTER ROLE taskmgmt_app SET search_path = taskmgmt, public;
+SQL
+
+cat <<EOF
+
+taskmgmt database is ready.
+  connect:  psql "host=$sock port=$PORT dbname=taskmgmt user=taskmgmt_app"
+      (or)  psql "host=127.0.0.1 port=$PORT dbname=taskmgmt user=taskmgmt_app"
+  stop:     make stop
+  logs:     $sock/postgres.log
+EOF
