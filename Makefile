@@ -13,9 +13,10 @@ SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = taskmgmt--$(EXTVERSION).sql
 
 REGRESS      = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
-REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto --load-extension=taskmgmt
+TEST_OUTDIR ?= .run/test-out
+REGRESS_OPTS = --inputdir=. --outputdir=$(TEST_OUTDIR)/regress --load-extension=pgcrypto --load-extension=taskmgmt
 ISOLATION      = $(basename $(notdir $(sort $(wildcard test/isolation/specs/*.spec))))
-ISOLATION_OPTS = --inputdir=test/isolation --load-extension=pgcrypto --load-extension=taskmgmt
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=$(TEST_OUTDIR)/isolation --load-extension=pgcrypto --load-extension=taskmgmt
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
               -Wno-sign-compare
@@ -61,3 +62,6 @@ endif
 
 deps:
 	@scripts/deps.sh
+
+# Components (shim, mailer, ...) bring their own rules in <dir>/<name>.mk.
+-include $(wildcard */*.mk)

@@ -38,3 +38,30 @@ taskmgmt database is ready.
   stop:     make stop
   logs:     $sock/postgres.log
 EOF
+
+# Services (shim, mailer, ...) each have a script in scripts/run.d/ that runs
+# its service in the foreground.  With any present, make run stays in the
+# foreground and Ctrl-C stops them all, then the database.
+services=(scripts/run.d/*.sh)
+[ -e "${services[0]}" ] || exit 0
+
+export DATABASE_URL="host=$sock port=$PORT dbname=taskmgmt user=taskmgmt_app"
+export TASKMGMT_DB_SOCKET_DIR=$sock TASKMGMT_DB_PORT=$PORT
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  echo; echo "stopping..."
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  wait 2>/dev/null
+  scripts/pgcluster.sh stop db
+  exit 0
+}
+trap stop_all INT TERM EXIT
+for svc in "${services[@]}"; do
+  bash "$svc" &
+  pids+=($!)
+done
+echo "running (Ctrl-C stops everything)"
+wait -n "${pids[@]}"
+echo "a service exited; stopping the rest"
+stop_all

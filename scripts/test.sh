@@ -5,18 +5,26 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+# TEST_CLUSTER / TEST_DB_PORT let several checkouts or people test at once;
+# SUITES="pgtap regress" runs a subset (names: regress isolation pgtap and
+# the basenames of test/suites/*.sh without their number prefix).
+export TEST_CLUSTER=${TEST_CLUSTER:-test}
 export TEST_DB_PORT=${TEST_DB_PORT:-54339}
+export TEST_OUTDIR="$root/.run/$TEST_CLUSTER-out"
+SUITES=${SUITES:-all}
+want() { [ "$SUITES" = all ] || [[ " $SUITES " == *" $1 "* ]]; }
+mkdir -p "$TEST_OUTDIR"
 make --no-print-directory -s all || exit 1
 make --no-print-directory -s install >/dev/null || exit 1
 
-scripts/pgcluster.sh destroy test >/dev/null
-scripts/pgcluster.sh start test "$TEST_DB_PORT" \
+scripts/pgcluster.sh destroy "$TEST_CLUSTER" >/dev/null
+scripts/pgcluster.sh start "$TEST_CLUSTER" "$TEST_DB_PORT" \
   "fsync = off" "synchronous_commit = off" "full_page_writes = off" \
   "cron.database_name = 'taskmgmt_test'" \
   "taskmgmt.bcrypt_cost = 10" "max_connections = 200" || exit 1
-trap 'scripts/pgcluster.sh stop test >/dev/null' EXIT
+trap 'scripts/pgcluster.sh stop "$TEST_CLUSTER" >/dev/null' EXIT
 
-export PGHOST=$(readlink -f .run/test) PGPORT=$TEST_DB_PORT PGUSER=postgres
+export PGHOST=$(readlink -f ".run/$TEST_CLUSTER") PGPORT=$TEST_DB_PORT PGUSER=postgres
 export TEST_DB_NAME=taskmgmt_test
 psql -X -q -v ON_ERROR_STOP=1 -d postgres <<'SQL' || exit 1
 CREATE DATABASE taskmgmt_test;
@@ -35,25 +43,25 @@ record() {  # suite passed failed
 
 suite_regress() {
   echo "== pg_regress (sql/, expected/)"
-  local out; out=$(make --no-print-directory -s installcheck-regress 2>&1); local rc=$?
+  local out; out=$(make --no-print-directory -s installcheck-regress TEST_OUTDIR="$TEST_OUTDIR" 2>&1); local rc=$?
   echo "$out" | grep -E '^(ok|not ok|test|     |# )' | tail -100
   local n_ok n_bad
   n_ok=$(echo "$out" | grep -cE '^(ok|test .* \.\.\. ok| {5}.* \.\.\. ok)')
   n_bad=$(echo "$out" | grep -cE '(^not ok|\.\.\. FAILED)')
   [ $rc -ne 0 ] && [ "$n_bad" -eq 0 ] && { echo "$out" | tail -20; n_bad=1; }
-  [ "$n_bad" -gt 0 ] && [ -f regression.diffs ] && head -200 regression.diffs
+  [ "$n_bad" -gt 0 ] && [ -f "$TEST_OUTDIR/regress/regression.diffs" ] && head -200 "$TEST_OUTDIR/regress/regression.diffs"
   record pg_regress "$n_ok" "$n_bad"
 }
 
 suite_isolation() {
   echo "== isolation (test/isolation)"
-  local out; out=$(make --no-print-directory -s installcheck-isolation 2>&1); local rc=$?
+  local out; out=$(make --no-print-directory -s installcheck-isolation TEST_OUTDIR="$TEST_OUTDIR" 2>&1); local rc=$?
   echo "$out" | grep -E '^(ok|not ok|test|permutation|     )' | tail -50
   local n_ok n_bad
   n_ok=$(echo "$out" | grep -cE '^(ok|test .* \.\.\. ok| {5}.* \.\.\. ok)')
   n_bad=$(echo "$out" | grep -cE '(^not ok|\.\.\. FAILED)')
   [ $rc -ne 0 ] && [ "$n_bad" -eq 0 ] && { echo "$out" | tail -20; n_bad=1; }
-  [ "$n_bad" -gt 0 ] && [ -f output_iso/regression.diffs ] && head -200 output_iso/regression.diffs
+  [ "$n_bad" -gt 0 ] && [ -f "$TEST_OUTDIR/isolation/regression.diffs" ] && head -200 "$TEST_OUTDIR/isolation/regression.diffs"
   record isolation "$n_ok" "$n_bad"
 }
 
@@ -69,11 +77,12 @@ suite_pgtap() {
   record pgtap "$((tests - fails))" "$fails"
 }
 
-suite_regress
-suite_isolation
-suite_pgtap
+want regress && suite_regress
+want isolation && suite_isolation
+want pgtap && suite_pgtap
 for extra in test/suites/*.sh; do
   [ -f "$extra" ] || continue
+  base=$(basename "$extra" .sh); want "${base#[0-9]*-}" || continue
   # each prints its own output and ends with a line "name: N passed, M failed"
   line=$(bash "$extra" | tee /dev/stderr | tail -1)
   name=$(echo "$line" | sed -n 's/^\([a-z_-]*\): .*/\1/p')
