@@ -11,6 +11,8 @@ packages=(
   libtap-parser-sourcehandler-pgtap-perl python3-pytest python3-requests python3-websockets
   # shim, mailer and benchmarks
   libh2o-evloop-dev libwslay-dev libcurl4-openssl-dev wrk
+  # PDF reports (libharu, an embedded TrueType font) and their tests
+  libhpdf-dev fonts-dejavu-core poppler-utils
 )
 
 missing=()
