@@ -1,0 +1,247 @@
+// taskmgmt web UI: plain JavaScript over the HTTP API (no build step).
+// Tokens: the access token lives in memory only; the refresh token in
+// sessionStorage so a reload keeps the session in this tab and no other.
+'use strict';
+
+const state = { access: null, user: null, cursor: null, current: null, lastNotif: 0, ws: null };
+const $ = (sel) => document.querySelector(sel);
+
+function say(text, ok = false) {
+  const m = $('#message');
+  m.textContent = text || '';
+  m.className = ok ? 'ok' : '';
+}
+
+async function api(method, path, body, retry = true) {
+  const headers = { Accept: 'application/json' };
+  if (state.access) headers.Authorization = `Bearer ${state.access}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (res.status === 401 && retry && sessionStorage.getItem('refresh_token')) {
+    if (await refresh()) return api(method, path, body, false);
+  }
+  if (res.status === 204) return null;
+  const data = await res.json().catch(() => null);
+  if (!res.ok) {
+    const detail = data && (data.errors && data.errors.length
+      ? data.errors.map((e) => `${e.field}: ${e.message}`).join('; ')
+      : data.detail || data.title);
+    throw new Error(detail || `request failed (${res.status})`);
+  }
+  return data;
+}
+
+async function refresh() {
+  const token = sessionStorage.getItem('refresh_token');
+  try {
+    const res = await fetch('/api/v1/auth/refresh', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refresh_token: token }),
+    });
+    if (!res.ok) throw new Error('expired');
+    signedIn(await res.json());
+    return true;
+  } catch (e) {
+    signedOut();
+    return false;
+  }
+}
+
+function signedIn(tokens) {
+  state.access = tokens.access_token;
+  sessionStorage.setItem('refresh_token', tokens.refresh_token);
+}
+
+function signedOut() {
+  state.access = null;
+  state.user = null;
+  sessionStorage.removeItem('refresh_token');
+  if (state.ws) state.ws.close();
+  $('#auth').hidden = false;
+  $('#app').hidden = true;
+  $('#nav').hidden = true;
+}
+
+async function start() {
+  state.user = await api('GET', '/api/v1/me');
+  $('#who').textContent = state.user.display_name;
+  $('#auth').hidden = true;
+  $('#app').hidden = false;
+  $('#nav').hidden = false;
+  await loadTasks(true);
+  await loadNotifications();
+  connectNotifications();
+}
+
+function text(tag, value, cls) {
+  const el = document.createElement(tag);
+  el.textContent = value == null ? '' : String(value);
+  if (cls) el.className = cls;
+  return el;
+}
+
+const statusLabel = { todo: 'To Do', in_progress: 'In Progress', done: 'Done', canceled: 'Canceled' };
+
+function taskRow(t) {
+  const tr = document.createElement('tr');
+  tr.dataset.id = t.id;
+  tr.append(text('td', t.title), text('td', statusLabel[t.status] || t.status),
+    text('td', t.priority, `prio-${t.priority}`), text('td', t.due_date || ''),
+    text('td', t.assignee ? t.assignee.name : ''));
+  const tags = document.createElement('td');
+  for (const tag of t.tags) tags.append(text('span', tag, 'tag'));
+  tr.append(tags);
+  tr.addEventListener('click', () => openTask(t.id));
+  return tr;
+}
+
+function filterParams() {
+  const f = new FormData($('#filter-form'));
+  const p = new URLSearchParams();
+  for (const [k, v] of f) if (v) p.set(k, v);
+  p.set('limit', '50');
+  return p;
+}
+
+async function loadTasks(reset) {
+  const p = filterParams();
+  if (!reset && state.cursor) p.set('cursor', state.cursor);
+  const page = await api('GET', `/api/v1/tasks?${p}`);
+  const body = $('#tasks tbody');
+  if (reset) body.replaceChildren();
+  for (const t of page.items) body.append(taskRow(t));
+  state.cursor = page.next_cursor;
+  $('#more').hidden = !page.next_cursor;
+}
+
+async function openTask(id) {
+  const t = await api('GET', `/api/v1/tasks/${id}`);
+  state.current = t;
+  $('#detail').hidden = false;
+  $('#detail-title').textContent = t.title;
+  $('#detail-meta').textContent = `#${t.id} · ${statusLabel[t.status]} · priority ${t.priority}` +
+    (t.due_date ? ` · due ${t.due_date}` : '') + (t.assignee ? ` · ${t.assignee.name}` : '');
+  $('#detail-description').textContent = t.description;
+  $('#detail-status').value = t.status;
+  const [thread, history] = await Promise.all([
+    api('GET', `/api/v1/tasks/${id}/comments`).catch(() => []),
+    api('GET', `/api/v1/tasks/${id}/history`).catch(() => ({ items: [] })),
+  ]);
+  const comments = $('#comments');
+  comments.replaceChildren();
+  for (const c of (thread.items || thread)) {
+    const li = text('li', c.deleted ? '(deleted)' : c.body, c.deleted ? 'deleted' : '');
+    li.style.marginLeft = `${(c.depth || 0) * 1.5}rem`;
+    comments.append(li);
+  }
+  const hist = $('#history');
+  hist.replaceChildren();
+  for (const e of (history.items || history)) hist.append(text('li', `${e.at.slice(0, 16).replace('T', ' ')} — ${e.description}`));
+}
+
+async function updateCurrent(patch) {
+  const t = state.current;
+  const res = await fetch(`/api/v1/tasks/${t.id}`, {
+    method: 'PATCH',
+    headers: { Authorization: `Bearer ${state.access}`, 'Content-Type': 'application/json', 'If-Match': `"${t.version}"` },
+    body: JSON.stringify(patch),
+  });
+  if (res.status === 412) { say('Someone else changed this task; reloaded.'); await openTask(t.id); return; }
+  if (!res.ok) { const d = await res.json().catch(() => ({})); throw new Error(d.detail || 'update failed'); }
+  await openTask(t.id);
+  await loadTasks(true);
+  say('Saved.', true);
+}
+
+async function loadNotifications() {
+  const page = await api('GET', '/api/v1/notifications?unread=true').catch(() => ({ items: [] }));
+  const list = $('#notif-list');
+  list.replaceChildren();
+  for (const n of page.items) addNotification(n);
+  $('#notif-count').textContent = String(page.items.length);
+}
+
+function addNotification(n) {
+  state.lastNotif = Math.max(state.lastNotif, n.id);
+  const li = text('li', n.message, n.read_at ? '' : 'unread');
+  li.dataset.id = n.id;
+  if (n.task_id) li.addEventListener('click', () => openTask(n.task_id));
+  $('#notif-list').prepend(li);
+}
+
+function connectNotifications() {
+  if (!('WebSocket' in window) || !state.access) return;
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/notifications/ws`);
+  state.ws = ws;
+  ws.onopen = () => ws.send(JSON.stringify({ access_token: state.access, since: state.lastNotif }));
+  ws.onmessage = (ev) => {
+    const n = JSON.parse(ev.data);
+    if (!n.id || document.querySelector(`#notif-list li[data-id="${n.id}"]`)) return;
+    addNotification(n);
+    $('#notif-count').textContent = String(Number($('#notif-count').textContent) + 1);
+  };
+  ws.onclose = () => { if (state.access && state.ws === ws) setTimeout(connectNotifications, 3000); };
+}
+
+function on(sel, ev, fn) {
+  $(sel).addEventListener(ev, async (e) => {
+    if (ev === 'submit') e.preventDefault();
+    try { await fn(e); } catch (err) { say(err.message); }
+  });
+}
+
+on('#sign-in-form', 'submit', async (e) => {
+  const f = new FormData(e.target);
+  const tokens = await api('POST', '/api/v1/auth/token',
+    { grant_type: 'password', username: f.get('email'), password: f.get('password') });
+  signedIn(tokens);
+  say('');
+  await start();
+});
+
+on('#register-form', 'submit', async (e) => {
+  const f = Object.fromEntries(new FormData(e.target));
+  await api('POST', '/api/v1/auth/register', f);
+  const tokens = await api('POST', '/api/v1/auth/token',
+    { grant_type: 'password', username: f.email, password: f.password });
+  signedIn(tokens);
+  say('Welcome!', true);
+  await start();
+});
+
+on('#sign-out', 'click', async () => {
+  await api('POST', '/api/v1/auth/logout').catch(() => null);
+  signedOut();
+});
+
+on('#task-form', 'submit', async (e) => {
+  const f = new FormData(e.target);
+  const task = { title: f.get('title'), priority: f.get('priority') };
+  if (f.get('due_date')) task.due_date = f.get('due_date');
+  const tags = String(f.get('tags') || '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (tags.length) task.tags = tags;
+  await api('POST', '/api/v1/tasks', task);
+  e.target.reset();
+  await loadTasks(true);
+  say('Task added.', true);
+});
+
+on('#filter-form', 'submit', () => loadTasks(true));
+on('#more', 'click', () => loadTasks(false));
+on('#detail-status', 'change', (e) => updateCurrent({ status: e.target.value }));
+on('#assign-me', 'click', () => updateCurrent({ assignee: { type: 'user', id: state.user.id } }));
+on('#comment-form', 'submit', async (e) => {
+  const body = new FormData(e.target).get('body');
+  await api('POST', `/api/v1/tasks/${state.current.id}/comments`, { body });
+  e.target.reset();
+  await openTask(state.current.id);
+});
+on('#notif-button', 'click', () => { $('#notifications').hidden = !$('#notifications').hidden; });
+on('#mark-all', 'click', async () => {
+  await api('POST', '/api/v1/notifications/read', { all: true });
+  await loadNotifications();
+});
+
+if (sessionStorage.getItem('refresh_token')) {
+  refresh().then((ok) => ok && start()).catch(() => signedOut());
+}
