@@ -89,6 +89,7 @@ claim_object_end(void *arg)
 	st->depth--;
 }
 
+/* Arrays nest like objects: a claim inside [..] is not a claim. */
 static void
 claim_array_start(void *arg)
 {
@@ -96,6 +97,15 @@ claim_array_start(void *arg)
 
 	if (st->depth == 0)
 		st->bad = true;			/* the top level must be an object */
+	st->depth++;
+}
+
+static void
+claim_array_end(void *arg)
+{
+	ClaimState *st = arg;
+
+	st->depth--;
 }
 
 static void
@@ -151,8 +161,13 @@ claim_scalar(void *arg, char *token, JsonTokenType tokentype)
 	if (st->part == JWT_PART_HEADER)
 	{
 		if (strcmp(st->field, "alg") == 0)
+		{
+			if (st->seen)
+				st->bad = true; /* one alg only */
+			st->seen = 1;
 			st->alg_hs256 = (tokentype == JSON_TOKEN_STRING &&
 							 strcmp(token, "HS256") == 0);
+		}
 		return;
 	}
 
@@ -207,6 +222,7 @@ parse_part(const char *segment, size_t seglen, ClaimState *st)
 	sem.object_start = claim_object_start;
 	sem.object_end = claim_object_end;
 	sem.array_start = claim_array_start;
+	sem.array_end = claim_array_end;
 	sem.object_field_start = claim_field_start;
 	sem.scalar = claim_scalar;
 
