@@ -78,7 +78,9 @@ CREATE POLICY tasks_delete ON @extschema@.tasks FOR DELETE
 
 -- Client grants.  Column lists keep role/disabled/email out of reach of a
 -- plain UPDATE; admin changes go through admin_update_user().
-GRANT SELECT ON @extschema@.users TO taskmgmt_client;
+-- Others' preferences are private: they are read through me() only.
+GRANT SELECT (id, email, display_name, role, disabled, timezone, created_at, updated_at)
+  ON @extschema@.users TO taskmgmt_client;
 GRANT UPDATE (display_name, timezone, preferences, updated_at) ON @extschema@.users TO taskmgmt_client;
 GRANT SELECT, INSERT, UPDATE (name), DELETE ON @extschema@.teams TO taskmgmt_client;
 GRANT SELECT, INSERT, UPDATE (role), DELETE ON @extschema@.team_members TO taskmgmt_client;

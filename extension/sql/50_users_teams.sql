@@ -1,7 +1,10 @@
 -- Profile, directory, teams and memberships.
 
+-- me() and update_me() run as the owner because preferences are not
+-- readable by client roles (see 40_rls.sql); both touch only the caller's row.
 CREATE FUNCTION @extschema@.me() RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
   SELECT @extschema@.user_json(u) FROM @extschema@.users u WHERE u.id = @extschema@._require_user()
 $$;
 
@@ -65,7 +68,8 @@ $$;
 -- PATCH semantics: fields absent from the patch keep their value; in
 -- preferences, each event's channels merge into what was there.
 CREATE FUNCTION @extschema@.update_me(patch jsonb) RETURNS jsonb
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   uid bigint := @extschema@._require_user();
   u @extschema@.users;
