@@ -128,7 +128,7 @@ BEGIN
   RETURN coalesce((
     SELECT jsonb_agg(jsonb_build_object('id', u.id, 'display_name', u.display_name, 'email', u.email)
                      ORDER BY lower(u.display_name), u.id)
-    FROM (SELECT * FROM @extschema@.users u
+    FROM (SELECT u.id, u.display_name, u.email FROM @extschema@.users u
           WHERE NOT u.disabled
             AND (q IS NULL OR q = ''
                  OR u.display_name ILIKE '%' || replace(replace(replace(q, '\', '\\'), '%', '\%'), '_', '\_') || '%'
@@ -303,7 +303,8 @@ BEGIN
     UPDATE @extschema@.sessions s SET revoked_at = now(), revoke_reason = 'account disabled'
      WHERE s.user_id = u.id AND s.revoked_at IS NULL;
   END IF;
-  RETURN @extschema@.user_json(u);
+  -- admins also see the flag they just set
+  RETURN @extschema@.user_json(u) || jsonb_build_object('disabled', u.disabled);
 END
 $$;
 
