@@ -85,17 +85,20 @@ BEGIN
       IF jsonb_typeof(a) <> 'object' THEN
         PERFORM @extschema@._invalid('assignee', 'must be null or {"type": "user"|"team", "id": N}');
       END IF;
-      PERFORM @extschema@._check_keys(a, '{type,id,name}');
+      -- errors name the nested field: assignee.type, assignee.id, assignee.<unknown>
+      PERFORM @extschema@._check_keys(coalesce((SELECT jsonb_object_agg('assignee.' || e.key, e.value)
+                                                FROM jsonb_each(a) e), '{}'),
+                                      '{assignee.type,assignee.id,assignee.name}');
       IF NOT a ? 'id' OR a -> 'id' = 'null' THEN PERFORM @extschema@._invalid('assignee.id', 'is required'); END IF;
-      CASE @extschema@._enum_field(a, 'type', '{user,team}')
+      CASE @extschema@._enum_field(jsonb_build_object('assignee.type', a -> 'type'), 'assignee.type', '{user,team}')
         WHEN 'user' THEN
-          r.assignee_user_id := @extschema@._id_field(a, 'id');
+          r.assignee_user_id := @extschema@._id_field(jsonb_build_object('assignee.id', a -> 'id'), 'assignee.id');
           r.assignee_team_id := NULL;
           IF NOT EXISTS (SELECT FROM @extschema@.users u WHERE u.id = r.assignee_user_id AND NOT u.disabled) THEN
             PERFORM @extschema@._invalid('assignee', 'is not an active user');
           END IF;
         ELSE
-          r.assignee_team_id := @extschema@._id_field(a, 'id');
+          r.assignee_team_id := @extschema@._id_field(jsonb_build_object('assignee.id', a -> 'id'), 'assignee.id');
           r.assignee_user_id := NULL;
       END CASE;
     END IF;
@@ -110,7 +113,7 @@ BEGIN
         IF jsonb_typeof(a) <> 'string' THEN PERFORM @extschema@._invalid('tags', 'must be an array of strings'); END IF;
         tag := lower(btrim(a #>> '{}'));
         IF tag = '' OR length(tag) > 50 THEN
-          PERFORM @extschema@._invalid('tags', 'each tag must be 1 to 50 characters');
+          PERFORM @extschema@._invalid('tags', 'must be 1 to 50 characters each');
         END IF;
         IF NOT tag = ANY (tags) THEN tags := tags || tag; END IF;
       END LOOP;
