@@ -65,11 +65,21 @@ SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Names for the assignee object; a team's name is shown on tasks the caller
--- can see even when the caller is not in that team.
+-- can see even when the caller is not in that team.  Clients can call this
+-- directly, so it answers only for a team the caller belongs to or one that
+-- is the assignee of a task the caller sees (the tasks_select rule spelled
+-- out, since RLS does not apply here); otherwise NULL, as for no team.
 CREATE FUNCTION @extschema@._team_name(team_id bigint) RETURNS text
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp AS $$
-  SELECT name FROM @extschema@.teams WHERE id = team_id
+  SELECT tm.name FROM @extschema@.teams tm
+   WHERE tm.id = _team_name.team_id
+     AND (tm.id = ANY (@extschema@.my_team_ids())
+          OR @extschema@.current_user_is_admin()
+          OR EXISTS (SELECT FROM @extschema@.tasks t
+                      WHERE t.assignee_team_id = tm.id
+                        AND (t.creator_id = @extschema@.current_user_id()
+                             OR t.team_id = ANY (@extschema@.my_team_ids()))))
 $$;
 
 -- May the signed-in user assign a task to this user or team?

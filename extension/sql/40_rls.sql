@@ -82,9 +82,14 @@ CREATE POLICY tasks_delete ON @extschema@.tasks FOR DELETE
 GRANT SELECT (id, email, display_name, role, disabled, timezone, created_at, updated_at)
   ON @extschema@.users TO taskmgmt_client;
 GRANT UPDATE (display_name, timezone, preferences, updated_at) ON @extschema@.users TO taskmgmt_client;
-GRANT SELECT, INSERT, UPDATE (name), DELETE ON @extschema@.teams TO taskmgmt_client;
+-- INSERT is granted per column: a client choosing an id could probe for rows
+-- it may not see through unique violations, and bookkeeping is not its to set.
+GRANT SELECT, INSERT (name, created_by), UPDATE (name), DELETE ON @extschema@.teams TO taskmgmt_client;
 GRANT SELECT, INSERT, UPDATE (role), DELETE ON @extschema@.team_members TO taskmgmt_client;
-GRANT SELECT, INSERT, DELETE ON @extschema@.tasks TO taskmgmt_client;
+GRANT SELECT, DELETE ON @extschema@.tasks TO taskmgmt_client;
+GRANT INSERT (title, description, status, priority, due_date, team_id, assignee_user_id,
+              assignee_team_id, tags, creator_id)
+  ON @extschema@.tasks TO taskmgmt_client;
 GRANT UPDATE (title, description, status, priority, due_date, team_id, assignee_user_id,
               assignee_team_id, tags)
   ON @extschema@.tasks TO taskmgmt_client;

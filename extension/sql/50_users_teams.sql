@@ -206,6 +206,8 @@ CREATE FUNCTION @extschema@._owner_count(team_id bigint) RETURNS bigint
 LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp AS $$
   SELECT count(*) FROM @extschema@.team_members m WHERE m.team_id = _owner_count.team_id AND m.role = 'owner'
+     -- callable by clients: say nothing about teams they are not in
+     AND (m.team_id = ANY (@extschema@.my_team_ids()) OR @extschema@.current_user_is_admin())
 $$;
 
 -- Adds a member or changes a member's role.  Leads manage members and
