@@ -367,8 +367,13 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 		}
 	}
 
-	/* Always one bcrypt, whether or not the account exists. */
-	if (!password_matches(password, found ? stored_hash : dummy_hash()) || !found || disabled)
+	/*
+	 * Always one bcrypt, whether or not the account exists.  bcrypt only
+	 * reads 72 bytes, so a longer password would match on its prefix: no
+	 * stored password is that long, so it is simply wrong.
+	 */
+	if (!password_matches(password, found ? stored_hash : dummy_hash()) || !found || disabled ||
+		strlen(password) > PASSWORD_MAX_BYTES)
 	{
 		tm_spi_end_as_owner(&ctx);
 		tm_autonomous_record_login_failure(email_key);
@@ -565,7 +570,8 @@ tm_change_password(PG_FUNCTION_ARGS)
 	if (SPI_processed != 1)
 		elog(ERROR, "session has no credentials");
 	user_id = spi_int64(0, 1);
-	if (!password_matches(current, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)))
+	if (!password_matches(current, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)) ||
+		strlen(current) > PASSWORD_MAX_BYTES)	/* see password_sign_in() */
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),
 				 errmsg("current password is wrong"),

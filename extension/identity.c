@@ -191,7 +191,8 @@ tm_authenticate(PG_FUNCTION_ARGS)
 				 errmsg("access token required")));
 	token = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-	if (!tm_jwt_decode(token, &claims) || claims.iat > now + 30)
+	/* written as subtractions: claims may be near INT64 limits */
+	if (!tm_jwt_decode(token, &claims) || claims.iat - 30 > now)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("invalid access token")));
@@ -213,7 +214,8 @@ tm_authenticate(PG_FUNCTION_ARGS)
 	}
 	arg[0] = Int64GetDatum(claims.sid);
 	arg[1] = Int64GetDatum(claims.sub);
-	if (SPI_execute_plan(authenticate_plan, arg, NULL, true, 1) == SPI_OK_SELECT &&
+	/* not read-only: see a sign-out made earlier in this very statement */
+	if (SPI_execute_plan(authenticate_plan, arg, NULL, false, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1)
 	{
 		HeapTuple	row = SPI_tuptable->vals[0];
@@ -233,7 +235,7 @@ tm_authenticate(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("invalid access token")));
-	if (claims.exp + 30 < now)
+	if (claims.exp < now - 30)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("access token expired")));
