@@ -6,7 +6,7 @@
 \ir 1_identity_helpers.psql
 
 BEGIN;
-SELECT plan(52);
+SELECT plan(60);
 SET ROLE tap_identity;
 \set badpw 'TM422: password must be 12 to 72 bytes long [password]'
 \set bademail 'TM422: email is not a valid email address [email]'
