@@ -1,0 +1,18 @@
+# Deployment: the container image and its tests (see README, "Deployment").
+#   make image          build taskmgmt:latest (podman; base image made from
+#                       Debian's archive when no registry has it)
+#   make test-deploy    the deploy test suites only (image, compose, k8s, upgrades)
+IMAGE ?= localhost/taskmgmt:latest
+
+.PHONY: image test-deploy deploy-tools
+
+deploy-tools:
+	@deploy/tools.sh
+
+image: deploy-tools
+	@deploy/base-image.sh
+	deploy/podman.sh build --pull=never --layers -t $(IMAGE) -f Dockerfile .
+
+test-deploy:
+	@SUITES="deploy deploy-k8s deploy-upgrade" TEST_CLUSTER=$${TEST_CLUSTER:-test-deploy} \
+	  TEST_DB_PORT=$${TEST_DB_PORT:-54407} scripts/test.sh
