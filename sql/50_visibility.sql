@@ -113,6 +113,10 @@ SELECT description, assignee_user_id = :ann AS still_ann FROM tasks WHERE id = :
 SELECT as_user('adm@example.com');
 SELECT update_task(:t_out, jsonb_build_object('assignee', jsonb_build_object('type', 'user', 'id', :bob))) -> 'assignee' ->> 'name' AS admin_to_anyone;
 SELECT update_task(:t_out, jsonb_build_object('assignee', jsonb_build_object('type', 'team', 'id', :beta), 'team_id', :alpha)) -> 'assignee' ->> 'name' AS admin_to_any_team;
+-- admins see every team, so a missing one is simply named as such (never a foreign key error)
+SELECT err('SELECT create_task(''{"title": "x", "team_id": 999999}'')') AS admin_no_such_team,
+       err('SELECT create_task(''{"title": "x", "assignee": {"type": "team", "id": 999999}}'')') AS admin_no_such_assignee_team;
+SELECT err(format('UPDATE tasks SET team_id = 999999 WHERE id = %s', :t_out)) AS admin_plain_sql;
 -- now Bob sees Out's task (assignee team Beta), and so does Alpha (owning team)
 SELECT as_user('bob@example.com');
 SELECT get_task(:t_out) ->> 'title' AS bob_sees;

@@ -135,7 +135,8 @@ BEGIN
     IF NEW.team_id IS NOT NULL
        AND (TG_OP = 'INSERT' OR NEW.team_id IS DISTINCT FROM OLD.team_id)
        AND NOT NEW.team_id = ANY (@extschema@.my_team_ids())
-       AND NOT @extschema@.current_user_is_admin() THEN
+       AND NOT (@extschema@.current_user_is_admin()
+                AND EXISTS (SELECT FROM @extschema@.teams t WHERE t.id = NEW.team_id)) THEN
       -- the same answer for a team that exists and one that does not
       PERFORM @extschema@._invalid('team_id', 'is not a team you belong to');
     END IF;
@@ -148,6 +149,12 @@ BEGIN
             THEN 'you may assign tasks only to yourself or to members of a team you lead'
             ELSE 'you may assign tasks only to teams you belong to' END,
           COLUMN = 'assignee';
+      END IF;
+      -- only admins get here with a team that does not exist (they see every
+      -- team, so saying so reveals nothing); a clear error, not a foreign key one
+      IF NEW.assignee_team_id IS NOT NULL
+         AND NOT EXISTS (SELECT FROM @extschema@.teams t WHERE t.id = NEW.assignee_team_id) THEN
+        PERFORM @extschema@._invalid('assignee', 'is not an existing team');
       END IF;
     END IF;
   END IF;
