@@ -8,7 +8,8 @@ EXTVERSION := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" taskmgmt.con
 MODULE_big  = taskmgmt
 OBJS        = extension/taskmgmt.o extension/identity.o extension/auth.o \
               extension/jwt.o extension/base64url.o extension/autonomous.o \
-              extension/spi_util.o
+              extension/spi_util.o extension/export_csv.o extension/export_pdf.o \
+              extension/report_chart.o
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = taskmgmt--$(EXTVERSION).sql
 
@@ -20,7 +21,7 @@ ISOLATION_OPTS = --inputdir=test/isolation --outputdir=$(TEST_OUTDIR)/isolation 
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
               -Wno-sign-compare
-SHLIB_LINK  = -lcrypto
+SHLIB_LINK  = -lcrypto -lhpdf
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 

@@ -1,0 +1,600 @@
+/*
+ * export_pdf.c
+ *	  taskmgmt.report_summary_pdf(filter): the summary report as a PDF,
+ *	  rendered with libharu from one call to taskmgmt.report_summary().
+ *
+ * libharu reports failures through an error callback.  Ours only records the
+ * first failure; the renderer checks after each part of the document and
+ * raises a proper ereport from our own code, so we never longjmp out of the
+ * middle of a libharu function.  libharu allocates through palloc in a
+ * context of its own (without raising on out-of-memory, which libharu
+ * handles), and HPDF_Free runs on every path, error or not.
+ */
+#include "taskmgmt.h"
+
+#include <unistd.h>
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "report_pdf.h"
+
+PG_FUNCTION_INFO_V1(tm_report_summary_pdf);
+
+/* taskmgmt.report_font: a TrueType font to use instead of DejaVu Sans. */
+static char *tm_report_font = NULL;
+
+/* Where distributions put DejaVu Sans (Debian's fonts-dejavu-core first). */
+static const char *const font_dirs[] = {
+	"/usr/share/fonts/truetype/dejavu",
+	"/usr/share/fonts/dejavu",
+	"/usr/share/fonts/TTF",
+	"/usr/local/share/fonts",
+	NULL
+};
+
+#define PAGE_WIDTH	595.276f	/* A4 in points */
+#define PAGE_HEIGHT 841.89f
+#define MARGIN		48.0f
+
+/* First libharu failure seen by the error callback. */
+typedef struct PdfErrorState
+{
+	HPDF_STATUS error_no;
+	HPDF_STATUS detail_no;
+} PdfErrorState;
+
+/* libharu allocates here while a document is being made. */
+static MemoryContext pdf_memory = NULL;
+
+static void HPDF_STDCALL
+pdf_on_error(HPDF_STATUS error_no, HPDF_STATUS detail_no, void *user_data)
+{
+	PdfErrorState *state = (PdfErrorState *) user_data;
+
+	if (state->error_no == 0)
+	{
+		state->error_no = error_no;
+		state->detail_no = detail_no;
+	}
+}
+
+static void *HPDF_STDCALL
+pdf_alloc(HPDF_UINT size)
+{
+	Assert(pdf_memory != NULL);
+	return MemoryContextAllocExtended(pdf_memory, size, MCXT_ALLOC_NO_OOM | MCXT_ALLOC_HUGE);
+}
+
+static void HPDF_STDCALL
+pdf_free(void *ptr)
+{
+	if (ptr != NULL)
+		pfree(ptr);
+}
+
+/* Turns a recorded libharu failure into an error with a fitting SQLSTATE. */
+static void
+pdf_check(const PdfErrorState *state)
+{
+	int			sqlstate;
+	const char *message;
+
+	if (state->error_no == 0)
+		return;
+
+	switch (state->error_no)
+	{
+		case HPDF_FAILD_TO_ALLOC_MEM:
+			sqlstate = ERRCODE_OUT_OF_MEMORY;
+			message = "out of memory while rendering the PDF report";
+			break;
+		case HPDF_FILE_OPEN_ERROR:
+		case HPDF_FILE_IO_ERROR:
+		case HPDF_TTF_CANNOT_EMBEDDING_FONT:
+		case HPDF_TTF_INVALID_CMAP:
+		case HPDF_TTF_INVALID_FOMAT:
+		case HPDF_TTF_MISSING_TABLE:
+		case HPDF_INVALID_TTC_FILE:
+		case HPDF_INVALID_TTC_INDEX:
+		case HPDF_UNSUPPORTED_FONT_TYPE:
+			sqlstate = ERRCODE_CONFIG_FILE_ERROR;
+			message = "the font for PDF reports could not be loaded";
+			break;
+		default:
+			sqlstate = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+			message = "could not render the PDF report";
+			break;
+	}
+	ereport(ERROR,
+			(errcode(sqlstate),
+			 errmsg("%s", message),
+			 errdetail("libharu error 0x%04X (detail %u).",
+					   (unsigned int) state->error_no, (unsigned int) state->detail_no),
+			 sqlstate == ERRCODE_CONFIG_FILE_ERROR ?
+			 errhint("Set taskmgmt.report_font to a TrueType font, or install the Debian package fonts-dejavu-core.") : 0));
+}
+
+/*
+ * The TrueType file for the given DejaVu face, or NULL.  taskmgmt.report_font,
+ * when set, is used for every face.
+ */
+static const char *
+find_font(const char *face, bool required)
+{
+	if (tm_report_font != NULL && tm_report_font[0] != '\0')
+	{
+		if (access(tm_report_font, R_OK) == 0)
+			return tm_report_font;
+	}
+	else
+	{
+		for (int i = 0; font_dirs[i] != NULL; i++)
+		{
+			char	   *path = psprintf("%s/%s", font_dirs[i], face);
+
+			if (access(path, R_OK) == 0)
+				return path;
+			pfree(path);
+		}
+	}
+	if (required)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("the font for PDF reports is not installed"),
+				 errhint("Install the Debian package fonts-dejavu-core, or set taskmgmt.report_font to a TrueType font.")));
+	return NULL;
+}
+
+/* ---- the report's JSON ---- */
+
+/* The value under key, or NULL when it is missing or JSON null. */
+static bool
+json_get(JsonbContainer *jc, const char *key, JsonbValue *out)
+{
+	if (jc == NULL || !getKeyJsonValueFromContainer(jc, key, strlen(key), out))
+		return false;
+	return out->type != jbvNull;
+}
+
+static JsonbContainer *
+json_container(JsonbContainer *jc, const char *key)
+{
+	JsonbValue	v;
+
+	if (!json_get(jc, key, &v) || v.type != jbvBinary)
+		return NULL;
+	return v.val.binary.data;
+}
+
+/* A scalar as UTF-8 text (numbers as written), or NULL. */
+static char *
+json_scalar_text(const JsonbValue *v)
+{
+	char	   *s;
+
+	switch (v->type)
+	{
+		case jbvString:
+			s = pnstrdup(v->val.string.val, v->val.string.len);
+			return (char *) pg_server_to_any(s, strlen(s), PG_UTF8);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		default:
+			return NULL;
+	}
+}
+
+static char *
+json_text(JsonbContainer *jc, const char *key, const char *if_null)
+{
+	JsonbValue	v;
+	char	   *s = NULL;
+
+	if (json_get(jc, key, &v))
+		s = json_scalar_text(&v);
+	return s != NULL ? s : pstrdup(if_null);
+}
+
+static bool
+json_number(JsonbContainer *jc, const char *key, double *out)
+{
+	JsonbValue	v;
+
+	if (!json_get(jc, key, &v) || v.type != jbvNumeric)
+		return false;
+	*out = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+											  NumericGetDatum(v.val.numeric)));
+	return true;
+}
+
+/* "12.5 h", or an en dash when there is no figure. */
+static char *
+format_hours(JsonbContainer *jc, const char *key)
+{
+	double		h;
+
+	if (!json_number(jc, key, &h))
+		return pstrdup("\xE2\x80\x93");
+	return psprintf("%.1f h", h);
+}
+
+/* ---- drawing ---- */
+
+void
+tm_pdf_text(TmPdfCanvas *c, HPDF_Font font, float size, float x, float y,
+			const char *utf8, bool right_align)
+{
+	HPDF_Page_BeginText(c->page);
+	HPDF_Page_SetFontAndSize(c->page, font, size);
+	if (right_align)
+		x -= HPDF_Page_TextWidth(c->page, utf8);
+	HPDF_Page_TextOut(c->page, x, y, utf8);
+	HPDF_Page_EndText(c->page);
+}
+
+float
+tm_pdf_text_width(TmPdfCanvas *c, HPDF_Font font, float size, const char *utf8)
+{
+	HPDF_Page_SetFontAndSize(c->page, font, size);
+	return HPDF_Page_TextWidth(c->page, utf8);
+}
+
+/* The longest prefix of utf8 (whole characters) that fits, with an ellipsis. */
+static char *
+fit_text(TmPdfCanvas *c, HPDF_Font font, float size, const char *utf8, float max_width)
+{
+	int			len = strlen(utf8);
+	char	   *buf;
+
+	if (tm_pdf_text_width(c, font, size, utf8) <= max_width)
+		return pstrdup(utf8);
+
+	buf = palloc(len + 4);
+	while (len > 0)
+	{
+		/* drop the last character: back over UTF-8 continuation bytes */
+		do
+			len--;
+		while (len > 0 && (utf8[len] & 0xC0) == 0x80);
+		memcpy(buf, utf8, len);
+		memcpy(buf + len, "\xE2\x80\xA6", 4);	/* "…" and the terminator */
+		if (tm_pdf_text_width(c, font, size, buf) <= max_width)
+			break;
+	}
+	return buf;
+}
+
+static void
+new_page(TmPdfCanvas *c)
+{
+	c->page = HPDF_AddPage(c->doc);
+	HPDF_Page_SetWidth(c->page, PAGE_WIDTH);
+	HPDF_Page_SetHeight(c->page, PAGE_HEIGHT);
+}
+
+static void
+draw_rule(TmPdfCanvas *c, float y)
+{
+	HPDF_Page_SetLineWidth(c->page, 0.6f);
+	HPDF_Page_SetRGBStroke(c->page, 0.75f, 0.75f, 0.75f);
+	HPDF_Page_MoveTo(c->page, MARGIN, y);
+	HPDF_Page_LineTo(c->page, PAGE_WIDTH - MARGIN, y);
+	HPDF_Page_Stroke(c->page);
+}
+
+static float
+draw_heading(TmPdfCanvas *c, float y, const char *text)
+{
+	HPDF_Page_SetRGBFill(c->page, 0.1f, 0.1f, 0.1f);
+	tm_pdf_text(c, c->bold, 13, MARGIN, y, text, false);
+	return y - 20;
+}
+
+/* Title, period and the time the report was made. */
+static float
+draw_title(TmPdfCanvas *c, JsonbContainer *report, float y)
+{
+	JsonbContainer *team = json_container(report, "team");
+	char	   *title;
+	char	   *line;
+
+	if (team != NULL)
+		title = psprintf("Task report: %s", json_text(team, "name", "?"));
+	else
+		title = pstrdup("Task report: all visible tasks");
+	HPDF_Page_SetRGBFill(c->page, 0.05f, 0.05f, 0.05f);
+	tm_pdf_text(c, c->bold, 20, MARGIN,  y,
+				fit_text(c, c->bold, 20, title, PAGE_WIDTH - 2 * MARGIN), false);
+	y -= 20;
+
+	line = psprintf("Period %s to %s (%s), as of %s",
+					json_text(report, "from", "?"), json_text(report, "to", "?"),
+					json_text(report, "timezone", "UTC"), json_text(report, "as_of", "?"));
+	HPDF_Page_SetRGBFill(c->page, 0.35f, 0.35f, 0.35f);
+	tm_pdf_text(c, c->regular, 10, MARGIN, y, line, false);
+	y -= 10;
+	draw_rule(c, y);
+	return y - 24;
+}
+
+/* Label/value rows in two columns. */
+static float
+draw_figures(TmPdfCanvas *c, JsonbContainer *report, float y)
+{
+	JsonbContainer *status = json_container(report, "counts_by_status");
+	JsonbContainer *overdue = json_container(report, "overdue");
+	JsonbContainer *lead = json_container(report, "lead_time_hours");
+	JsonbContainer *cycle = json_container(report, "cycle_time_hours");
+	double		rate;
+	const char *left[][2] = {
+		{"Tasks now", json_text(report, "total", "0")},
+		{"To do", json_text(status, "todo", "0")},
+		{"In progress", json_text(status, "in_progress", "0")},
+		{"Done", json_text(status, "done", "0")},
+		{"Canceled", json_text(status, "canceled", "0")},
+		{"Overdue (open, past due)", json_text(overdue, "count", "0")},
+	};
+	const char *right[][2] = {
+		{"Created in period", json_text(report, "created_in_period", "0")},
+		{"Completed in period", json_text(report, "completed_in_period", "0")},
+		{"Completion rate", json_number(report, "completion_rate", &rate) ?
+			psprintf("%.0f %%", rate * 100) : "\xE2\x80\x93"},
+		{"Overdue age mean / max",
+			psprintf("%s d / %s d", json_text(overdue, "mean_age_days", "\xE2\x80\x93"),
+					 json_text(overdue, "max_age_days", "\xE2\x80\x93"))},
+		{"Lead time p50 / p85",
+			psprintf("%s / %s", format_hours(lead, "p50"), format_hours(lead, "p85"))},
+		{"Cycle time p50 / p85",
+			psprintf("%s / %s", format_hours(cycle, "p50"), format_hours(cycle, "p85"))},
+	};
+	float		col = (PAGE_WIDTH - 2 * MARGIN) / 2;
+
+	y = draw_heading(c, y, "Summary");
+	for (int i = 0; i < lengthof(left); i++)
+	{
+		float		ry = y - i * 16;
+
+		HPDF_Page_SetRGBFill(c->page, 0.3f, 0.3f, 0.3f);
+		tm_pdf_text(c, c->regular, 10, MARGIN, ry, left[i][0], false);
+		tm_pdf_text(c, c->regular, 10, MARGIN + col + 8, ry, right[i][0], false);
+		HPDF_Page_SetRGBFill(c->page, 0.05f, 0.05f, 0.05f);
+		tm_pdf_text(c, c->bold, 10, MARGIN + col - 24, ry, left[i][1], true);
+		tm_pdf_text(c, c->bold, 10, PAGE_WIDTH - MARGIN, ry, right[i][1], true);
+	}
+	return y - lengthof(left) * 16 - 18;
+}
+
+/* The weekly throughput as a bar chart, labelled by the week's Monday. */
+static float
+draw_throughput(TmPdfCanvas *c, JsonbContainer *report, float y)
+{
+	JsonbContainer *weeks = json_container(report, "weekly_throughput");
+	int			n = weeks != NULL ? JsonContainerSize(weeks) : 0;
+	TmChartBar *bars = palloc0(sizeof(TmChartBar) * Max(n, 1));
+	float		height = 170;
+
+	y = draw_heading(c, y, "Weekly throughput (tasks completed, weeks starting Monday)");
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *w = getIthJsonbValueFromContainer(weeks, i);
+		char	   *start;
+
+		if (w == NULL || w->type != jbvBinary)
+			continue;
+		start = json_text(w->val.binary.data, "week_start", "");
+		/* "YYYY-MM-DD" -> "MM-DD" keeps the labels short */
+		bars[i].label = strlen(start) == 10 ? start + 5 : start;
+		if (!json_number(w->val.binary.data, "completed", &bars[i].value))
+			bars[i].value = 0;
+	}
+	tm_chart_bars(c, MARGIN, y - height, PAGE_WIDTH - 2 * MARGIN, height, bars, n);
+	return y - height - 28;
+}
+
+static void
+draw_table_header(TmPdfCanvas *c, float y, const float *cols)
+{
+	HPDF_Page_SetRGBFill(c->page, 0.90f, 0.92f, 0.95f);
+	HPDF_Page_Rectangle(c->page, MARGIN, y - 5, PAGE_WIDTH - 2 * MARGIN, 18);
+	HPDF_Page_Fill(c->page);
+	HPDF_Page_SetRGBFill(c->page, 0.1f, 0.1f, 0.1f);
+	tm_pdf_text(c, c->bold, 10, cols[0], y, "Assignee", false);
+	tm_pdf_text(c, c->bold, 10, cols[1], y, "Kind", false);
+	tm_pdf_text(c, c->bold, 10, cols[2], y, "Completed in period", true);
+	tm_pdf_text(c, c->bold, 10, cols[3], y, "Open now", true);
+}
+
+/* Per-assignee throughput and open load; continues on new pages. */
+static void
+draw_assignees(TmPdfCanvas *c, JsonbContainer *report, float y, PdfErrorState *err)
+{
+	JsonbContainer *rows = json_container(report, "assignees");
+	int			n = rows != NULL ? JsonContainerSize(rows) : 0;
+	const float cols[] = {MARGIN + 6, MARGIN + 250, MARGIN + 410, PAGE_WIDTH - MARGIN - 6};
+	const float row_h = 17;
+
+	if (y < MARGIN + 80)
+	{
+		new_page(c);
+		y = PAGE_HEIGHT - MARGIN;
+	}
+	y = draw_heading(c, y, "By assignee");
+	draw_table_header(c, y, cols);
+	y -= row_h + 2;
+	if (n == 0)
+	{
+		HPDF_Page_SetRGBFill(c->page, 0.4f, 0.4f, 0.4f);
+		tm_pdf_text(c, c->regular, 10, cols[0], y, "No tasks.", false);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *r = getIthJsonbValueFromContainer(rows, i);
+		JsonbContainer *row;
+		char	   *kind;
+		char	   *name;
+
+		if (r == NULL || r->type != jbvBinary)
+			continue;
+		row = r->val.binary.data;
+		if (y < MARGIN)
+		{
+			pdf_check(err);
+			new_page(c);
+			y = PAGE_HEIGHT - MARGIN;
+			draw_table_header(c, y, cols);
+			y -= row_h + 2;
+		}
+		kind = json_text(row, "type", "");
+		name = kind[0] == '\0' ? pstrdup("Unassigned") : json_text(row, "name", "?");
+		if (i % 2 == 1)
+		{
+			HPDF_Page_SetRGBFill(c->page, 0.97f, 0.97f, 0.97f);
+			HPDF_Page_Rectangle(c->page, MARGIN, y - 5, PAGE_WIDTH - 2 * MARGIN, row_h);
+			HPDF_Page_Fill(c->page);
+		}
+		HPDF_Page_SetRGBFill(c->page, 0.05f, 0.05f, 0.05f);
+		tm_pdf_text(c, c->regular, 10, cols[0], y,
+					fit_text(c, c->regular, 10, name, cols[1] - cols[0] - 10), false);
+		tm_pdf_text(c, c->regular, 10, cols[1], y, kind[0] ? kind : "\xE2\x80\x93", false);
+		tm_pdf_text(c, c->regular, 10, cols[2], y, json_text(row, "completed", "0"), true);
+		tm_pdf_text(c, c->regular, 10, cols[3], y, json_text(row, "open", "0"), true);
+		y -= row_h;
+	}
+}
+
+/* ---- the SQL function ---- */
+
+/* The report for the filter, from one SPI call, copied out of SPI memory. */
+static Jsonb *
+fetch_report(Datum filter, bool filter_isnull)
+{
+	Oid			argtypes[1] = {JSONBOID};
+	Datum		values[1] = {filter};
+	char		nulls[1] = {filter_isnull ? 'n' : ' '};
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT taskmgmt.report_summary($1)", 1, argtypes,
+							  values, nulls, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "report_summary() did not return one row");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "report_summary() returned NULL");
+	/* into the caller's context: SPI_finish frees SPI's */
+	d = SPI_datumTransfer(d, false, -1);
+	SPI_finish();
+	return DatumGetJsonbP(d);
+}
+
+static bytea *
+render(HPDF_Doc doc, PdfErrorState *err, Jsonb *report)
+{
+	TmPdfCanvas canvas = {.doc = doc};
+	const char *regular_path = find_font("DejaVuSans.ttf", true);
+	const char *bold_path = find_font("DejaVuSans-Bold.ttf", false);
+	const char *name;
+	float		y;
+	HPDF_UINT32 size;
+	bytea	   *result;
+
+	HPDF_SetCompressionMode(doc, HPDF_COMP_ALL);
+	HPDF_SetInfoAttr(doc, HPDF_INFO_CREATOR, "taskmgmt");
+	HPDF_SetInfoAttr(doc, HPDF_INFO_TITLE, "Task report");
+	/* UTF-8 text needs an embedded TrueType font (Type 0, Identity-H) */
+	HPDF_UseUTFEncodings(doc);
+	name = HPDF_LoadTTFontFromFile(doc, regular_path, HPDF_TRUE);
+	pdf_check(err);
+	canvas.regular = HPDF_GetFont(doc, name, "UTF-8");
+	canvas.bold = canvas.regular;
+	if (bold_path != NULL && bold_path != regular_path)
+	{
+		name = HPDF_LoadTTFontFromFile(doc, bold_path, HPDF_TRUE);
+		pdf_check(err);
+		canvas.bold = HPDF_GetFont(doc, name, "UTF-8");
+	}
+	pdf_check(err);
+
+	new_page(&canvas);
+	y = draw_title(&canvas, &report->root, PAGE_HEIGHT - MARGIN);
+	y = draw_figures(&canvas, &report->root, y);
+	pdf_check(err);
+	y = draw_throughput(&canvas, &report->root, y);
+	pdf_check(err);
+	draw_assignees(&canvas, &report->root, y, err);
+	pdf_check(err);
+
+	HPDF_SaveToStream(doc);
+	pdf_check(err);
+	size = HPDF_GetStreamSize(doc);
+	result = (bytea *) palloc(VARHDRSZ + size);
+	HPDF_ResetStream(doc);
+	HPDF_ReadFromStream(doc, (HPDF_BYTE *) VARDATA(result), &size);
+	/* reading the whole stream ends at its end, which libharu reports as EOF */
+	if (err->error_no == HPDF_STREAM_EOF)
+		err->error_no = 0;
+	pdf_check(err);
+	SET_VARSIZE(result, VARHDRSZ + size);
+	return result;
+}
+
+/* taskmgmt.report_summary_pdf(filter jsonb) RETURNS bytea */
+Datum
+tm_report_summary_pdf(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *report;
+	MemoryContext pdf_cxt;
+	PdfErrorState err = {0};
+	HPDF_Doc volatile doc = NULL;
+	bytea	   *volatile result = NULL;
+
+	/* the data first: report_summary() checks sign-in and the filter */
+	report = fetch_report(PG_GETARG_DATUM(0), PG_ARGISNULL(0));
+
+	pdf_cxt = AllocSetContextCreate(CurrentMemoryContext, "PDF report",
+									ALLOCSET_DEFAULT_SIZES);
+	PG_TRY();
+	{
+		pdf_memory = pdf_cxt;
+		doc = HPDF_NewEx(pdf_on_error, pdf_alloc, pdf_free, 0, &err);
+		if (doc == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory while rendering the PDF report")));
+		result = render(doc, &err, report);
+	}
+	PG_FINALLY();
+	{
+		if (doc != NULL)
+			HPDF_Free(doc);
+		pdf_memory = NULL;
+		MemoryContextDelete(pdf_cxt);
+	}
+	PG_END_TRY();
+
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* Called from _PG_init: the GUC must exist before anyone may SET it. */
+void
+tm_export_pdf_init(void)
+{
+	DefineCustomStringVariable("taskmgmt.report_font",
+							   "TrueType font file for PDF reports.",
+							   "Empty: DejaVu Sans from the usual font directories.",
+							   &tm_report_font, "",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+}
