@@ -8,7 +8,7 @@ packages=(
   postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap
   libpq-dev libssl-dev build-essential pkg-config
   # test runners
-  libtap-parser-sourcehandler-pgtap-perl python3-pytest python3-requests python3-websockets
+  libtap-parser-sourcehandler-pgtap-perl python3-pytest python3-requests python3-websockets python3-aiosmtpd
   # shim, mailer and benchmarks
   libh2o-evloop-dev libwslay-dev libcurl4-openssl-dev wrk
   # PDF reports (libharu, an embedded TrueType font) and their tests

@@ -1,0 +1,249 @@
+-- Email outbox: rows written in the same transaction as the change (so a
+-- rolled-back change never mails anyone), drained by taskmgmt-mailer.
+--
+-- Batching: assigned, mentioned, due_soon and overdue go out at once (one
+-- message each); updated and commented for one recipient are coalesced into
+-- one digest that is sent after mail_settings.digest_idle without a new event,
+-- and at the latest mail_settings.digest_max after its first event.
+--
+-- The mailer connects as a member of taskmgmt_mailer, the only client role
+-- that can read the outbox.  Its functions run as the caller, so for a
+-- taskmgmt_client they fail on the table privileges (42501).
+
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'taskmgmt_mailer') THEN
+    CREATE ROLE taskmgmt_mailer NOLOGIN NOBYPASSRLS;
+  END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA @extschema@ TO taskmgmt_mailer;
+
+-- One row of settings, edited by the DBA with UPDATE.
+CREATE TABLE @extschema@.mail_settings (
+  id          integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+  app_url     text NOT NULL DEFAULT 'http://localhost:8080' CHECK (app_url ~ '^https?://'),
+  digest_idle interval NOT NULL DEFAULT '3 minutes' CHECK (digest_idle >= '0'),
+  digest_max  interval NOT NULL DEFAULT '10 minutes' CHECK (digest_max >= '0'),
+  keep_sent   interval NOT NULL DEFAULT '30 days',
+  keep_dead   interval NOT NULL DEFAULT '90 days'
+);
+INSERT INTO @extschema@.mail_settings DEFAULT VALUES;
+COMMENT ON TABLE @extschema@.mail_settings IS
+  'Email settings: the web address used in links, digest windows, outbox retention.';
+
+CREATE TABLE @extschema@.email_outbox (
+  id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  user_id       bigint REFERENCES @extschema@.users ON DELETE CASCADE,
+  recipient     text NOT NULL,
+  kind          text NOT NULL CHECK (kind IN ('single', 'digest')),
+  -- [{event, task_id, actor_id, comment_id, message, at}]; the subject and
+  -- body are rendered from these, so a re-send carries the same text.
+  items         jsonb NOT NULL CHECK (jsonb_typeof(items) = 'array'),
+  message_id    text NOT NULL UNIQUE,
+  status        text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  last_event_at timestamptz NOT NULL DEFAULT now(),
+  send_after    timestamptz NOT NULL DEFAULT now(),
+  attempts      integer NOT NULL DEFAULT 0,
+  claim_token   uuid,
+  claimed_until timestamptz,
+  last_error    text,
+  sent_at       timestamptz
+);
+CREATE INDEX email_outbox_due_idx ON @extschema@.email_outbox (send_after, id) WHERE status = 'pending';
+CREATE INDEX email_outbox_open_digest_idx ON @extschema@.email_outbox (user_id)
+  WHERE status = 'pending' AND kind = 'digest' AND claim_token IS NULL;
+CREATE INDEX email_outbox_done_idx ON @extschema@.email_outbox (status, sent_at) WHERE status <> 'pending';
+COMMENT ON TABLE @extschema@.email_outbox IS
+  'Email to send: pending, sent or dead (gave up after too many attempts or a permanent SMTP error).';
+
+ALTER TABLE @extschema@.mail_settings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.mail_settings FORCE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.email_outbox ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.email_outbox FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON @extschema@.mail_settings, @extschema@.email_outbox FROM PUBLIC;
+CREATE POLICY mail_settings_mailer ON @extschema@.mail_settings FOR SELECT TO taskmgmt_mailer USING (true);
+CREATE POLICY email_outbox_mailer ON @extschema@.email_outbox FOR ALL TO taskmgmt_mailer USING (true);
+GRANT SELECT ON @extschema@.mail_settings TO taskmgmt_mailer;
+GRANT SELECT, UPDATE (status, attempts, claim_token, claimed_until, last_error, sent_at, send_after)
+  ON @extschema@.email_outbox TO taskmgmt_mailer;
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.mail_settings', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.email_outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.email_outbox_id_seq', '');
+
+-- Queues one event for one recipient's email (called by _deliver, as the
+-- owner, inside the transaction making the change).
+CREATE FUNCTION @extschema@._outbox_enqueue(uid bigint, address text, ev text, task_id bigint,
+                                            actor bigint, msg text, comment bigint)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  s @extschema@.mail_settings;
+  item jsonb := jsonb_build_object('event', ev, 'task_id', task_id, 'actor_id', actor,
+                                   'comment_id', comment, 'message', msg, 'at', now());
+  open_id bigint;
+BEGIN
+  IF ev IN ('updated', 'commented') THEN
+    SELECT * INTO s FROM @extschema@.mail_settings;
+    -- The open digest of this recipient, if any; one being claimed by a
+    -- mailer right now is locked and skipped (a new digest starts instead),
+    -- so a user's change never waits for an SMTP server.
+    SELECT o.id INTO open_id FROM @extschema@.email_outbox o
+    WHERE o.user_id = uid AND o.status = 'pending' AND o.kind = 'digest' AND o.claim_token IS NULL
+      AND o.created_at + s.digest_max > now()
+    ORDER BY o.id DESC LIMIT 1
+    FOR UPDATE SKIP LOCKED;
+    IF open_id IS NOT NULL THEN
+      UPDATE @extschema@.email_outbox o
+         SET items = o.items || item, recipient = address, last_event_at = now(),
+             send_after = least(now() + s.digest_idle, o.created_at + s.digest_max)
+       WHERE o.id = open_id;
+    ELSE
+      INSERT INTO @extschema@.email_outbox (user_id, recipient, kind, items, message_id, send_after)
+      VALUES (uid, address, 'digest', jsonb_build_array(item), @extschema@._new_message_id(),
+              now() + least(s.digest_idle, s.digest_max));
+    END IF;
+  ELSE
+    INSERT INTO @extschema@.email_outbox (user_id, recipient, kind, items, message_id)
+    VALUES (uid, address, 'single', jsonb_build_array(item), @extschema@._new_message_id());
+  END IF;
+END
+$$;
+
+-- A globally unique Message-ID, fixed when the row is written, so a re-send
+-- after a crash carries the same one and receivers can de-duplicate.
+CREATE FUNCTION @extschema@._new_message_id() RETURNS text
+LANGUAGE sql VOLATILE AS $$
+  SELECT '<' || replace(gen_random_uuid()::text, '-', '') || '@taskmgmt.invalid>'
+$$;
+
+-- Wakes the mailers (LISTEN taskmgmt_outbox) at commit.
+CREATE FUNCTION @extschema@._outbox_wake() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM pg_notify('taskmgmt_outbox', '');
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER email_outbox_wake AFTER INSERT ON @extschema@.email_outbox
+  FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._outbox_wake();
+
+CREATE FUNCTION @extschema@._outbox_subject(kind text, items jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT '[taskmgmt] ' || CASE
+    WHEN kind = 'single' OR jsonb_array_length(items) = 1 THEN
+      CASE WHEN length(items -> 0 ->> 'message') > 150
+           THEN left(items -> 0 ->> 'message', 149) || '…' ELSE items -> 0 ->> 'message' END
+    ELSE format('%s updates on your tasks', jsonb_array_length(items))
+  END
+$$;
+
+CREATE FUNCTION @extschema@._outbox_body(items jsonb, app_url text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT string_agg(format(E'%s\nOpen the task: %s/?task=%s\n',
+                           i ->> 'message', rtrim(app_url, '/'), i ->> 'task_id'),
+                    E'\n' ORDER BY ord)
+         || E'\n-- \nYou get this email because of your taskmgmt notification preferences;\n'
+         || E'change them with update_me() or PATCH /api/v1/me.\n'
+  FROM jsonb_array_elements(items) WITH ORDINALITY AS x(i, ord)
+$$;
+
+-- The mailer's side.  outbox_claim() leases up to batch_size due rows
+-- (FOR UPDATE SKIP LOCKED: concurrent mailers get disjoint rows) and counts
+-- the attempt; the mailer sends each and reports with outbox_mark_sent() or
+-- outbox_mark_failed(), which only count while the claim token matches.  A
+-- mailer that dies leaves its rows to be claimed again when the lease ends:
+-- at-least-once, with the same Message-ID.
+CREATE FUNCTION @extschema@.outbox_claim(batch_size integer DEFAULT 10, lease interval DEFAULT '5 minutes')
+RETURNS TABLE (id bigint, recipient text, subject text, body text, message_id text,
+               attempts integer, claim_token uuid)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  url text;
+BEGIN
+  IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 1000 THEN
+    PERFORM @extschema@._invalid('batch_size', 'must be from 1 to 1000');
+  END IF;
+  IF lease IS NULL OR lease < '1 second' THEN
+    PERFORM @extschema@._invalid('lease', 'must be at least 1 second');
+  END IF;
+  SELECT s.app_url INTO url FROM @extschema@.mail_settings s;
+  RETURN QUERY
+  WITH due AS (
+    SELECT o.id FROM @extschema@.email_outbox o
+    WHERE o.status = 'pending' AND o.send_after <= now()
+      AND (o.claimed_until IS NULL OR o.claimed_until < now())
+    ORDER BY o.send_after, o.id
+    LIMIT batch_size
+    FOR UPDATE SKIP LOCKED
+  )
+  UPDATE @extschema@.email_outbox o
+     SET attempts = o.attempts + 1, claim_token = gen_random_uuid(), claimed_until = now() + lease
+    FROM due WHERE o.id = due.id
+  RETURNING o.id, o.recipient, @extschema@._outbox_subject(o.kind, o.items),
+            @extschema@._outbox_body(o.items, coalesce(url, 'http://localhost:8080')),
+            o.message_id, o.attempts, o.claim_token;
+END
+$$;
+
+CREATE FUNCTION @extschema@.outbox_mark_sent(id bigint, claim_token uuid) RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+BEGIN
+  UPDATE @extschema@.email_outbox o
+     SET status = 'sent', sent_at = now(), claimed_until = NULL, last_error = NULL
+   WHERE o.id = outbox_mark_sent.id AND o.claim_token = outbox_mark_sent.claim_token
+     AND o.status = 'pending';
+  RETURN FOUND;
+END
+$$;
+
+-- A failed attempt: retried after backoff * 2^(attempts-1) (at most 6 hours),
+-- or dead after max_attempts attempts or on a permanent error.
+CREATE FUNCTION @extschema@.outbox_mark_failed(id bigint, claim_token uuid, error text,
+                                               permanent boolean DEFAULT false,
+                                               max_attempts integer DEFAULT 8,
+                                               backoff interval DEFAULT '30 seconds')
+RETURNS text LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  result text;
+BEGIN
+  UPDATE @extschema@.email_outbox o
+     SET status = CASE WHEN permanent OR o.attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
+         send_after = now() + least(backoff * power(2, least(greatest(o.attempts - 1, 0), 20)),
+                                    interval '6 hours'),
+         claimed_until = NULL,
+         last_error = left(coalesce(error, 'unknown error'), 500)
+   WHERE o.id = outbox_mark_failed.id AND o.claim_token = outbox_mark_failed.claim_token
+     AND o.status = 'pending'
+  RETURNING o.status INTO result;
+  RETURN result;
+END
+$$;
+
+-- When the next pending row becomes due (NULL: none), so an idle mailer can
+-- sleep exactly that long.
+CREATE FUNCTION @extschema@.outbox_next_due() RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT min(greatest(o.send_after, coalesce(o.claimed_until, o.send_after)))
+  FROM @extschema@.email_outbox o WHERE o.status = 'pending'
+$$;
+
+-- A DBA's tool: put a dead row back in the queue.
+CREATE FUNCTION @extschema@.outbox_retry(id bigint) RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+BEGIN
+  UPDATE @extschema@.email_outbox o
+     SET status = 'pending', attempts = 0, send_after = now(), claimed_until = NULL, claim_token = NULL
+   WHERE o.id = outbox_retry.id AND o.status = 'dead';
+  RETURN FOUND;
+END
+$$;
+
+GRANT EXECUTE ON FUNCTION @extschema@.outbox_claim(integer, interval),
+  @extschema@.outbox_mark_sent(bigint, uuid),
+  @extschema@.outbox_mark_failed(bigint, uuid, text, boolean, integer, interval),
+  @extschema@.outbox_next_due(),
+  @extschema@._outbox_subject(text, jsonb), @extschema@._outbox_body(jsonb, text)
+  TO taskmgmt_mailer;
