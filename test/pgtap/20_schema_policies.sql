@@ -1,0 +1,131 @@
+-- Schema, row-level security and privileges: what must be true of every
+-- table, view and function in the schema (including those added later), and
+-- the policies and grants of the foundation tables.
+BEGIN;
+SELECT plan(83);
+
+-- Tables of the foundation.
+SELECT has_table('taskmgmt', t, 'table taskmgmt.' || t || ' exists')
+  FROM unnest('{users,credentials,login_failures,sessions,refresh_tokens,signing_keys,teams,team_members,tasks}'::text[]) t;
+
+-- Every table in the schema: RLS enabled AND forced, nothing granted to PUBLIC.
+SELECT is(array(SELECT c.relname::text FROM pg_class c
+                 WHERE c.relnamespace = 'taskmgmt'::regnamespace AND c.relkind IN ('r', 'p')
+                   AND NOT c.relrowsecurity ORDER BY 1),
+          '{}'::text[], 'every table has row-level security enabled');
+SELECT is(array(SELECT c.relname::text FROM pg_class c
+                 WHERE c.relnamespace = 'taskmgmt'::regnamespace AND c.relkind IN ('r', 'p')
+                   AND NOT c.relforcerowsecurity ORDER BY 1),
+          '{}'::text[], 'every table has row-level security forced (the owner obeys it too)');
+SELECT is(array(SELECT c.relname::text FROM pg_class c
+                 WHERE c.relnamespace = 'taskmgmt'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+                   AND (has_table_privilege('public', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+                        OR (c.relkind = 'S' AND has_sequence_privilege('public', c.oid, 'USAGE, SELECT, UPDATE')))
+                 ORDER BY 1),
+          '{}'::text[], 'no table, view or sequence grants anything to PUBLIC');
+SELECT is(array(SELECT c.relname::text FROM pg_class c
+                 WHERE c.relnamespace = 'taskmgmt'::regnamespace AND c.relkind IN ('r', 'p')
+                   AND has_table_privilege('taskmgmt_client', c.oid, 'TRUNCATE, REFERENCES, TRIGGER')
+                 ORDER BY 1),
+          '{}'::text[], 'taskmgmt_client may not TRUNCATE, REFERENCE or add triggers to any table');
+
+-- Every view runs with the caller's rights, so RLS of the tables behind it applies.
+SELECT is(array(SELECT c.relname::text FROM pg_class c
+                 WHERE c.relnamespace = 'taskmgmt'::regnamespace AND c.relkind = 'v'
+                   AND NOT coalesce('security_invoker=true' = ANY (c.reloptions)
+                                    OR 'security_invoker=on' = ANY (c.reloptions), false)
+                 ORDER BY 1),
+          '{}'::text[], 'every view is security_invoker');
+SELECT is(array(SELECT c.relname::text FROM pg_class c
+                 WHERE c.relnamespace = 'taskmgmt'::regnamespace AND c.relkind = 'm'
+                   AND has_table_privilege('taskmgmt_client', c.oid, 'SELECT') ORDER BY 1),
+          '{}'::text[], 'no materialized view (which RLS cannot filter) is readable by clients');
+
+-- Functions: nothing executable by PUBLIC; every SECURITY DEFINER function
+-- pins a search_path that no client can write to, pg_temp explicitly last.
+SELECT is(array(SELECT p.oid::regprocedure::text FROM pg_proc p
+                 WHERE p.pronamespace = 'taskmgmt'::regnamespace
+                   AND has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1),
+          '{}'::text[], 'no function in the schema is executable by PUBLIC');
+SELECT ok((SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'taskmgmt'::regnamespace AND p.prosecdef) > 0,
+          'there are SECURITY DEFINER functions to check');
+SELECT is(array(SELECT p.oid::regprocedure::text FROM pg_proc p
+                 WHERE p.pronamespace = 'taskmgmt'::regnamespace AND p.prosecdef
+                   AND NOT EXISTS (SELECT FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
+                 ORDER BY 1),
+          '{}'::text[], 'every SECURITY DEFINER function has a fixed search_path');
+SELECT is(array(SELECT p.oid::regprocedure::text FROM pg_proc p, unnest(p.proconfig) c
+                 WHERE p.pronamespace = 'taskmgmt'::regnamespace AND p.prosecdef AND c LIKE 'search_path=%'
+                   AND (btrim(split_part(c, '=', 2)) !~ 'pg_temp$'
+                        OR EXISTS (SELECT FROM unnest(string_to_array(split_part(c, '=', 2), ',')) s
+                                    WHERE btrim(s) NOT IN ('pg_catalog', 'pg_temp')
+                                      AND (to_regnamespace(btrim(btrim(s), '"')) IS NULL
+                                           OR has_schema_privilege('taskmgmt_client', to_regnamespace(btrim(btrim(s), '"')), 'CREATE')
+                                           OR has_schema_privilege('public', to_regnamespace(btrim(btrim(s), '"')), 'CREATE'))))
+                 ORDER BY 1),
+          '{}'::text[], 'SECURITY DEFINER search_paths hold only schemas clients cannot create in, pg_temp last');
+SELECT is(array(SELECT p.oid::regprocedure::text FROM pg_proc p
+                 WHERE p.pronamespace = 'taskmgmt'::regnamespace AND p.prosecdef
+                   AND has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1),
+          '{}'::text[], 'no SECURITY DEFINER function is executable by PUBLIC');
+SELECT ok(NOT has_function_privilege('taskmgmt_client', 'taskmgmt.rotate_signing_key()', 'EXECUTE'),
+          'clients cannot rotate the signing key');
+SELECT ok(NOT has_function_privilege('taskmgmt_client', 'taskmgmt.make_admin(text)', 'EXECUTE'),
+          'clients cannot make admins');
+SELECT ok(has_function_privilege('taskmgmt_client', f, 'EXECUTE'), 'clients may call ' || f)
+  FROM unnest(ARRAY['taskmgmt.register(text,text,text)', 'taskmgmt.sign_in(text,text)', 'taskmgmt.sign_out()',
+                     'taskmgmt.me()', 'taskmgmt.update_me(jsonb)', 'taskmgmt.create_team(text)',
+                     'taskmgmt.add_team_member(bigint,bigint,text)', 'taskmgmt.remove_team_member(bigint,bigint)',
+                     'taskmgmt.create_task(jsonb)', 'taskmgmt.get_task(bigint)',
+                     'taskmgmt.update_task(bigint,jsonb,integer)', 'taskmgmt.delete_task(bigint)']) f;
+
+-- The client role cannot get around RLS.
+SELECT ok(NOT r.rolbypassrls AND NOT r.rolsuper AND NOT r.rolcreaterole AND NOT r.rolcanlogin,
+          'taskmgmt_client: NOBYPASSRLS, not superuser, cannot create roles, cannot log in')
+  FROM pg_roles r WHERE r.rolname = 'taskmgmt_client';
+SELECT is(array(SELECT c.relname::text FROM pg_class c
+                 WHERE c.relnamespace = 'taskmgmt'::regnamespace AND pg_has_role('taskmgmt_client', c.relowner, 'USAGE')
+                 ORDER BY 1),
+          '{}'::text[], 'taskmgmt_client owns nothing in the schema (owners could disable RLS)');
+SELECT ok(NOT has_schema_privilege('taskmgmt_client', 'taskmgmt', 'CREATE'), 'clients cannot create objects in the schema');
+SELECT ok(NOT has_schema_privilege('public', 'taskmgmt', 'USAGE'), 'PUBLIC has no access to the schema');
+
+-- Policies of the foundation tables.
+SELECT policy_cmd_is('taskmgmt', tbl, pol, cmd, format('policy %s on %s is for %s', pol, tbl, upper(cmd)))
+  FROM (VALUES ('users', 'users_select', 'select'), ('users', 'users_update', 'update'),
+               ('teams', 'teams_select', 'select'), ('teams', 'teams_insert', 'insert'),
+               ('teams', 'teams_update', 'update'), ('teams', 'teams_delete', 'delete'),
+               ('team_members', 'team_members_select', 'select'), ('team_members', 'team_members_insert', 'insert'),
+               ('team_members', 'team_members_update', 'update'), ('team_members', 'team_members_delete', 'delete'),
+               ('tasks', 'tasks_select', 'select'), ('tasks', 'tasks_insert', 'insert'),
+               ('tasks', 'tasks_update', 'update'), ('tasks', 'tasks_delete', 'delete')) AS p(tbl, pol, cmd);
+SELECT is(array(SELECT p.tablename || '.' || p.policyname FROM pg_policies p
+                 WHERE p.schemaname = 'taskmgmt' AND p.permissive = 'PERMISSIVE'
+                   AND p.tablename IN ('credentials', 'login_failures', 'sessions', 'refresh_tokens', 'signing_keys')
+                 ORDER BY 1),
+          '{}'::text[], 'secret tables have no permissive policy');
+SELECT ok(NOT has_table_privilege('taskmgmt_client', 'taskmgmt.' || t, 'SELECT, INSERT, UPDATE, DELETE'),
+          'clients have no privilege on ' || t)
+  FROM unnest('{credentials,login_failures,sessions,refresh_tokens,signing_keys}'::text[]) t;
+SELECT has_trigger('taskmgmt', 'tasks', 'tasks_before_write', 'tasks: the trigger that enforces assignment and bookkeeping');
+
+-- Column privileges: what a client may write with plain SQL.
+SELECT is(has_column_privilege('taskmgmt_client', 'taskmgmt.' || tbl, col, priv), allowed,
+          format('client %s on %s.%s: %s', priv, tbl, col, CASE WHEN allowed THEN 'yes' ELSE 'no' END))
+  FROM (VALUES ('users', 'role', 'UPDATE', false), ('users', 'disabled', 'UPDATE', false),
+               ('users', 'email', 'UPDATE', false), ('users', 'id', 'UPDATE', false),
+               ('users', 'created_at', 'UPDATE', false), ('users', 'display_name', 'UPDATE', true),
+               ('users', 'preferences', 'SELECT', false),
+               ('tasks', 'version', 'UPDATE', false), ('tasks', 'creator_id', 'UPDATE', false),
+               ('tasks', 'id', 'UPDATE', false), ('tasks', 'created_at', 'UPDATE', false),
+               ('tasks', 'updated_at', 'UPDATE', false), ('tasks', 'started_at', 'UPDATE', false),
+               ('tasks', 'completed_at', 'UPDATE', false), ('tasks', 'title', 'UPDATE', true),
+               ('tasks', 'id', 'INSERT', false), ('tasks', 'version', 'INSERT', false),
+               ('tasks', 'created_at', 'INSERT', false), ('tasks', 'title', 'INSERT', true),
+               ('teams', 'id', 'INSERT', false), ('teams', 'created_at', 'INSERT', false),
+               ('teams', 'created_by', 'UPDATE', false),
+               ('team_members', 'team_id', 'UPDATE', false), ('team_members', 'user_id', 'UPDATE', false))
+       AS c(tbl, col, priv, allowed);
+
+SELECT * FROM finish();
+ROLLBACK;
