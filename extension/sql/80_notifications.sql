@@ -240,7 +240,7 @@ BEGIN
     RETURNING id, user_id
   )
   SELECT count(pg_notify('taskmgmt_notifications',
-                         json_build_object('user_id', user_id, 'id', id)::text))
+                         format('{"user_id": %s, "id": %s}', user_id, id)))
   INTO n FROM (SELECT * FROM published ORDER BY id) p;
   RETURN NULL;
 END
