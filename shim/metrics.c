@@ -1,0 +1,137 @@
+/*
+ * metrics.c: Prometheus text exposition of request counts (by route and
+ * status), a latency histogram, pool and websocket gauges.
+ */
+#include "shim.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_STATUSES 24
+static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+#define N_BUCKETS ((int) (sizeof(buckets) / sizeof(buckets[0])))
+
+typedef struct route_stats
+{
+	int			status[MAX_STATUSES];
+	uint64_t	count[MAX_STATUSES];
+	uint64_t	hist[N_BUCKETS + 1];
+	double		sum;
+	uint64_t	total;
+} route_stats;
+
+/* index n_routes is "no route" (404 and friends) */
+static route_stats *stats;
+static int	ws_connections;
+static uint64_t ws_relayed;
+
+static route_stats *
+stats_for(int route)
+{
+	if (stats == NULL)
+		stats = calloc((size_t) n_routes + 1, sizeof(route_stats));
+	return &stats[route >= 0 && route < n_routes ? route : n_routes];
+}
+
+void
+metrics_request(int route, int status, double ms)
+{
+	route_stats *s = stats_for(route);
+	double		sec = ms / 1000.0;
+	int			i;
+
+	for (i = 0; i < MAX_STATUSES && s->status[i] && s->status[i] != status; i++)
+		;
+	if (i < MAX_STATUSES)
+	{
+		s->status[i] = status;
+		s->count[i]++;
+	}
+	for (i = 0; i < N_BUCKETS && sec > buckets[i]; i++)
+		;
+	s->hist[i]++;
+	s->sum += sec;
+	s->total++;
+}
+
+void
+metrics_ws(int delta)
+{
+	ws_connections += delta;
+}
+
+void
+metrics_ws_relayed(void)
+{
+	ws_relayed++;
+}
+
+static void
+label(strbuf *out, int route)
+{
+	const char *p = route < n_routes ? routes[route].pattern : "unmatched";
+	const char *m = route < n_routes ? routes[route].method : "";
+
+	sb_printf(out, "method=\"%s\",route=\"%s\"", m, p);
+}
+
+void
+metrics_render(strbuf *out)
+{
+	int			total,
+				up,
+				busy,
+				waiting;
+
+	stats_for(0);
+	sb_puts(out, "# HELP taskmgmt_http_requests_total HTTP requests by route and status.\n"
+			"# TYPE taskmgmt_http_requests_total counter\n");
+	for (int r = 0; r <= n_routes; r++)
+		for (int i = 0; i < MAX_STATUSES && stats[r].status[i]; i++)
+		{
+			sb_puts(out, "taskmgmt_http_requests_total{");
+			label(out, r);
+			sb_printf(out, ",status=\"%d\"} %llu\n", stats[r].status[i],
+					  (unsigned long long) stats[r].count[i]);
+		}
+	sb_puts(out, "# HELP taskmgmt_http_request_duration_seconds Time to the response, by route.\n"
+			"# TYPE taskmgmt_http_request_duration_seconds histogram\n");
+	for (int r = 0; r <= n_routes; r++)
+	{
+		uint64_t	cum = 0;
+
+		if (stats[r].total == 0)
+			continue;
+		for (int i = 0; i <= N_BUCKETS; i++)
+		{
+			cum += stats[r].hist[i];
+			sb_puts(out, "taskmgmt_http_request_duration_seconds_bucket{");
+			label(out, r);
+			if (i < N_BUCKETS)
+				sb_printf(out, ",le=\"%g\"} %llu\n", buckets[i], (unsigned long long) cum);
+			else
+				sb_printf(out, ",le=\"+Inf\"} %llu\n", (unsigned long long) cum);
+		}
+		sb_puts(out, "taskmgmt_http_request_duration_seconds_sum{");
+		label(out, r);
+		sb_printf(out, "} %.6f\n", stats[r].sum);
+		sb_puts(out, "taskmgmt_http_request_duration_seconds_count{");
+		label(out, r);
+		sb_printf(out, "} %llu\n", (unsigned long long) stats[r].total);
+	}
+	db_stats(&total, &up, &busy, &waiting);
+	sb_printf(out,
+			  "# HELP taskmgmt_db_pool_size Database connections configured.\n"
+			  "# TYPE taskmgmt_db_pool_size gauge\ntaskmgmt_db_pool_size %d\n"
+			  "# HELP taskmgmt_db_pool_up Database connections established.\n"
+			  "# TYPE taskmgmt_db_pool_up gauge\ntaskmgmt_db_pool_up %d\n"
+			  "# HELP taskmgmt_db_pool_in_use Database connections running a request.\n"
+			  "# TYPE taskmgmt_db_pool_in_use gauge\ntaskmgmt_db_pool_in_use %d\n"
+			  "# HELP taskmgmt_db_pool_waiting Requests waiting for a connection.\n"
+			  "# TYPE taskmgmt_db_pool_waiting gauge\ntaskmgmt_db_pool_waiting %d\n"
+			  "# HELP taskmgmt_websocket_connections Open notification websockets.\n"
+			  "# TYPE taskmgmt_websocket_connections gauge\ntaskmgmt_websocket_connections %d\n"
+			  "# HELP taskmgmt_notifications_relayed_total Notifications sent to websockets.\n"
+			  "# TYPE taskmgmt_notifications_relayed_total counter\ntaskmgmt_notifications_relayed_total %llu\n",
+			  total, up, busy, waiting, ws_connections, (unsigned long long) ws_relayed);
+}

@@ -1,0 +1,586 @@
+/*
+ * ws.c: GET /api/v1/notifications/ws and the LISTEN connection.
+ *
+ * One dedicated connection LISTENs on taskmgmt_notifications; a payload
+ * {"user_id":N,"id":M} wakes that user's sockets, and each socket fetches
+ * what it has not seen yet (id > last sent) through the pool with its own
+ * token, so RLS decides what it gets and the JSON comes from the database.
+ * The same fetch authenticates a socket, does the catch-up after "since",
+ * and runs for every socket after the LISTEN connection came back (what
+ * was announced while it was down is re-sent).
+ *
+ * h2o 2.2.5 + wslay give no ping, idle timeout or send-queue bound: a 1 s
+ * sweep pings, closes silent sockets and expired tokens; the queue is
+ * capped.  conn->sock is NULL until the 101 is written.
+ */
+#include "shim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct ws_client
+{
+	h2o_websocket_conn_t *conn;
+	h2o_linklist_t link;
+	char	   *token;
+	int64_t		user_id;			/* 0 until authenticated */
+	int64_t		last_id;
+	int64_t		exp;				/* token expiry, unix seconds */
+	db_query   *q;
+	int			again;				/* fetch again when the current one ends */
+	int			flushing;
+	int			dead;
+	time_t		opened;
+	time_t		last_seen;
+	time_t		last_ping;
+	time_t		close_deadline;
+} ws_client;
+
+static h2o_linklist_t clients;
+static int	n_clients;
+static h2o_timeout_t sweep_timeout;
+static h2o_timeout_entry_t sweep_entry;
+
+/* the LISTEN connection */
+static struct
+{
+	PGconn	   *pg;
+	pg_watch	w;
+	int			state;				/* 0 down, 1 connecting, 2 listening (sent), 3 up */
+	int			ever_up;
+	h2o_timeout_t retry_timeout;
+	h2o_timeout_entry_t retry;
+} lc;
+
+static void fetch(ws_client *c);
+
+int
+ws_count(void)
+{
+	return n_clients;
+}
+
+static void
+client_free(ws_client *c)
+{
+	if (c->q)
+	{
+		c->q->owner = NULL;
+		db_abandon(c->q);
+	}
+	h2o_linklist_unlink(&c->link);
+	n_clients--;
+	metrics_ws(-1);
+	free(c->token);
+	free(c);
+}
+
+/* Sends what wslay queued; returns 0 when the client is gone. */
+static int
+flush(ws_client *c)
+{
+	if (c->dead)
+		return 0;
+	if (c->conn->sock == NULL)
+		return 1;
+	c->flushing = 1;
+	h2o_websocket_proceed(c->conn);
+	c->flushing = 0;
+	if (c->dead)
+	{
+		client_free(c);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+hard_close(ws_client *c)
+{
+	h2o_websocket_close(c->conn);
+	c->dead = 1;
+	if (!c->flushing)
+		client_free(c);
+}
+
+static void
+queue_close(ws_client *c, uint16_t code, const char *reason)
+{
+	wslay_event_queue_close(c->conn->ws_ctx, code, (const uint8_t *) reason, strlen(reason));
+	if (!c->close_deadline)
+		c->close_deadline = time(NULL) + 2;
+}
+
+static int
+queue_text(ws_client *c, const char *s, size_t n)
+{
+	struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *) s, n};
+
+	if (wslay_event_queue_msg(c->conn->ws_ctx, &msg) != 0)
+		return -1;
+	/* a client that stops reading must not grow our memory */
+	if (wslay_event_get_queued_msg_length(c->conn->ws_ctx) > cfg.ws_max_queue)
+		return -1;
+	return 0;
+}
+
+static int
+user_sockets(int64_t uid)
+{
+	int			n = 0;
+
+	for (h2o_linklist_t *l = clients.next; l != &clients; l = l->next)
+	{
+		ws_client  *o = H2O_STRUCT_FROM_MEMBER(ws_client, link, l);
+
+		n += o->user_id == uid && !o->dead;
+	}
+	return n;
+}
+
+static void
+on_fetch_done(db_query *q, PGresult *res)
+{
+	ws_client  *c = q->owner;
+	int			n,
+				rows_with_items = 0;
+
+	c->q = NULL;
+	if (c->dead)
+		return;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1)
+	{
+		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+		if (state && (strncmp(state, "28", 2) == 0))
+			queue_close(c, 1008, "invalid or expired token");
+		else if (c->user_id == 0)
+			queue_close(c, 1013, "try again later");
+		else
+			c->again = 1;		/* database trouble: retried by the sweep */
+		flush(c);
+		return;
+	}
+	int64_t		uid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+
+	if (c->user_id && uid != c->user_id)
+	{
+		queue_close(c, 1008, "the token belongs to another user");
+		flush(c);
+		return;
+	}
+	if (c->user_id == 0 && user_sockets(uid) >= cfg.ws_max_per_user)
+	{
+		queue_close(c, 1008, "too many connections for this user");
+		flush(c);
+		return;
+	}
+	c->user_id = uid;
+	if (!PQgetisnull(res, 0, 1))
+		c->exp = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++)
+	{
+		if (PQgetisnull(res, i, 3))
+			continue;
+		int64_t		id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+
+		rows_with_items++;
+		if (id <= c->last_id)
+			continue;
+		if (queue_text(c, PQgetvalue(res, i, 3), (size_t) PQgetlength(res, i, 3)) < 0)
+		{
+			hard_close(c);
+			return;
+		}
+		c->last_id = id;
+		metrics_ws_relayed();
+	}
+	/* a full page means there may be more */
+	if (rows_with_items >= WS_CATCHUP_LIMIT)
+		c->again = 1;
+	if (!flush(c))
+		return;
+	if (c->again)
+		fetch(c);
+}
+
+static void
+fetch(ws_client *c)
+{
+	char		since[24];
+	db_query   *q;
+
+	if (c->dead || c->close_deadline)
+		return;
+	if (c->q)
+	{
+		c->again = 1;
+		return;
+	}
+	c->again = 0;
+	q = db_query_new(ws_catchup_route);
+	db_query_param(q, c->token, strlen(c->token));
+	snprintf(since, sizeof(since), "%lld", (long long) c->last_id);
+	db_query_param(q, since, strlen(since));
+	q->on_done = on_fetch_done;
+	q->owner = c;
+	c->q = q;
+	if (db_submit(q) < 0)
+	{
+		c->q = NULL;
+		if (c->user_id == 0)
+		{
+			queue_close(c, 1013, "the database is unavailable");
+			flush(c);
+		}
+		else
+			c->again = 1;
+	}
+}
+
+/* Pulls "key": <string or integer> out of a small client frame. */
+static int
+frame_field(const char *s, size_t n, const char *key, const char **val, size_t *len, int *is_string)
+{
+	size_t		kl = strlen(key);
+
+	for (size_t i = 0; i + kl + 2 <= n; i++)
+	{
+		if (s[i] != '"' || memcmp(s + i + 1, key, kl) != 0 || s[i + kl + 1] != '"')
+			continue;
+		size_t		k = i + kl + 2;
+
+		while (k < n && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r'))
+			k++;
+		if (k >= n || s[k] != ':')
+			return 0;
+		k++;
+		while (k < n && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r'))
+			k++;
+		if (k < n && s[k] == '"')
+		{
+			size_t		e = k + 1;
+
+			while (e < n && s[e] != '"' && s[e] != '\\')
+				e++;
+			if (e >= n || s[e] != '"')
+				return 0;
+			*val = s + k + 1;
+			*len = e - k - 1;
+			*is_string = 1;
+			return 1;
+		}
+		size_t		e = k;
+
+		while (e < n && s[e] >= '0' && s[e] <= '9')
+			e++;
+		if (e == k || e - k > 18)
+			return 0;
+		*val = s + k;
+		*len = e - k;
+		*is_string = 0;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+on_frame(ws_client *c, const struct wslay_event_on_msg_recv_arg *arg)
+{
+	const char *s = (const char *) arg->msg,
+			   *v;
+	size_t		n = arg->msg_length,
+				len;
+	int			str;
+
+	if (arg->opcode != WSLAY_TEXT_FRAME)
+	{
+		if (arg->opcode == WSLAY_BINARY_FRAME)
+			queue_close(c, 1003, "text frames only");
+		return;
+	}
+	if (!frame_field(s, n, "access_token", &v, &len, &str) || !str || len == 0 || len > 4096)
+	{
+		queue_close(c, 1008, "expected {\"access_token\": \"...\", \"since\": ID}");
+		return;
+	}
+	free(c->token);
+	c->token = strndup(v, len);
+	if (frame_field(s, n, "since", &v, &len, &str) && !str && c->user_id == 0)
+		c->last_id = strtoll(v, NULL, 10);
+	/* a new token (refresh) re-authenticates and extends the socket's life */
+	fetch(c);
+}
+
+static void
+on_ws_msg(h2o_websocket_conn_t *conn, const struct wslay_event_on_msg_recv_arg *arg)
+{
+	ws_client  *c = conn->data;
+
+	if (arg == NULL)
+	{
+		/* closed by the peer or an I/O error */
+		h2o_websocket_close(conn);
+		c->dead = 1;
+		if (!c->flushing)
+			client_free(c);
+		return;
+	}
+	c->last_seen = time(NULL);
+	/* no flush here: we are inside wslay's receive loop, h2o sends after it */
+	on_frame(c, arg);
+}
+
+int
+ws_handle(h2o_req_t *req)
+{
+	const char *key = NULL;
+	ssize_t		i;
+	ws_client  *c;
+
+	if (h2o_is_websocket_handshake(req, &key) != 0 || key == NULL)
+	{
+		send_problem(req, 400, "websocket_required", "this route needs a websocket upgrade", NULL, 0);
+		return 0;
+	}
+	/* tokens in URLs end up in logs and histories */
+	if (req->query_at != SIZE_MAX)
+	{
+		send_problem(req, 400, "bad_parameter",
+					 "query parameters are refused; send the token in the Authorization header or the first frame",
+					 NULL, 0);
+		return 0;
+	}
+	i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+	if (i >= 0 && !origin_allowed(req->headers.entries[i].value.base, req->headers.entries[i].value.len))
+	{
+		send_problem(req, 403, "forbidden_origin", "this Origin is not allowed", NULL, 0);
+		return 0;
+	}
+	c = calloc(1, sizeof(*c));
+	i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+	if (i >= 0)
+	{
+		h2o_iovec_t v = req->headers.entries[i].value;
+
+		if (v.len <= 7 || !h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")) || v.len > 4096)
+		{
+			free(c);
+			send_problem(req, 401, "unauthorized", "the Authorization header is not a bearer token", NULL, 0);
+			return 0;
+		}
+		c->token = strndup(v.base + 7, v.len - 7);
+	}
+	c->opened = c->last_seen = c->last_ping = time(NULL);
+	h2o_linklist_insert(&clients, &c->link);
+	n_clients++;
+	metrics_ws(1);
+	log_access(req, "/api/v1/notifications/ws", 101, 0);
+	metrics_request(-1, 101, 0);
+	c->conn = h2o_upgrade_to_websocket(req, key, c, on_ws_msg);
+	wslay_event_config_set_max_recv_msg_length(c->conn->ws_ctx, cfg.ws_max_frame);
+	if (c->token)
+		fetch(c);
+	return 0;
+}
+
+/* Once a second: pings, silent sockets, expired tokens, retries. */
+static void
+on_sweep(h2o_timeout_entry_t *e)
+{
+	time_t		now = time(NULL);
+	h2o_linklist_t *l = clients.next;
+
+	while (l != &clients)
+	{
+		ws_client  *c = H2O_STRUCT_FROM_MEMBER(ws_client, link, l);
+
+		l = l->next;
+		if (c->close_deadline && now >= c->close_deadline)
+		{
+			hard_close(c);
+			continue;
+		}
+		if (c->close_deadline)
+			continue;
+		if (c->user_id == 0 && now - c->opened >= 10 && c->q == NULL)
+			queue_close(c, 1008, "authentication required");
+		else if (c->exp && now >= c->exp)
+			queue_close(c, 1008, "token expired");
+		else if (now - c->last_seen > 2 * cfg.ws_ping_s)
+		{
+			hard_close(c);
+			continue;
+		}
+		else if (now - c->last_ping >= cfg.ws_ping_s && c->conn->sock)
+		{
+			struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *) "", 0};
+
+			wslay_event_queue_msg(c->conn->ws_ctx, &ping);
+			c->last_ping = now;
+		}
+		else if (c->again && c->q == NULL && c->user_id)
+			fetch(c);
+		if (!c->dead)
+			flush(c);
+	}
+	h2o_timeout_link(shim_loop, &sweep_timeout, &sweep_entry);
+}
+
+/* ---- the LISTEN connection ---- */
+
+static void lc_start(void);
+
+static void
+lc_failed(void)
+{
+	if (lc.state == 3)
+		log_msg("notification listener lost: %s", lc.pg ? PQerrorMessage(lc.pg) : "");
+	pgw_detach(&lc.w);
+	if (lc.pg)
+		PQfinish(lc.pg);
+	lc.pg = NULL;
+	lc.state = 0;
+	if (!h2o_timeout_is_linked(&lc.retry))
+		h2o_timeout_link(shim_loop, &lc.retry_timeout, &lc.retry);
+}
+
+static void
+wake_user(int64_t uid, int64_t id)
+{
+	for (h2o_linklist_t *l = clients.next; l != &clients; l = l->next)
+	{
+		ws_client  *c = H2O_STRUCT_FROM_MEMBER(ws_client, link, l);
+
+		if (!c->dead && c->user_id && (uid == 0 || c->user_id == uid) && (id == 0 || id > c->last_id))
+			fetch(c);
+	}
+}
+
+static void
+lc_drain(void)
+{
+	PGnotify   *n;
+
+	while ((n = PQnotifies(lc.pg)) != NULL)
+	{
+		long long	uid = 0,
+					id = 0;
+		const char *p = strstr(n->extra, "\"user_id\"");
+		const char *q = strstr(n->extra, "\"id\"");
+
+		/* a space in a scanf format matches any amount of white space */
+		if (p && sscanf(p, "\"user_id\" : %lld", &uid) != 1)
+			uid = 0;
+		if (q && sscanf(q, "\"id\" : %lld", &id) != 1)
+			id = 0;
+		if (uid > 0)
+			wake_user(uid, id);
+		PQfreemem(n);
+	}
+}
+
+static void
+on_lc_read(h2o_socket_t *sock, const char *err)
+{
+	PGresult   *res;
+
+	if (err || !PQconsumeInput(lc.pg) || PQstatus(lc.pg) == CONNECTION_BAD)
+	{
+		lc_failed();
+		return;
+	}
+	if (lc.state == 2)
+	{
+		while (!PQisBusy(lc.pg) && (res = PQgetResult(lc.pg)) != NULL)
+		{
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				log_msg("LISTEN failed: %s", PQresultErrorMessage(res));
+			PQclear(res);
+		}
+		if (PQisBusy(lc.pg))
+			return;
+		lc.state = 3;
+		/* anything announced while we were not listening is fetched now */
+		if (lc.ever_up)
+			wake_user(0, 0);
+		lc.ever_up = 1;
+	}
+	lc_drain();
+}
+
+static void on_lc_connect(h2o_socket_t *sock, const char *err);
+
+static void
+on_lc_connect_write(h2o_socket_t *sock, const char *err)
+{
+	lc.w.want_write = 0;
+	on_lc_connect(sock, err);
+}
+
+static void
+on_lc_connect(h2o_socket_t *sock, const char *err)
+{
+	if (lc.state != 1)
+		return;
+	switch (PQconnectPoll(lc.pg))
+	{
+		case PGRES_POLLING_OK:
+			if (!PQsendQuery(lc.pg, "LISTEN taskmgmt_notifications") || PQflush(lc.pg) != 0)
+			{
+				lc_failed();
+				return;
+			}
+			lc.state = 2;
+			pgw_attach(&lc.w, shim_loop, lc.pg, on_lc_read);
+			break;
+		case PGRES_POLLING_READING:
+			pgw_attach(&lc.w, shim_loop, lc.pg, on_lc_connect);
+			break;
+		case PGRES_POLLING_WRITING:
+			pgw_attach(&lc.w, shim_loop, lc.pg, on_lc_connect);
+			pgw_want_write(&lc.w, on_lc_connect_write);
+			break;
+		default:
+			lc_failed();
+	}
+}
+
+static void
+lc_start(void)
+{
+	const char *kw[] = {"dbname", "application_name", "client_encoding", NULL};
+	const char *val[] = {cfg.database_url, "taskmgmt-shim-listen", "UTF8", NULL};
+
+	lc.pg = PQconnectStartParams(kw, val, 1);
+	if (lc.pg == NULL || PQstatus(lc.pg) == CONNECTION_BAD)
+	{
+		lc_failed();
+		return;
+	}
+	PQsetnonblocking(lc.pg, 1);
+	lc.state = 1;
+	pgw_attach(&lc.w, shim_loop, lc.pg, on_lc_connect);
+	pgw_want_write(&lc.w, on_lc_connect_write);
+}
+
+static void
+on_lc_retry(h2o_timeout_entry_t *e)
+{
+	lc_start();
+}
+
+void
+ws_init(h2o_loop_t *loop)
+{
+	h2o_linklist_init_anchor(&clients);
+	h2o_timeout_init(loop, &sweep_timeout, 1000);
+	sweep_entry.cb = on_sweep;
+	h2o_timeout_link(loop, &sweep_timeout, &sweep_entry);
+	h2o_timeout_init(loop, &lc.retry_timeout, 250);
+	lc.retry.cb = on_lc_retry;
+	lc_start();
+}
