@@ -69,6 +69,9 @@ SELECT err($$DELETE FROM users WHERE id = current_user_id()$$);
 SELECT err($$SELECT * FROM credentials$$);
 SELECT err($$SELECT * FROM sessions$$);
 SELECT err($$SELECT * FROM signing_keys$$);
+SELECT err($$UPDATE users SET timezone = 'Mars/Olympus' WHERE id = current_user_id()$$);
+SELECT err($$UPDATE users SET preferences = '{"theme": "dark"}' WHERE id = current_user_id()$$);
+SELECT err($$UPDATE users SET display_name = '  ' WHERE id = current_user_id()$$);
 UPDATE users SET display_name = 'Pat by SQL' WHERE id = current_user_id();
 SELECT me() ->> 'display_name' AS renamed_by_sql;
 -- someone else's row: invisible to UPDATE (0 rows), not an error

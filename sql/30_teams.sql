@@ -73,6 +73,21 @@ SELECT err(format('SELECT add_team_member(%s, %s, %L)', :platform, :olive, 'memb
 SELECT err(format('SELECT remove_team_member(%s, %s)', :platform, :olive));
 SELECT remove_team_member(:platform, :otto);
 SELECT err(format('SELECT remove_team_member(%s, %s)', :platform, :otto));
+-- the same rules hold for plain SQL on team_members
+SELECT err(format('UPDATE team_members SET role = %L WHERE team_id = %s AND user_id = %s', 'owner', :platform, :leo)) AS lead_self_promotes;
+SELECT err(format('INSERT INTO team_members (team_id, user_id, role) VALUES (%s, %s, %L)', :platform, :otto, 'owner')) AS lead_adds_owner;
+DELETE FROM team_members WHERE team_id = :platform AND user_id = :olive;
+UPDATE team_members SET role = 'member' WHERE team_id = :platform AND user_id = :olive;
+SELECT role AS olive_still FROM team_members WHERE team_id = :platform AND user_id = :olive;
+INSERT INTO team_members (team_id, user_id) VALUES (:platform, :otto);
+UPDATE team_members SET role = 'lead' WHERE team_id = :platform AND user_id = :otto;
+DELETE FROM team_members WHERE team_id = :platform AND user_id = :otto;
+SELECT count(*) AS otto_rows FROM team_members WHERE team_id = :platform AND user_id = :otto;
+
+-- The last owner cannot leave through plain SQL either.
+SELECT as_user('olive@example.com');
+SELECT err(format('DELETE FROM team_members WHERE team_id = %s AND user_id = %s', :platform, :olive)) AS last_owner_leaves;
+SELECT err(format('UPDATE team_members SET role = %L WHERE team_id = %s AND user_id = %s', 'lead', :platform, :olive)) AS last_owner_steps_down;
 
 -- The owner makes another owner; then either may step down.
 SELECT as_user('olive@example.com');

@@ -54,6 +54,13 @@ SET search_path = pg_catalog, pg_temp AS $$
   WHERE user_id = @extschema@.current_user_id() AND role IN ('lead', 'owner')
 $$;
 
+CREATE FUNCTION @extschema@.my_owned_team_ids() RETURNS bigint[]
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(array_agg(team_id), '{}') FROM @extschema@.team_members
+  WHERE user_id = @extschema@.current_user_id() AND role = 'owner'
+$$;
+
 -- True for a team the signed-in user created and that has no member yet:
 -- lets create_team() add its creator as the first owner.
 CREATE FUNCTION @extschema@._team_is_new_and_mine(team_id bigint) RETURNS boolean

@@ -36,19 +36,29 @@ CREATE POLICY teams_update ON @extschema@.teams FOR UPDATE
 CREATE POLICY teams_delete ON @extschema@.teams FOR DELETE
   USING (id = ANY ((SELECT @extschema@.my_led_team_ids())::bigint[]) OR (SELECT @extschema@.current_user_is_admin()));
 
--- team_members: visible within one's teams; managed by leads/owners/admins.
--- The creator of a team may add themselves as its first owner.
+-- team_members: visible within one's teams; managed by leads/owners/admins,
+-- as add_team_member()/remove_team_member() do it: only owners and admins
+-- touch an owner's row or make someone an owner; anyone may leave.  The
+-- creator of a team may add themselves as its first owner.  (That a team
+-- keeps an owner is checked by trigger, see 50_users_teams.sql.)
 CREATE POLICY team_members_select ON @extschema@.team_members FOR SELECT
   USING (team_id = ANY ((SELECT @extschema@.my_team_ids())::bigint[]) OR (SELECT @extschema@.current_user_is_admin()));
 CREATE POLICY team_members_insert ON @extschema@.team_members FOR INSERT
-  WITH CHECK (team_id = ANY ((SELECT @extschema@.my_led_team_ids())::bigint[])
+  WITH CHECK ((team_id = ANY ((SELECT @extschema@.my_led_team_ids())::bigint[])
+               AND (role <> 'owner' OR team_id = ANY ((SELECT @extschema@.my_owned_team_ids())::bigint[])))
               OR (SELECT @extschema@.current_user_is_admin())
               OR (user_id = (SELECT @extschema@.current_user_id()) AND role = 'owner'
                   AND @extschema@._team_is_new_and_mine(team_id)));
 CREATE POLICY team_members_update ON @extschema@.team_members FOR UPDATE
-  USING (team_id = ANY ((SELECT @extschema@.my_led_team_ids())::bigint[]) OR (SELECT @extschema@.current_user_is_admin()));
+  USING ((team_id = ANY ((SELECT @extschema@.my_led_team_ids())::bigint[])
+          AND (role <> 'owner' OR team_id = ANY ((SELECT @extschema@.my_owned_team_ids())::bigint[])))
+         OR (SELECT @extschema@.current_user_is_admin()))
+  WITH CHECK ((team_id = ANY ((SELECT @extschema@.my_led_team_ids())::bigint[])
+               AND (role <> 'owner' OR team_id = ANY ((SELECT @extschema@.my_owned_team_ids())::bigint[])))
+              OR (SELECT @extschema@.current_user_is_admin()));
 CREATE POLICY team_members_delete ON @extschema@.team_members FOR DELETE
-  USING (team_id = ANY ((SELECT @extschema@.my_led_team_ids())::bigint[])
+  USING ((team_id = ANY ((SELECT @extschema@.my_led_team_ids())::bigint[])
+          AND (role <> 'owner' OR team_id = ANY ((SELECT @extschema@.my_owned_team_ids())::bigint[])))
          OR (SELECT @extschema@.current_user_is_admin())
          OR user_id = (SELECT @extschema@.current_user_id()));
 

@@ -273,6 +273,47 @@ BEGIN
 END
 $$;
 
+-- Plain SQL keeps to the rules of update_me() and of the membership functions.
+-- A DBA working without signing in (current_user_id() NULL) is trusted.
+CREATE FUNCTION @extschema@._users_before_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF @extschema@.current_user_id() IS NULL THEN RETURN NEW; END IF;
+  IF NEW.display_name IS DISTINCT FROM OLD.display_name AND btrim(NEW.display_name) = '' THEN
+    PERFORM @extschema@._invalid('display_name', 'must not be empty');
+  END IF;
+  IF NEW.timezone IS DISTINCT FROM OLD.timezone
+     AND NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names WHERE name = NEW.timezone) THEN
+    PERFORM @extschema@._invalid('timezone', 'must be an IANA time zone name such as Europe/Paris');
+  END IF;
+  IF NEW.preferences IS DISTINCT FROM OLD.preferences THEN
+    PERFORM @extschema@._validate_preferences(NEW.preferences);
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER users_before_update BEFORE UPDATE ON @extschema@.users
+  FOR EACH ROW EXECUTE FUNCTION @extschema@._users_before_update();
+
+-- A team keeps an owner, whatever the door.  SECURITY DEFINER: after leaving
+-- a team the caller no longer sees it, yet the check must.  A team being
+-- deleted (its rows cascade) and a DBA not signed in are not checked.
+CREATE FUNCTION @extschema@._team_members_keep_owner() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF OLD.role = 'owner' AND (TG_OP = 'DELETE' OR NEW.role <> 'owner' OR NEW.team_id <> OLD.team_id)
+     AND @extschema@.current_user_id() IS NOT NULL
+     AND EXISTS (SELECT FROM @extschema@.teams t WHERE t.id = OLD.team_id)
+     AND NOT EXISTS (SELECT FROM @extschema@.team_members m WHERE m.team_id = OLD.team_id AND m.role = 'owner') THEN
+    PERFORM @extschema@._invalid('user_id', 'is the last owner of the team');
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER team_members_keep_owner AFTER UPDATE OR DELETE ON @extschema@.team_members
+  FOR EACH ROW EXECUTE FUNCTION @extschema@._team_members_keep_owner();
+
 -- Admins change a user's role or disable the account (which ends its sessions).
 CREATE FUNCTION @extschema@.admin_update_user(id bigint, patch jsonb) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
