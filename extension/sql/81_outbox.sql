@@ -222,6 +222,19 @@ BEGIN
 END
 $$;
 
+-- Hands a claimed row back unsent (a mailer shutting down): due again at
+-- once, and the attempt it was claimed for does not count.
+CREATE FUNCTION @extschema@.outbox_release(id bigint, claim_token uuid) RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+BEGIN
+  UPDATE @extschema@.email_outbox o
+     SET claimed_until = NULL, attempts = greatest(o.attempts - 1, 0)
+   WHERE o.id = outbox_release.id AND o.claim_token = outbox_release.claim_token
+     AND o.status = 'pending' AND o.claimed_until IS NOT NULL;
+  RETURN FOUND;
+END
+$$;
+
 -- When the next pending row becomes due (NULL: none), so an idle mailer can
 -- sleep exactly that long.
 CREATE FUNCTION @extschema@.outbox_next_due() RETURNS timestamptz
@@ -243,6 +256,7 @@ $$;
 
 GRANT EXECUTE ON FUNCTION @extschema@.outbox_claim(integer, interval),
   @extschema@.outbox_mark_sent(bigint, uuid),
+  @extschema@.outbox_release(bigint, uuid),
   @extschema@.outbox_mark_failed(bigint, uuid, text, boolean, integer, interval),
   @extschema@.outbox_next_due(),
   @extschema@._outbox_subject(text, jsonb), @extschema@._outbox_body(jsonb, text)
