@@ -81,8 +81,8 @@ const route routes[] = {
 		"(SELECT taskmgmt.update_task($2::bigint, $3::jsonb, $4::int) AS r FROM a OFFSET 0) t", NULL},
 	{"DELETE", "/api/v1/tasks/{id}", RF_AUTH | RF_NO_CONTENT, Q_NONE, OPS_NONE,
 		AUTH "SELECT taskmgmt.delete_task($2::bigint) FROM a", NULL},
-	{"GET", "/api/v1/tasks/{id}/history", RF_AUTH, Q_NONE, OPS_NONE,
-		AUTH "SELECT taskmgmt.task_history($2::bigint) AS body FROM a", NULL},
+	{"GET", "/api/v1/tasks/{id}/history", RF_AUTH, Q_FILTER, OPS_NONE,
+		AUTH "SELECT taskmgmt.task_history($2::bigint, $3::jsonb) AS body FROM a", NULL},
 	{"POST", "/api/v1/tasks/{id}/updates", RF_AUTH | RF_BODY | RF_CREATED, Q_NONE, OPS_NONE,
 		AUTH "SELECT taskmgmt.add_update($2::bigint, $3::jsonb->>'description') AS body FROM a", NULL},
 	{"GET", "/api/v1/tasks/{id}/comments", RF_AUTH, Q_NONE, OPS_NONE,
@@ -101,8 +101,9 @@ const route routes[] = {
 	{"GET", "/api/v1/notifications", RF_AUTH, Q_FILTER, OPS_NONE,
 		AUTH "SELECT taskmgmt.notifications($2::jsonb) AS body FROM a", NULL},
 	{"POST", "/api/v1/notifications/read", RF_AUTH | RF_BODY | RF_NO_CONTENT, Q_NONE, OPS_NONE,
-		AUTH "SELECT taskmgmt.mark_read(CASE WHEN b->'all' = 'true' THEN NULL "
-		"ELSE ARRAY(SELECT jsonb_array_elements_text(b->'ids'))::bigint[] END) "
+		AUTH "SELECT CASE WHEN b->'all' = 'true' THEN taskmgmt.mark_all_read() "
+		"ELSE taskmgmt.mark_read(CASE WHEN jsonb_typeof(b->'ids') = 'array' "
+		"THEN ARRAY(SELECT jsonb_array_elements_text(b->'ids'))::bigint[] END) END "
 		"FROM a, (SELECT $2::jsonb AS b) s", NULL},
 	{"GET", "/api/v1/notifications/ws", 0, Q_NONE, OPS_WEBSOCKET, NULL, NULL},
 	{"GET", "/api/v1/reports/summary", RF_AUTH, Q_FILTER, OPS_NONE,

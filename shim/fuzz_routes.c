@@ -1,0 +1,129 @@
+/*
+ * fuzz_routes.c: libFuzzer harness for request -> route -> parameters.
+ * Input: "<method> <path>[?query]\n<form body>".  Checks that matching
+ * never reads out of bounds and that every filter built is well-formed
+ * JSON text (balanced, valid UTF-8) with ids made of digits only.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "routes.h"
+
+/* A minimal JSON object-of-scalars checker for what params.c produces. */
+static int
+json_string_end(const char *s, size_t n, size_t *i)
+{
+	if (*i >= n || s[*i] != '"')
+		return 0;
+	for ((*i)++; *i < n; (*i)++)
+	{
+		unsigned char c = (unsigned char) s[*i];
+
+		if (c == '"')
+		{
+			(*i)++;
+			return 1;
+		}
+		if (c < 0x20)
+			return 0;
+		if (c == '\\')
+			(*i)++;
+	}
+	return 0;
+}
+
+static int
+valid_filter(const char *s, size_t n)
+{
+	size_t		i = 0;
+
+	if (n < 2 || s[0] != '{' || s[n - 1] != '}' || !utf8_valid(s, n))
+		return 0;
+	i = 1;
+	if (s[i] == '}')
+		return i + 1 == n;
+	for (;;)
+	{
+		if (!json_string_end(s, n, &i) || i >= n || s[i++] != ':')
+			return 0;
+		if (i < n && s[i] == '"')
+		{
+			if (!json_string_end(s, n, &i))
+				return 0;
+		}
+		else
+		{
+			if (i < n && s[i] == '-')
+				i++;
+			size_t		d = i;
+
+			while (i < n && s[i] >= '0' && s[i] <= '9')
+				i++;
+			if (i == d)
+				return 0;
+		}
+		if (i >= n)
+			return 0;
+		if (s[i] == '}')
+			return i + 1 == n;
+		if (s[i++] != ',')
+			return 0;
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *in = (const char *) data;
+	const char *sp = memchr(in, ' ', size);
+	const char *nl;
+	size_t		mlen,
+				rest;
+	route_match m;
+	query_params qp;
+
+	if (sp == NULL)
+		return 0;
+	mlen = (size_t) (sp - in);
+	rest = size - mlen - 1;
+	nl = memchr(sp + 1, '\n', rest);
+	size_t		line = nl ? (size_t) (nl - sp - 1) : rest;
+	const char *path = sp + 1;
+	const char *q = memchr(path, '?', line);
+	size_t		plen = q ? (size_t) (q - path) : line;
+
+	if (route_find(in, mlen, path, plen, &m) == MATCH_OK)
+	{
+		for (int i = 0; i < m.n_ids; i++)
+			for (const char *c = m.ids[i]; *c; c++)
+				if (*c < '0' || *c > '9')
+					abort();
+		query_params_init(&qp);
+		if (query_parse(routes[m.route].query, q ? q + 1 : "", q ? line - plen - 1 : 0, &qp) == 0 &&
+			routes[m.route].query != Q_NONE && routes[m.route].query != Q_USERS &&
+			!valid_filter(qp.filter.data, qp.filter.len))
+			abort();
+		query_params_free(&qp);
+	}
+	/* every query kind, and the form parser, on the raw query */
+	for (int k = Q_NONE; k <= Q_SEARCH; k++)
+	{
+		query_params_init(&qp);
+		if (query_parse((query_kind) k, q ? q + 1 : path, q ? line - plen - 1 : line, &qp) == 0 &&
+			(k == Q_FILTER || k == Q_SEARCH) && !valid_filter(qp.filter.data, qp.filter.len))
+			abort();
+		if (qp.has_q && !utf8_valid(qp.q.data, qp.q.len))
+			abort();
+		query_params_free(&qp);
+	}
+	if (nl)
+	{
+		query_params_init(&qp);
+		if (form_to_json(nl + 1, size - (size_t) (nl + 1 - in), &qp) == 0 &&
+			!valid_filter(qp.filter.data, qp.filter.len))
+			abort();
+		query_params_free(&qp);
+	}
+	return 0;
+}
