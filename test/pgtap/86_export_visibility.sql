@@ -1,0 +1,108 @@
+-- Export and reports never show a task the caller may not see: for every
+-- user, the CSV (with and without comments), the tasks_export view and the
+-- report's figures cover exactly the rows row-level security lets them read.
+-- Runs in one transaction that is rolled back.
+SET client_min_messages = warning;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tap_export') THEN
+    CREATE ROLE tap_export NOLOGIN NOSUPERUSER NOBYPASSRLS;
+  END IF;
+END $$;
+GRANT taskmgmt_client TO tap_export;
+
+BEGIN;
+SELECT plan(27);
+SET LOCAL search_path = taskmgmt, public;
+
+-- Ids of the data rows of a CSV export (the first cell of every record;
+-- titles here hold no line breaks).
+CREATE FUNCTION pg_temp.csv_ids(csv text) RETURNS bigint[] LANGUAGE sql AS $$
+  SELECT coalesce(array_agg(m[1]::bigint ORDER BY m[1]::bigint), '{}')
+    FROM regexp_matches(csv, '(?:^|\r\n)([0-9]+),', 'g') m
+$$;
+CREATE FUNCTION pg_temp.visible_ids() RETURNS bigint[] LANGUAGE sql AS $$
+  SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM taskmgmt.tasks
+$$;
+CREATE FUNCTION pg_temp.sign_in(email text) RETURNS void LANGUAGE sql AS $$
+  SELECT FROM taskmgmt.sign_in(email, 'export tap password')
+$$;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pg_temp TO tap_export;
+
+SET ROLE tap_export;
+\o /dev/null
+SELECT (register('alice@t86.export.test', 'export tap password', 'Alice') ->> 'id')::bigint AS alice,
+       (register('bob@t86.export.test', 'export tap password', 'Bob') ->> 'id')::bigint AS bob,
+       (register('carol@t86.export.test', 'export tap password', 'Carol') ->> 'id')::bigint AS carol,
+       (register('dan@t86.export.test', 'export tap password', 'Dan') ->> 'id')::bigint AS dan \gset
+
+-- Alice owns team Red with Carol; Bob owns team Blue; Dan is in no team.
+SELECT * FROM pg_temp.sign_in('alice@t86.export.test');
+SELECT (create_team('Red') ->> 'id')::bigint AS red \gset
+SELECT add_team_member(:red, :carol);
+SELECT create_task(format('{"title": "red-owned", "team_id": %s, "status": "done"}', :red)::jsonb);
+SELECT create_task('{"title": "alice-private"}');
+SELECT create_task(format('{"title": "carol-assigned", "assignee": {"type": "user", "id": %s}}', :carol)::jsonb);
+SELECT * FROM pg_temp.sign_in('bob@t86.export.test');
+SELECT (create_team('Blue') ->> 'id')::bigint AS blue \gset
+SELECT (create_task(format('{"title": "blue-secret", "team_id": %s, "status": "done"}', :blue)::jsonb) ->> 'id')::bigint AS blue_task \gset
+SELECT (create_task('{"title": "bob-secret", "status": "in_progress"}') ->> 'id')::bigint AS bob_task \gset
+SELECT add_comment(:bob_task, 'bob-whisper');
+SELECT * FROM pg_temp.sign_in('dan@t86.export.test');
+SELECT create_task('{"title": "dan-alone", "status": "done"}');
+\o
+
+-- Everyone's export holds exactly what they may see.
+SELECT * FROM pg_temp.sign_in('alice@t86.export.test');
+SELECT is(pg_temp.csv_ids(export_tasks_csv()), pg_temp.visible_ids(), 'alice: CSV ids = visible ids');
+SELECT is(cardinality(pg_temp.visible_ids()), 3, 'alice sees her three tasks');
+SELECT is(pg_temp.csv_ids(export_tasks_csv('{"include_comments": true}')), pg_temp.visible_ids(), 'alice: with comments too');
+SELECT unalike(export_tasks_csv('{"include_comments": true}'), '%secret%', 'alice: no secret title');
+SELECT unalike(export_tasks_csv('{"include_comments": true}'), '%bob-whisper%', 'alice: no comment of an invisible task');
+SELECT is((SELECT array_agg(id::bigint ORDER BY id::bigint) FROM tasks_export), pg_temp.visible_ids(), 'alice: the view too');
+SELECT is(pg_temp.csv_ids(export_tasks_csv(format('{"team": %s}', :blue)::jsonb)), '{}'::bigint[],
+          'alice: filtering on another team finds nothing');
+SELECT is(pg_temp.csv_ids(export_tasks_csv(format('{"assignee": "user:%s"}', :bob)::jsonb)), '{}'::bigint[],
+          'alice: filtering on another user finds nothing');
+
+SELECT * FROM pg_temp.sign_in('carol@t86.export.test');
+SELECT is(pg_temp.csv_ids(export_tasks_csv()), pg_temp.visible_ids(), 'carol: CSV ids = visible ids');
+SELECT is(cardinality(pg_temp.visible_ids()), 2, 'carol sees the team task and her assignment');
+
+SELECT * FROM pg_temp.sign_in('bob@t86.export.test');
+SELECT is(pg_temp.csv_ids(export_tasks_csv('{"include_comments": true}')), ARRAY[:blue_task, :bob_task]::bigint[], 'bob: his two');
+SELECT alike(export_tasks_csv('{"include_comments": true}'), '%bob-whisper%', 'bob: his own comment is there');
+
+SELECT * FROM pg_temp.sign_in('dan@t86.export.test');
+SELECT is(pg_temp.csv_ids(export_tasks_csv()), pg_temp.visible_ids(), 'dan: CSV ids = visible ids');
+SELECT is(cardinality(pg_temp.visible_ids()), 1, 'dan sees one');
+
+-- Reports count only visible tasks.
+SELECT * FROM pg_temp.sign_in('alice@t86.export.test');
+SELECT is((report_summary() ->> 'total')::int, 3, 'alice: report total');
+SELECT is(report_summary() -> 'counts_by_status', '{"todo": 2, "in_progress": 0, "done": 1, "canceled": 0}'::jsonb,
+          'alice: counts by status');
+SELECT is((report_summary() ->> 'completed_in_period')::int, 1, 'alice: completed in period');
+SELECT is((SELECT array_agg(a ->> 'name' ORDER BY a ->> 'name') FROM jsonb_array_elements(report_summary() -> 'assignees') a),
+          ARRAY['Carol', NULL], 'alice: assignees are those of her tasks');
+SELECT throws_ok(format($$SELECT report_summary('{"team": %s}')$$, :blue), 'P0002', 'team not found',
+                 'alice: another team does not exist');
+SELECT is((report_summary(format('{"team": %s}', :red)::jsonb) ->> 'total')::int, 1, 'alice: her team''s report');
+
+SELECT * FROM pg_temp.sign_in('bob@t86.export.test');
+SELECT is(report_summary() -> 'counts_by_status', '{"todo": 0, "in_progress": 1, "done": 1, "canceled": 0}'::jsonb,
+          'bob: counts by status');
+SELECT is((report_summary(format('{"team": %s}', :blue)::jsonb) ->> 'completed_in_period')::int, 1, 'bob: his team');
+
+SELECT * FROM pg_temp.sign_in('dan@t86.export.test');
+SELECT is((report_summary() ->> 'total')::int, 1, 'dan: one task');
+SELECT is((SELECT sum((w ->> 'completed')::int) FROM jsonb_array_elements(report_summary() -> 'weekly_throughput') w),
+          1::bigint, 'dan: weekly throughput counts his one completion');
+
+-- Signed out: errors, and the view is empty.
+SELECT * FROM sign_out();
+SELECT throws_ok('SELECT export_tasks_csv()', '28000', 'not signed in', 'export needs sign-in');
+SELECT throws_ok('SELECT report_summary()', '28000', 'not signed in', 'report needs sign-in');
+SELECT is((SELECT count(*)::int FROM tasks_export), 0, 'the view shows nothing signed out');
+
+SELECT * FROM finish();
+ROLLBACK;
