@@ -178,8 +178,9 @@ BEGIN
     assigned := @extschema@._assignees(NEW.assignee_user_id, NEW.assignee_team_id);
     msg := CASE WHEN NEW.assignee_user_id IS NOT NULL
       THEN format('%s assigned you %s', who, @extschema@._short_title(NEW.title))
+      -- read as the owner: the recipients are that team's members
       ELSE format('%s assigned %s to your team %s', who, @extschema@._short_title(NEW.title),
-                  @extschema@._team_name(NEW.assignee_team_id)) END;
+                  (SELECT tm.name FROM @extschema@.teams tm WHERE tm.id = NEW.assignee_team_id)) END;
     FOREACH r IN ARRAY assigned LOOP
       PERFORM @extschema@._deliver(r, 'assigned', NEW, actor, msg);
     END LOOP;
