@@ -41,13 +41,14 @@ GRANT INSERT (task_id, kind, description) ON @extschema@.task_events TO taskmgmt
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.task_events', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.task_events_id_seq', '');
 
--- Which door: the HTTP shim sets taskmgmt.source = 'http' for its
--- transactions; otherwise 'api' for a signed-in session, 'sql' without one.
--- (A label, not authority: actor_id / actor_role say who.)
+-- Which door: 'http' for the HTTP shim's connections (application_name
+-- taskmgmt-shim), otherwise 'api' for a signed-in session and 'sql' without
+-- one.  A label, not authority: actor_id / actor_role say who.
 CREATE FUNCTION @extschema@._event_source() RETURNS text
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
-  SELECT left(coalesce(nullif(current_setting('taskmgmt.source', true), ''),
-                       CASE WHEN @extschema@.current_user_id() IS NULL THEN 'sql' ELSE 'api' END), 50)
+  SELECT CASE WHEN current_setting('application_name') = 'taskmgmt-shim' THEN 'http'
+              WHEN @extschema@.current_user_id() IS NULL THEN 'sql'
+              ELSE 'api' END
 $$;
 ALTER TABLE @extschema@.task_events ALTER COLUMN source SET DEFAULT @extschema@._event_source();
 

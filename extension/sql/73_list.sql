@@ -12,10 +12,27 @@
 -- btree can start from: page 100 costs what page 1 costs.  The final
 -- tiebreak is id, in the direction of the last sort key.
 
+-- The due date as a sort key: a missing date sorts last both ways.  These
+-- are PL/pgSQL (not inlined) and LEAKPROOF (they cannot fail) so that a
+-- keyset condition on them may be an index condition under row-level
+-- security; a bare coalesce() counts as leaky to the planner.
+CREATE FUNCTION @extschema@._due_asc(d date) RETURNS date
+LANGUAGE plpgsql IMMUTABLE LEAKPROOF PARALLEL SAFE AS $$
+BEGIN
+  RETURN coalesce(d, 'infinity'::date);
+END
+$$;
+CREATE FUNCTION @extschema@._due_desc(d date) RETURNS date
+LANGUAGE plpgsql IMMUTABLE LEAKPROOF PARALLEL SAFE AS $$
+BEGIN
+  RETURN coalesce(d, '-infinity'::date);
+END
+$$;
+
 CREATE INDEX tasks_assignee_due_idx ON @extschema@.tasks
-  (assignee_user_id, (coalesce(due_date, 'infinity'::date)), id) WHERE assignee_user_id IS NOT NULL;
+  (assignee_user_id, @extschema@._due_asc(due_date), id) WHERE assignee_user_id IS NOT NULL;
 CREATE INDEX tasks_assignee_team_due_idx ON @extschema@.tasks
-  (assignee_team_id, (coalesce(due_date, 'infinity'::date)), id) WHERE assignee_team_id IS NOT NULL;
+  (assignee_team_id, @extschema@._due_asc(due_date), id) WHERE assignee_team_id IS NOT NULL;
 CREATE INDEX tasks_created_at_idx ON @extschema@.tasks (created_at, id);
 
 -- Words (status, priority, tag, sort) as a comma-separated string or a
@@ -86,8 +103,8 @@ $$;
 CREATE FUNCTION @extschema@._sort_field(field text, descending boolean, OUT expr text, OUT typ text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE field
-           WHEN 'due_date' THEN CASE WHEN descending THEN 'coalesce(t.due_date, ''-infinity''::date)'
-                                     ELSE 'coalesce(t.due_date, ''infinity''::date)' END
+           WHEN 'due_date' THEN CASE WHEN descending THEN '@extschema@._due_desc(t.due_date)'
+                                     ELSE '@extschema@._due_asc(t.due_date)' END
            ELSE 't.' || field END,
          CASE field
            WHEN 'priority' THEN '@extschema@.task_priority' WHEN 'status' THEN '@extschema@.task_status'

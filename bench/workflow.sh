@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Workflow benchmark: list_tasks (first page and a deep page via cursor) and
+# search_tasks at 1,000,000 tasks, signed in as a heavy user under RLS.
+#
+#   bench/workflow.sh            seed (once) and measure
+#   REGEN=1 bench/workflow.sh    drop and seed again
+#   TASKS=100000 bench/workflow.sh   a smaller data set (own database name)
+#
+# Own cluster: .run/bench-workflow on port 54360 (BENCH_CLUSTER/BENCH_PORT).
+# Prints p50/p99 latency and TPS per query (pgbench -M prepared) and the
+# EXPLAIN of each query shape.  Not part of make test.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+CLUSTER=${BENCH_CLUSTER:-bench-workflow}
+PORT=${BENCH_PORT:-54360}
+TASKS=${TASKS:-1000000}
+USERS=${USERS:-10000}
+TEAMS=${TEAMS:-1000}
+DURATION=${DURATION:-20}      # seconds per pgbench run
+CLIENTS=${CLIENTS:-2}
+DEEP_PAGE=${DEEP_PAGE:-100}
+DB=bench_workflow_$TASKS
+
+[ "${SKIP_BUILD:-0}" = 1 ] || make -s install >/dev/null   # SKIP_BUILD=1: use what is installed
+scripts/pgcluster.sh start "$CLUSTER" "$PORT" \
+  "shared_buffers = 1GB" "work_mem = 16MB" "maintenance_work_mem = 512MB" \
+  "max_wal_size = 8GB" "synchronous_commit = off" \
+  "taskmgmt.access_token_ttl = '6h'" "taskmgmt.bcrypt_cost = 10" >/dev/null
+export PGHOST=$(readlink -f ".run/$CLUSTER") PGPORT=$PORT PGUSER=postgres
+psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+exists=$(psql_q -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '$DB'")
+if [ "${REGEN:-0}" = 1 ] || [ "$exists" = 0 ]; then
+  psql_q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+  psql_q -d "$DB" -c "SET client_min_messages = warning" -c "CREATE EXTENSION taskmgmt CASCADE"
+  echo "seeding $TASKS tasks, $USERS users, $TEAMS teams ..."
+  start=$(date +%s)
+  psql_q -d "$DB" -v tasks="$TASKS" -v users="$USERS" -v teams="$TEAMS" -f bench/workflow-seed.sql
+  psql_q -d "$DB" -c "VACUUM ANALYZE"
+  echo "seeded in $(( $(date +%s) - start )) s"
+fi
+psql_q -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_client') THEN
+  CREATE ROLE bench_client LOGIN; END IF; END \$\$" -c "GRANT taskmgmt_client TO bench_client"
+
+echo
+psql_q -d "$DB" -Atc "SELECT format('data: %s tasks, %s events, %s comments; heavy user assigned %s tasks (%s open)',
+  (SELECT count(*) FROM taskmgmt.tasks), (SELECT count(*) FROM taskmgmt.task_events),
+  (SELECT count(*) FROM taskmgmt.comments),
+  (SELECT count(*) FROM taskmgmt.tasks WHERE assignee_user_id = 1),
+  (SELECT count(*) FROM taskmgmt.tasks WHERE assignee_user_id = 1 AND status IN ('todo', 'in_progress')))"
+
+token=$(psql_q -U bench_client -d "$DB" -Atc \
+  "SELECT taskmgmt.sign_in('heavy@bench.example', 'bench password 123') ->> 'access_token'")
+LIST='{"assignee": "me", "status": "todo,in_progress", "sort": "due_date", "limit": "50"}'
+SEARCH_Q='karana lorana'
+
+# The cursor of page $DEEP_PAGE, by paging through as the heavy user.
+cursor=$(psql_q -U bench_client -d "$DB" -At <<SQL
+DO \$\$
+DECLARE
+  c text;
+  page int := 1;
+BEGIN
+  PERFORM taskmgmt.authenticate('$token');
+  LOOP
+    EXIT WHEN page >= $DEEP_PAGE;
+    c := taskmgmt.list_tasks('$LIST'::jsonb || jsonb_build_object('cursor', c)) ->> 'next_cursor';
+    EXIT WHEN c IS NULL;
+    page := page + 1;
+    PERFORM set_config('bench.cursor', c, false);
+    PERFORM set_config('bench.page', page::text, false);
+  END LOOP;
+END \$\$;
+SELECT current_setting('bench.page') || ' ' || current_setting('bench.cursor');
+SQL
+)
+deep_page=${cursor%% *}; cursor=${cursor#* }
+echo "deep page: $deep_page (rows $(( (deep_page - 1) * 50 + 1 ))..$(( deep_page * 50 )))"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat >"$tmp/list_first.sql" <<SQL
+SELECT taskmgmt.list_tasks('$LIST') FROM (SELECT taskmgmt.authenticate(:token)) a;
+SQL
+cat >"$tmp/list_deep.sql" <<SQL
+SELECT taskmgmt.list_tasks('$LIST'::jsonb || jsonb_build_object('cursor', :cursor::text)) FROM (SELECT taskmgmt.authenticate(:token)) a;
+SQL
+cat >"$tmp/search.sql" <<SQL
+SELECT taskmgmt.search_tasks('$SEARCH_Q', '{"limit": 50}') FROM (SELECT taskmgmt.authenticate(:token)) a;
+SQL
+
+# Plans of the queries list_tasks / search_tasks run, as the heavy user.
+echo
+echo "== plans (EXPLAIN of the generated statements, heavy user, under RLS)"
+psql_q -U bench_client -d "$DB" <<SQL
+BEGIN;
+SELECT taskmgmt.authenticate('$token') IS NOT NULL AS signed_in;
+SELECT set_config('bench.cur', taskmgmt._cursor_read(to_jsonb('$cursor'::text), 'list',
+         taskmgmt._filter_hash(taskmgmt._filter_normalize('$LIST')))::text, true) IS NOT NULL AS ok;
+SELECT format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT t FROM taskmgmt.tasks t WHERE %s AND %s ORDER BY %s LIMIT 51',
+              taskmgmt._filter_where(f), taskmgmt._keyset_sql(taskmgmt._filter_sort(f), k), (taskmgmt._order_sql(taskmgmt._filter_sort(f))).order_by)
+  FROM (SELECT taskmgmt._filter_normalize('$LIST') f, NULL::jsonb k
+        UNION ALL SELECT taskmgmt._filter_normalize('$LIST'), current_setting('bench.cur')::jsonb) x \gexec
+SELECT format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT t FROM taskmgmt.tasks t WHERE %s', taskmgmt._filter_where(taskmgmt._filter_normalize('{"q": "$SEARCH_Q"}'))) \gexec
+COMMIT;
+SQL
+
+run() {  # name script
+  local name=$1 script=$2
+  rm -f "$tmp"/log.*
+  pgbench -n -M prepared -U bench_client -d "$DB" -c "$CLIENTS" -j "$CLIENTS" -T "$DURATION" \
+    -D token="$token" -D cursor="$cursor" -f "$script" -l --log-prefix="$tmp/log" >"$tmp/out" 2>&1 \
+    || { cat "$tmp/out"; exit 1; }
+  local tps; tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$tmp/out" | head -1)
+  cat "$tmp"/log.* | awk '{print $3}' | sort -n >"$tmp/lat"
+  local n; n=$(wc -l <"$tmp/lat")
+  local p50 p99
+  p50=$(awk -v n="$n" 'NR == int(n * 0.50 + 0.5) {printf "%.2f", $1 / 1000}' "$tmp/lat")
+  p99=$(awk -v n="$n" 'NR == int(n * 0.99 + 0.5) {printf "%.2f", $1 / 1000}' "$tmp/lat")
+  printf '%-32s p50 %6s ms   p99 %6s ms   TPS %8.1f   (%s transactions, %s clients, %ss)\n' \
+    "$name" "$p50" "$p99" "$tps" "$n" "$CLIENTS" "$DURATION"
+}
+
+echo
+echo "== pgbench -M prepared, signed in as the heavy user"
+run "list_tasks first page" "$tmp/list_first.sql"
+run "list_tasks page $deep_page (cursor)" "$tmp/list_deep.sql"
+run "search_tasks '$SEARCH_Q'" "$tmp/search.sql"
