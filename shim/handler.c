@@ -32,6 +32,8 @@ struct req_state
 	int			sending;
 	int			started;
 	int			finished;
+	int			failed;
+	int			rows;
 };
 
 static h2o_timeout_t request_timeout;
@@ -297,6 +299,11 @@ csv_proceed(h2o_generator_t *gen, h2o_req_t *req)
 
 	st->sending = 0;
 	sb_reset(&st->inflight);
+	if (st->failed)
+	{
+		h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
+		return;
+	}
 	csv_flush(st);
 }
 
@@ -339,7 +346,11 @@ on_row(db_query *q, PGresult *row)
 
 	if (PQntuples(row) < 1 || PQnfields(row) < 1)
 		return;
-	if (!st->started)
+	/*
+	 * The header row comes before the filter is checked: start the 200 only
+	 * at the second row (or the end), so a bad filter still gets its 400.
+	 */
+	if (!st->started && ++st->rows >= 2)
 		csv_start(st);
 	if (!PQgetisnull(row, 0, 0))
 	{
@@ -380,6 +391,14 @@ on_done(db_query *q, PGresult *res)
 		h2o_timeout_unlink(&st->timer);
 	if (st->responded && !(r->flags & RF_CSV))
 		return;
+	if ((r->flags & RF_CSV) && !st->started && res && PQresultStatus(res) == PGRES_TUPLES_OK)
+	{
+		/* a header-only export: everything is still in pending */
+		csv_start(st);
+		st->finished = 1;
+		csv_flush(st);
+		return;
+	}
 	if (r->flags & RF_CSV && st->started)
 	{
 		if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -387,6 +406,7 @@ on_done(db_query *q, PGresult *res)
 			/* too late for a status: cut the stream so the client sees an error */
 			log_msg("request %s: export aborted: %s", request_id(req),
 					res ? PQresultErrorMessage(res) : "database connection lost");
+			st->failed = 1;
 			if (!st->sending)
 				h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
 			return;
@@ -407,13 +427,6 @@ on_done(db_query *q, PGresult *res)
 	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 	{
-		if (r->flags & RF_CSV && PQresultStatus(res) == PGRES_TUPLES_OK)
-		{
-			csv_start(st);
-			st->finished = 1;
-			csv_flush(st);
-			return;
-		}
 		log_msg("request %s: unexpected result shape", request_id(req));
 		send_problem(req, 500, "internal_error", "internal error", NULL, 0);
 		return;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 typedef struct ws_client
@@ -32,6 +33,7 @@ typedef struct ws_client
 	int			again;				/* fetch again when the current one ends */
 	int			flushing;
 	int			dead;
+	int			sndbuf_set;
 	time_t		opened;
 	time_t		last_seen;
 	time_t		last_ping;
@@ -85,6 +87,18 @@ flush(ws_client *c)
 		return 0;
 	if (c->conn->sock == NULL)
 		return 1;
+	if (!c->sndbuf_set)
+	{
+		/*
+		 * Notifications are small: a small kernel send buffer makes a client
+		 * that stops reading hit our queue cap soon, instead of parking
+		 * megabytes in the kernel.
+		 */
+		int			size = 32 * 1024;
+
+		setsockopt(h2o_socket_get_fd(c->conn->sock), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+		c->sndbuf_set = 1;
+	}
 	c->flushing = 1;
 	h2o_websocket_proceed(c->conn);
 	c->flushing = 0;
