@@ -25,7 +25,7 @@ SHLIB_LINK  = -lcrypto -lhpdf
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 
-.PHONY: run test stop deps bench installcheck-regress installcheck-isolation
+.PHONY: run test stop deps bench installcheck-regress installcheck-isolation unlink-installed-lib
 
 ifneq ($(wildcard $(PG_CONFIG)),)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -35,6 +35,13 @@ $(DATA_built): $(SQL_PARTS) taskmgmt.control
 	@{ echo "-- taskmgmt $(EXTVERSION): generated from extension/sql/*.sql, do not edit"; \
 	   printf '%s\n' '\echo Use "CREATE EXTENSION taskmgmt CASCADE" to load this file. \quit'; \
 	   for f in $(SQL_PARTS); do echo; echo "-- ==== $$f ===="; cat $$f; done; } > $@
+
+# Never overwrite the installed library in place: backends that have it
+# mapped crash (SIGBUS/SIGSEGV) when another checkout runs make install.
+# Unlinking it first leaves them the old file.
+installdirs-lib: unlink-installed-lib
+unlink-installed-lib:
+	rm -f '$(DESTDIR)$(pkglibdir)/$(MODULE_big)$(DLSUFFIX)'
 
 run: deps
 	@scripts/run.sh
