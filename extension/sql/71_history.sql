@@ -64,8 +64,9 @@ CREATE FUNCTION @extschema@._assignee_label(user_id bigint, team_id bigint) RETU
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
   SELECT CASE
     WHEN user_id IS NOT NULL THEN coalesce((SELECT u.display_name FROM @extschema@.users u WHERE u.id = user_id),
-                                           'user ' || user_id)
-    WHEN team_id IS NOT NULL THEN coalesce(@extschema@._team_name(team_id), 'team ' || team_id) || ' team'
+                                           'user #' || user_id)
+    -- a team's name only where the actor may see it (see _team_name)
+    WHEN team_id IS NOT NULL THEN coalesce(@extschema@._team_name(team_id) || ' team', 'team #' || team_id)
     ELSE 'nobody' END
 $$;
 
@@ -150,7 +151,8 @@ BEGIN
   IF NEW.team_id IS DISTINCT FROM OLD.team_id THEN
     ch := ch || jsonb_build_object('team_id', jsonb_build_array(OLD.team_id, NEW.team_id));
     lines := lines || format('team: %s → %s',
-      coalesce(@extschema@._team_name(OLD.team_id), 'none'), coalesce(@extschema@._team_name(NEW.team_id), 'none'));
+      CASE WHEN OLD.team_id IS NULL THEN 'none' ELSE coalesce(@extschema@._team_name(OLD.team_id), 'team #' || OLD.team_id) END,
+      CASE WHEN NEW.team_id IS NULL THEN 'none' ELSE coalesce(@extschema@._team_name(NEW.team_id), 'team #' || NEW.team_id) END);
   END IF;
   IF (NEW.assignee_user_id, NEW.assignee_team_id) IS DISTINCT FROM (OLD.assignee_user_id, OLD.assignee_team_id) THEN
     ch := ch || jsonb_build_object('assignee', jsonb_build_array(

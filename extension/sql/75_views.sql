@@ -45,12 +45,12 @@ BEGIN
     SELECT v.filter INTO result FROM @extschema@.saved_views v
      WHERE v.user_id = @extschema@.current_user_id() AND v.is_default;
     IF result IS NULL THEN
-      -- preferences.default_view: {filter: {...}, sort: "..."}
-      SELECT coalesce(u.preferences -> 'default_view' -> 'filter', '{}')
-             || jsonb_strip_nulls(jsonb_build_object('sort', u.preferences -> 'default_view' -> 'sort'))
+      -- preferences.default_view: {filter: {...}, sort: "..."} (preferences
+      -- are private columns, read through me())
+      SELECT coalesce(p -> 'filter', '{}') || jsonb_strip_nulls(jsonb_build_object('sort', p -> 'sort'))
         INTO result
-        FROM @extschema@.users u
-       WHERE u.id = @extschema@.current_user_id() AND u.preferences ? 'default_view';
+        FROM (SELECT @extschema@.me() -> 'preferences' -> 'default_view' AS p) x
+       WHERE jsonb_typeof(p) = 'object';
     END IF;
     RETURN coalesce(result, '{}');
   END IF;
@@ -125,13 +125,13 @@ DECLARE
   v @extschema@.saved_views;
 BEGIN
   PERFORM @extschema@._require_user();
-  IF name IS NOT NULL AND NOT EXISTS (
+  IF set_default_view.name IS NOT NULL AND NOT EXISTS (
        SELECT FROM @extschema@.saved_views x WHERE lower(x.name) = lower(btrim(set_default_view.name))) THEN
     PERFORM @extschema@._not_found('view');
   END IF;
   UPDATE @extschema@.saved_views x SET is_default = false, updated_at = now()
-   WHERE x.is_default AND (name IS NULL OR lower(x.name) <> lower(btrim(set_default_view.name)));
-  IF name IS NULL THEN
+   WHERE x.is_default AND (set_default_view.name IS NULL OR lower(x.name) <> lower(btrim(set_default_view.name)));
+  IF set_default_view.name IS NULL THEN
     RETURN NULL;
   END IF;
   UPDATE @extschema@.saved_views x SET is_default = true, updated_at = now()
