@@ -25,7 +25,7 @@ SHLIB_LINK  = -lcrypto -lhpdf
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 
-.PHONY: run test stop deps bench installcheck-regress installcheck-isolation unlink-installed-lib
+.PHONY: run test stop deps bench installcheck-regress installcheck-isolation
 
 ifneq ($(wildcard $(PG_CONFIG)),)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -36,12 +36,10 @@ $(DATA_built): $(SQL_PARTS) taskmgmt.control
 	   printf '%s\n' '\echo Use "CREATE EXTENSION taskmgmt CASCADE" to load this file. \quit'; \
 	   for f in $(SQL_PARTS); do echo; echo "-- ==== $$f ===="; cat $$f; done; } > $@
 
-# Never overwrite the installed library in place: backends that have it
-# mapped crash (SIGBUS/SIGSEGV) when another checkout runs make install.
-# Unlinking it first leaves them the old file.
-installdirs-lib: unlink-installed-lib
-unlink-installed-lib:
-	rm -f '$(DESTDIR)$(pkglibdir)/$(MODULE_big)$(DLSUFFIX)'
+# Install the library atomically (copy, then rename): overwriting it in
+# place, or a half-written new file, crashes running backends (SIGBUS/SIGSEGV)
+# when someone runs make install while tests run.
+INSTALL_SHLIB = sh -c 'install -c -m 755 "$$0" "$$1.tmp$$$$" && mv -f "$$1.tmp$$$$" "$$1"'
 
 run: deps
 	@scripts/run.sh
