@@ -228,6 +228,19 @@ format_hours(JsonbContainer *jc, const char *key)
 	return psprintf("%.1f h", h);
 }
 
+/* "6.5 d / 10 d", or an en dash when nothing is overdue. */
+static char *
+format_overdue_age(JsonbContainer *overdue)
+{
+	double		mean;
+	double		max;
+
+	if (!json_number(overdue, "mean_age_days", &mean) ||
+		!json_number(overdue, "max_age_days", &max))
+		return pstrdup("\xE2\x80\x93");
+	return psprintf("%.1f d / %.0f d", mean, max);
+}
+
 /* ---- drawing ---- */
 
 void
@@ -349,9 +362,7 @@ draw_figures(TmPdfCanvas *c, JsonbContainer *report, float y)
 		{"Completed in period", json_text(report, "completed_in_period", "0")},
 		{"Completion rate", json_number(report, "completion_rate", &rate) ?
 			psprintf("%.0f %%", rate * 100) : "\xE2\x80\x93"},
-		{"Overdue age mean / max",
-			psprintf("%s d / %s d", json_text(overdue, "mean_age_days", "\xE2\x80\x93"),
-					 json_text(overdue, "max_age_days", "\xE2\x80\x93"))},
+		{"Overdue age mean / max", format_overdue_age(overdue)},
 		{"Lead time p50 / p85",
 			psprintf("%s / %s", format_hours(lead, "p50"), format_hours(lead, "p85"))},
 		{"Cycle time p50 / p85",
