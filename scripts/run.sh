@@ -20,6 +20,9 @@ psql_owner -d taskmgmt <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS taskmgmt CASCADE;
 ALTER EXTENSION taskmgmt UPDATE;
+-- scheduled jobs (due-soon/overdue reminders, cleanup, outbox retention)
+CREATE EXTENSION IF NOT EXISTS pg_cron;
+DO $$ BEGIN PERFORM taskmgmt.schedule_jobs(); END $$;
 -- a login role for people and the shim: a member of taskmgmt_client
 DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'taskmgmt_app') THEN
