@@ -237,6 +237,7 @@ DECLARE
   conds text[] := '{true}';
   uid bigint := @extschema@.current_user_id();
   a text := f ->> 'assignee';
+  teams bigint[];
 BEGIN
   IF f ? 'status' THEN
     conds := conds || format('t.status = ANY (%L::@extschema@.task_status[])',
@@ -281,9 +282,11 @@ BEGIN
   -- and filtering by the policy.  Not for admins (who see everything), and
   -- not when an assignee or team filter already narrows the scan.
   IF uid IS NOT NULL AND NOT f ? 'assignee' AND NOT f ? 'team' AND NOT @extschema@.current_user_is_admin() THEN
-    conds := conds || format('(t.creator_id = %1$s OR t.assignee_user_id = %1$s '
-                             'OR t.assignee_team_id = ANY (%2$L::bigint[]) OR t.team_id = ANY (%2$L::bigint[]))',
-                             uid, @extschema@.my_team_ids());
+    teams := @extschema@.my_team_ids();
+    conds := conds || format(CASE WHEN cardinality(teams) = 0 THEN '(t.creator_id = %1$s OR t.assignee_user_id = %1$s)'
+                                  ELSE '(t.creator_id = %1$s OR t.assignee_user_id = %1$s '
+                                       'OR t.assignee_team_id = ANY (%2$L::bigint[]) OR t.team_id = ANY (%2$L::bigint[]))' END,
+                             uid, teams);
   END IF;
   RETURN array_to_string(conds, ' AND ');
 END
@@ -383,13 +386,25 @@ BEGIN
 END
 $$;
 
+-- The statement list_tasks runs for a normalized filter, a verified
+-- cursor (or NULL) and a row count: rows (task, keys) in order.  Separate so
+-- that tests can EXPLAIN exactly what runs.
+CREATE FUNCTION @extschema@._list_sql(f jsonb, cur jsonb, n integer) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  sorts jsonb := @extschema@._filter_sort(f);
+  o record := @extschema@._order_sql(sorts);
+BEGIN
+  RETURN format('SELECT t AS task, jsonb_build_array(%s) AS keys FROM @extschema@.tasks t WHERE %s AND %s ORDER BY %s LIMIT %s',
+                o.key_list, @extschema@._filter_where(f), @extschema@._keyset_sql(sorts, cur), o.order_by, n);
+END
+$$;
+
 -- GET /tasks: {items: [task...], next_cursor}.
 CREATE FUNCTION @extschema@.list_tasks(filter jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
   f jsonb;
-  sorts jsonb;
-  o record;
   cur jsonb;
   lim integer;
   rec record;
@@ -402,12 +417,7 @@ BEGIN
   f := @extschema@._filter_normalize(filter);
   lim := coalesce((f ->> 'limit')::integer, 50);
   cur := @extschema@._filter_cursor(f, 'list');
-  sorts := @extschema@._filter_sort(f);
-  o := @extschema@._order_sql(sorts);
-  FOR rec IN EXECUTE format(
-      'SELECT t AS task, jsonb_build_array(%s) AS keys FROM @extschema@.tasks t WHERE %s AND %s ORDER BY %s LIMIT %s',
-      o.key_list, @extschema@._filter_where(f), @extschema@._keyset_sql(sorts, cur), o.order_by, lim + 1)
-  LOOP
+  FOR rec IN EXECUTE @extschema@._list_sql(f, cur, lim + 1) LOOP
     IF cardinality(items) = lim THEN
       more := true;
       EXIT;

@@ -52,10 +52,34 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
            '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), chr(2), '<mark>'), chr(3), '</mark>')
 $$;
 
+-- The statement search_tasks runs: rows (task, rank), best first, after
+-- the cursor position (or from the start).  Ranks are rounded to 6 digits
+-- so that a cursor compares them exactly.
+CREATE FUNCTION @extschema@._search_sql(f jsonb, cur jsonb, n integer) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  after text := 'true';
+BEGIN
+  IF cur IS NOT NULL THEN
+    IF jsonb_typeof(cur -> 'r') IS DISTINCT FROM 'number' OR jsonb_typeof(cur -> 'i') IS DISTINCT FROM 'number' THEN
+      PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
+    END IF;
+    after := format('(x.rank < %1$s OR (x.rank = %1$s AND (x.t).id > %2$s))', (cur ->> 'r')::numeric, (cur ->> 'i')::bigint);
+  END IF;
+  RETURN format(
+      'SELECT x.t AS task, x.rank FROM ('
+      '  SELECT t, round(ts_rank(t.search_vector, websearch_to_tsquery(''english'', %1$L))::numeric, 6) AS rank'
+      '  FROM @extschema@.tasks t WHERE %2$s) x'
+      ' WHERE %3$s ORDER BY x.rank DESC, (x.t).id LIMIT %4$s',
+      f ->> 'q', @extschema@._filter_where(f), after, n);
+END
+$$;
+
 -- GET /search: {items: [{task, rank, snippet}], next_cursor}, best first.
 -- q uses web-search syntax ("quoted phrase", -word, or).  filter takes the
 -- list parameters (tag, tag_mode, status, assignee, ..., limit, cursor)
--- except sort and q.
+-- except sort and q.  Ranking and snippets only ever see visible rows: the
+-- RLS policy filters the candidates first (ts_rank is not leakproof).
 CREATE FUNCTION @extschema@.search_tasks(q text, filter jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
@@ -68,7 +92,6 @@ DECLARE
   last_rank numeric;
   last_id bigint;
   more boolean := false;
-  after text := 'true';
 BEGIN
   PERFORM @extschema@._require_user();
   IF filter IS NULL OR filter = 'null' THEN filter := '{}'; END IF;
@@ -91,21 +114,7 @@ BEGIN
     -- only stop words or punctuation: nothing can match
     RETURN jsonb_build_object('items', '[]'::jsonb, 'next_cursor', NULL);
   END IF;
-  IF cur IS NOT NULL THEN
-    IF jsonb_typeof(cur -> 'r') IS DISTINCT FROM 'number' THEN
-      PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
-    END IF;
-    after := format('(x.rank < %s OR (x.rank = %s AND (x.t).id > %s))',
-                    (cur ->> 'r')::numeric, (cur ->> 'r')::numeric, (cur ->> 'i')::bigint);
-  END IF;
-  -- ranks rounded to 6 digits so that the cursor compares them exactly
-  FOR rec IN EXECUTE format(
-      'SELECT x.t AS task, x.rank FROM ('
-      '  SELECT t, round(ts_rank(t.search_vector, %1$L::tsquery)::numeric, 6) AS rank'
-      '  FROM @extschema@.tasks t WHERE %2$s) x'
-      ' WHERE %3$s ORDER BY x.rank DESC, (x.t).id LIMIT %4$s',
-      query, @extschema@._filter_where(f), after, lim + 1)
-  LOOP
+  FOR rec IN EXECUTE @extschema@._search_sql(f, cur, lim + 1) LOOP
     IF cardinality(items) = lim THEN
       more := true;
       EXIT;

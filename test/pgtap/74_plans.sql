@@ -1,0 +1,100 @@
+-- Plan shape under row-level security, on a modest data set (30,000
+-- tasks, a heavy user with about 2,000): the statements list_tasks and
+-- search_tasks run start from the intended indexes, the keyset condition of
+-- a deep page is an index condition (page 100 costs what page 1 costs), and
+-- the RLS predicate never forces a sequential scan.  Figures at 1M tasks:
+-- bench/workflow.sh.
+\ir 7_workflow_helpers.psql
+BEGIN;
+SET ROLE tap_workflow;
+SELECT pg_temp.wf_user('heavy') AS heavy, pg_temp.wf_user('other') AS other \gset
+RESET ROLE;
+-- EXPLAIN output of a statement as one text (runs as the caller)
+CREATE FUNCTION pg_temp.wf_plan(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  line text;
+  result text := '';
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || stmt LOOP
+    result := result || line || E'\n';
+  END LOOP;
+  RETURN result;
+END
+$$;
+-- ok(), with the plan as a diagnostic when it fails
+CREATE FUNCTION pg_temp.wf_plan_ok(cond boolean, description text, plan text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN NEXT ok(cond, description);
+  IF NOT coalesce(cond, false) THEN
+    RETURN NEXT diag(plan);
+  END IF;
+END
+$$;
+SET LOCAL session_replication_role = replica;  -- bulk load without triggers
+INSERT INTO taskmgmt.users (email, display_name)
+SELECT 'plan' || g || '@wf.test', 'Plan ' || g FROM generate_series(1, 300) g;
+INSERT INTO taskmgmt.tasks (title, description, status, priority, due_date, assignee_user_id, creator_id, tags)
+SELECT 'task ' || g || CASE WHEN g % 1000 = 0 THEN ' kiwi mango' ELSE ' apple' END, 'words ' || g,
+       (ARRAY['todo', 'in_progress', 'done', 'canceled'])[g % 4 + 1]::taskmgmt.task_status,
+       (ARRAY['none', 'low', 'medium', 'high', 'urgent'])[g % 5 + 1]::taskmgmt.task_priority,
+       CASE WHEN g % 10 <> 0 THEN date '2030-01-01' + g % 500 END,
+       CASE WHEN g % 15 = 0 THEN :heavy ELSE (SELECT min(id) FROM taskmgmt.users) + g % 300 + 2 END,
+       CASE WHEN g % 97 = 0 THEN :heavy ELSE :other END, '{}'
+FROM generate_series(1, 30000) g;
+SET LOCAL session_replication_role = origin;
+ANALYZE taskmgmt.users, taskmgmt.tasks;
+
+SET ROLE tap_workflow;
+SELECT plan(13);
+SELECT pg_temp.wf_as('heavy') IS NOT NULL AS signed_in \gset
+SELECT '{"assignee": "me", "status": "todo,in_progress", "sort": "due_date", "limit": 50}' AS list \gset
+SELECT is((SELECT count(*)::int FROM taskmgmt.filter_tasks(:'list')), 1000, '(the heavy user has 1000 open tasks)');
+
+-- first page: an ordered scan of the assignee/due-date index, no sort
+SELECT pg_temp.wf_plan(taskmgmt._list_sql(taskmgmt._filter_normalize(:'list'), NULL, 51)) AS p1 \gset
+SELECT pg_temp.wf_plan_ok(:'p1'::text ~ 'Index Scan using tasks_assignee_due_idx',
+                          'list first page: Index Scan using tasks_assignee_due_idx', :'p1');
+SELECT pg_temp.wf_plan_ok(:'p1'::text !~ 'Seq Scan' AND :'p1'::text !~ 'Sort',
+                          'list first page: no sequential scan, no sort', :'p1');
+
+-- page 9 (after 400 rows): the cursor's keyset condition is part of the index condition
+SELECT taskmgmt.list_tasks(:'list'::jsonb || '{"limit": 200}') -> 'next_cursor' AS cur \gset
+SELECT taskmgmt.list_tasks(:'list'::jsonb || jsonb_build_object('limit', 200, 'cursor', :'cur'::jsonb)) -> 'next_cursor' AS cur \gset
+SELECT taskmgmt._cursor_read(:'cur'::jsonb, 'list', taskmgmt._filter_hash(taskmgmt._filter_normalize(:'list'))) AS payload \gset
+SELECT pg_temp.wf_plan(taskmgmt._list_sql(taskmgmt._filter_normalize(:'list'), :'payload', 51)) AS p2 \gset
+SELECT pg_temp.wf_plan_ok(:'p2'::text ~ 'Index Cond: \(\(assignee_user_id = \d+\) AND \(ROW\(taskmgmt._due_asc\(due_date\), id\) > ROW\(',
+                          'deep page: Index Cond holds the keyset row comparison (leakproof, so RLS does not demote it)', :'p2');
+SELECT pg_temp.wf_plan_ok(:'p2'::text ~ 'Index Scan using tasks_assignee_due_idx' AND :'p2'::text !~ 'Seq Scan' AND :'p2'::text !~ 'Sort',
+                          'deep page: the same ordered index scan, no sort', :'p2');
+SELECT is(jsonb_array_length(taskmgmt.list_tasks(:'list'::jsonb || jsonb_build_object('cursor', :'cur'::jsonb)) -> 'items'), 50,
+          'the deep page is served');
+
+-- descending sort: no sequential scan either
+SELECT pg_temp.wf_plan(taskmgmt._list_sql(taskmgmt._filter_normalize('{"assignee": "me", "sort": "-due_date"}'), NULL, 51)) AS p3 \gset
+SELECT pg_temp.wf_plan_ok(:'p3'::text !~ 'Seq Scan', 'assignee=me, sort=-due_date: no sequential scan', :'p3');
+
+-- no filter at all: the visibility arms give index paths (no scan of every task)
+SELECT pg_temp.wf_plan(taskmgmt._list_sql(taskmgmt._filter_normalize('{}'), NULL, 51)) AS p4 \gset
+SELECT pg_temp.wf_plan_ok(:'p4'::text !~ 'Seq Scan', 'unfiltered list of a regular user: no sequential scan', :'p4');
+
+-- search: index-driven (the GIN index through the leakproof @@, or the
+-- visibility arms when the user sees few tasks)
+SELECT pg_temp.wf_plan(taskmgmt._search_sql(taskmgmt._filter_normalize('{"q": "kiwi mango"}'), NULL, 51)) AS p5 \gset
+SELECT pg_temp.wf_plan_ok(:'p5'::text !~ 'Seq Scan', 'search: no sequential scan', :'p5');
+SELECT set_eq($$SELECT (i -> 'task' ->> 'id')::bigint FROM jsonb_array_elements(taskmgmt.search_tasks('kiwi mango', '{"limit": 200}') -> 'items') i$$,
+              $$SELECT id FROM taskmgmt.tasks WHERE title LIKE '%kiwi mango'$$, 'search finds exactly the visible matches');
+-- an admin sees every task: the GIN index carries the search
+RESET ROLE;
+SELECT taskmgmt.make_admin('other@wf.test') IS NOT NULL AS admin \gset
+SET ROLE tap_workflow;
+SELECT pg_temp.wf_as('other') IS NOT NULL AS signed_in \gset
+SELECT pg_temp.wf_plan(taskmgmt._search_sql(taskmgmt._filter_normalize('{"q": "kiwi mango"}'), NULL, 51)) AS p7 \gset
+SELECT pg_temp.wf_plan_ok(:'p7'::text ~ 'Bitmap Index Scan on tasks_search_idx' AND :'p7'::text !~ 'Seq Scan',
+                          'admin search: Bitmap Index Scan on tasks_search_idx, no sequential scan', :'p7');
+SELECT is(jsonb_array_length(taskmgmt.search_tasks('kiwi mango') -> 'items'), 30, 'admin search finds every match');
+-- the built-in @@ would not be usable ahead of RLS: that is why ours exists
+SELECT pg_temp.wf_plan($$SELECT * FROM taskmgmt.tasks t WHERE t.search_vector @@ websearch_to_tsquery('english', 'kiwi mango')$$) AS p6 \gset
+SELECT pg_temp.wf_plan_ok(:'p6'::text !~ 'tasks_search_idx', '(the built-in @@ cannot use the index under RLS)', :'p6');
+
+SELECT * FROM finish();
+ROLLBACK;
