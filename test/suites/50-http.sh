@@ -15,7 +15,13 @@ fail() { echo "$name: $*"; echo "$name: 0 passed, 1 failed"; exit 1; }
 
 make --no-print-directory -s "$bin" || fail "cannot build $bin"
 # /docs serves Redoc installed from npm (ignored folder); best effort offline
-make --no-print-directory -s shim-docs >/dev/null 2>&1 || echo "$name: note: redoc could not be installed from npm"
+make --no-print-directory -s shim-docs >/dev/null 2>&1 || echo "$name: redoc could not be installed from npm"
+# the OpenAPI validator (test_openapi.py), from npm into an ignored folder
+if [ ! -x .run/npm-tools/node_modules/.bin/redocly ]; then
+  mkdir -p .run/npm-tools
+  (cd .run/npm-tools && npm install --silent --no-audit --no-fund @redocly/cli@2 >/dev/null 2>&1) \
+    || echo "$name: @redocly/cli could not be installed from npm"
+fi
 
 psql -X -q -v ON_ERROR_STOP=1 -d "$TEST_DB_NAME" >/dev/null <<'SQL' || fail "cannot create the shim's role"
 DO $$ BEGIN
