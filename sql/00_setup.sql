@@ -6,7 +6,9 @@ DO $$ BEGIN
     CREATE ROLE regress_client LOGIN;
   END IF;
 END $$;
+SET client_min_messages = warning;  -- quiet when the role is a member already
 GRANT taskmgmt_client TO regress_client;
+RESET client_min_messages;
 SELECT extname, extversion FROM pg_extension WHERE extname IN ('pgcrypto', 'taskmgmt') ORDER BY 1;
 
 -- err(stmt) runs one statement and shows the error it raised as
