@@ -11,11 +11,15 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 
 PG_FUNCTION_INFO_V1(tm_csv_safe);
 PG_FUNCTION_INFO_V1(tm_csv_line);
+PG_FUNCTION_INFO_V1(tm_export_team_name);
 
 /*
  * OWASP's CSV-injection guidance: a cell starting with =, +, -, @, tab or
@@ -137,4 +141,82 @@ tm_csv_line(PG_FUNCTION_ARGS)
 	appendBinaryStringInfo(&buf, "\r\n", 2);
 
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
+}
+
+/*
+ * taskmgmt._export_team_name(team_id bigint) RETURNS text
+ *
+ * taskmgmt._team_name(), which decides whose team names a caller may read,
+ * remembered per distinct team for the rest of the statement.  An export
+ * names the same few teams on a million rows, and each _team_name call
+ * (security definer, with its own visibility query) costs tens of
+ * microseconds.  The cache lives in the expression's memory context, so it
+ * never outlives the statement's snapshot.
+ */
+typedef struct TeamNameEntry
+{
+	int64		team_id;		/* hash key */
+	text	   *name;			/* NULL when the caller may not read it */
+} TeamNameEntry;
+
+typedef struct TeamNameCache
+{
+	FmgrInfo	team_name_fn;
+	HTAB	   *names;
+} TeamNameCache;
+
+static TeamNameCache *
+team_name_cache(FunctionCallInfo fcinfo)
+{
+	TeamNameCache *cache = (TeamNameCache *) fcinfo->flinfo->fn_extra;
+	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+
+	if (cache == NULL)
+	{
+		Oid			argtypes[1] = {INT8OID};
+		Oid			fn;
+		HASHCTL		ctl;
+
+		fn = LookupFuncName(list_make2(makeString("taskmgmt"), makeString("_team_name")),
+							1, argtypes, false);
+		cache = MemoryContextAllocZero(mcxt, sizeof(TeamNameCache));
+		fmgr_info_cxt(fn, &cache->team_name_fn, mcxt);
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(TeamNameEntry);
+		ctl.hcxt = mcxt;
+		cache->names = hash_create("export team names", 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	return cache;
+}
+
+Datum
+tm_export_team_name(PG_FUNCTION_ARGS)
+{
+	int64		team_id = PG_GETARG_INT64(0);
+	TeamNameCache *cache = team_name_cache(fcinfo);
+	TeamNameEntry *entry;
+	bool		found;
+
+	entry = hash_search(cache->names, &team_id, HASH_ENTER, &found);
+	if (!found)
+	{
+		LOCAL_FCINFO(call, 1);
+		Datum		name;
+
+		entry->name = NULL;
+		InitFunctionCallInfoData(*call, &cache->team_name_fn, 1, InvalidOid, NULL, NULL);
+		call->args[0].value = Int64GetDatum(team_id);
+		call->args[0].isnull = false;
+		name = FunctionCallInvoke(call);
+		if (!call->isnull)
+			entry->name = (text *) MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
+													  VARSIZE_ANY(DatumGetPointer(name)));
+		if (entry->name != NULL)
+			memcpy(entry->name, DatumGetPointer(name), VARSIZE_ANY(DatumGetPointer(name)));
+	}
+	if (entry->name == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(entry->name);
 }

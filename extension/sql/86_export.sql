@@ -23,6 +23,10 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
 $$;
 
+-- _team_name(), remembered per team for the rest of the statement (C).
+CREATE FUNCTION @extschema@._export_team_name(team_id bigint) RETURNS text
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'tm_export_team_name';
+
 -- The cells of one task, neutralised.  A set-returning SQL function so that
 -- the planner inlines it into the calling query (one row, no call overhead).
 CREATE FUNCTION @extschema@._export_fields(t @extschema@.tasks)
@@ -40,8 +44,8 @@ LANGUAGE sql STABLE ROWS 1 AS $$
          @extschema@.csv_safe(CASE
            WHEN t.assignee_user_id IS NOT NULL THEN
              (SELECT u.display_name FROM @extschema@.users u WHERE u.id = t.assignee_user_id)
-           WHEN t.assignee_team_id IS NOT NULL THEN @extschema@._team_name(t.assignee_team_id) END),
-         @extschema@.csv_safe(@extschema@._team_name(t.team_id)),
+           WHEN t.assignee_team_id IS NOT NULL THEN @extschema@._export_team_name(t.assignee_team_id) END),
+         @extschema@.csv_safe(@extschema@._export_team_name(t.team_id)),
          @extschema@.csv_safe(array_to_string(t.tags, ', ')),
          @extschema@.csv_safe((SELECT u.display_name FROM @extschema@.users u WHERE u.id = t.creator_id)),
          @extschema@._csv_time(t.created_at),

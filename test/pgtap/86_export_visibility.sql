@@ -11,7 +11,7 @@ END $$;
 GRANT taskmgmt_client TO tap_export;
 
 BEGIN;
-SELECT plan(27);
+SELECT plan(30);
 SET LOCAL search_path = taskmgmt, public;
 
 -- Ids of the data rows of a CSV export (the first cell of every record;
@@ -42,6 +42,11 @@ SELECT add_team_member(:red, :carol);
 SELECT create_task(format('{"title": "red-owned", "team_id": %s, "status": "done"}', :red)::jsonb);
 SELECT create_task('{"title": "alice-private"}');
 SELECT create_task(format('{"title": "carol-assigned", "assignee": {"type": "user", "id": %s}}', :carol)::jsonb);
+-- Carol makes a task for team Red, then leaves the team: she still sees the
+-- task (she created it) but may no longer read the team's name.
+SELECT * FROM pg_temp.sign_in('carol@t86.export.test');
+SELECT create_task(format('{"title": "carol-made-red", "team_id": %s}', :red)::jsonb);
+SELECT remove_team_member(:red, :carol);
 SELECT * FROM pg_temp.sign_in('bob@t86.export.test');
 SELECT (create_team('Blue') ->> 'id')::bigint AS blue \gset
 SELECT (create_task(format('{"title": "blue-secret", "team_id": %s, "status": "done"}', :blue)::jsonb) ->> 'id')::bigint AS blue_task \gset
@@ -54,7 +59,7 @@ SELECT create_task('{"title": "dan-alone", "status": "done"}');
 -- Everyone's export holds exactly what they may see.
 SELECT * FROM pg_temp.sign_in('alice@t86.export.test');
 SELECT is(pg_temp.csv_ids(export_tasks_csv()), pg_temp.visible_ids(), 'alice: CSV ids = visible ids');
-SELECT is(cardinality(pg_temp.visible_ids()), 3, 'alice sees her three tasks');
+SELECT is(cardinality(pg_temp.visible_ids()), 4, 'alice sees her four tasks');
 SELECT is(pg_temp.csv_ids(export_tasks_csv('{"include_comments": true}')), pg_temp.visible_ids(), 'alice: with comments too');
 SELECT unalike(export_tasks_csv('{"include_comments": true}'), '%secret%', 'alice: no secret title');
 SELECT unalike(export_tasks_csv('{"include_comments": true}'), '%bob-whisper%', 'alice: no comment of an invisible task');
@@ -66,7 +71,11 @@ SELECT is(pg_temp.csv_ids(export_tasks_csv(format('{"assignee": "user:%s"}', :bo
 
 SELECT * FROM pg_temp.sign_in('carol@t86.export.test');
 SELECT is(pg_temp.csv_ids(export_tasks_csv()), pg_temp.visible_ids(), 'carol: CSV ids = visible ids');
-SELECT is(cardinality(pg_temp.visible_ids()), 2, 'carol sees the team task and her assignment');
+SELECT is(cardinality(pg_temp.visible_ids()), 2, 'carol sees her assignment and the task she made');
+SELECT is((SELECT team FROM tasks_export WHERE title = 'carol-made-red'), NULL, 'carol: the team she left is not named');
+SELECT is((SELECT array_agg(_export_team_name(team_id) ORDER BY id) FROM tasks WHERE team_id IS NOT NULL),
+          (SELECT array_agg(_team_name(team_id) ORDER BY id) FROM tasks WHERE team_id IS NOT NULL),
+          'carol: the cached team names are _team_name''s');
 
 SELECT * FROM pg_temp.sign_in('bob@t86.export.test');
 SELECT is(pg_temp.csv_ids(export_tasks_csv('{"include_comments": true}')), ARRAY[:blue_task, :bob_task]::bigint[], 'bob: his two');
@@ -78,15 +87,16 @@ SELECT is(cardinality(pg_temp.visible_ids()), 1, 'dan sees one');
 
 -- Reports count only visible tasks.
 SELECT * FROM pg_temp.sign_in('alice@t86.export.test');
-SELECT is((report_summary() ->> 'total')::int, 3, 'alice: report total');
-SELECT is(report_summary() -> 'counts_by_status', '{"todo": 2, "in_progress": 0, "done": 1, "canceled": 0}'::jsonb,
+SELECT is((report_summary() ->> 'total')::int, 4, 'alice: report total');
+SELECT is(report_summary() -> 'counts_by_status', '{"todo": 3, "in_progress": 0, "done": 1, "canceled": 0}'::jsonb,
           'alice: counts by status');
 SELECT is((report_summary() ->> 'completed_in_period')::int, 1, 'alice: completed in period');
 SELECT is((SELECT array_agg(a ->> 'name' ORDER BY a ->> 'name') FROM jsonb_array_elements(report_summary() -> 'assignees') a),
           ARRAY['Carol', NULL], 'alice: assignees are those of her tasks');
 SELECT throws_ok(format($$SELECT report_summary('{"team": %s}')$$, :blue), 'P0002', 'team not found',
                  'alice: another team does not exist');
-SELECT is((report_summary(format('{"team": %s}', :red)::jsonb) ->> 'total')::int, 1, 'alice: her team''s report');
+SELECT is((report_summary(format('{"team": %s}', :red)::jsonb) ->> 'total')::int, 2, 'alice: her team''s report');
+SELECT is((SELECT team FROM tasks_export WHERE title = 'carol-made-red'), 'Red', 'alice: her team is named');
 
 SELECT * FROM pg_temp.sign_in('bob@t86.export.test');
 SELECT is(report_summary() -> 'counts_by_status', '{"todo": 0, "in_progress": 1, "done": 1, "canceled": 0}'::jsonb,
