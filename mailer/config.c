@@ -87,7 +87,8 @@ config_load(MailerConfig *cfg, char *err, size_t errlen)
 		return false;
 	}
 
-	tls = env_or("SMTP_TLS", "try");
+	/* never send credentials in the clear unless told to */
+	tls = env_or("SMTP_TLS", cfg->smtp_user ? "required" : "try");
 	if (strcmp(tls, "none") == 0)
 		cfg->smtp_tls = MAILER_TLS_NONE;
 	else if (strcmp(tls, "try") == 0)

@@ -145,6 +145,7 @@ main(void)
 		int			n;
 		int			done = 0;
 		double		claimed_at;
+		double		wait;
 		int			w;
 
 		if (ob == NULL)
@@ -189,7 +190,12 @@ main(void)
 			continue;
 		if (cfg.once)
 			break;
-		w = outbox_wait(ob, outbox_seconds_to_next_due(ob));
+		/*
+		 * Due rows we could not claim are being claimed by another mailer
+		 * right now (SKIP LOCKED): look again shortly rather than spin.
+		 */
+		wait = outbox_seconds_to_next_due(ob);
+		w = outbox_wait(ob, wait < 0.2 ? 0.2 : wait);
 		if (w < 0)
 		{
 			mlog("database connection lost; reconnecting");

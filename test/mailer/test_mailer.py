@@ -126,7 +126,11 @@ class Mailers:
             'MAILER_SMTP_TIMEOUT': '2',
             'MAILER_LEASE': '4',
         })
-        e.update({k: str(v) for k, v in env.items()})
+        for k, v in env.items():
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = str(v)
         p = subprocess.Popen([MAILER], env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.procs.append(p)
         return p
@@ -279,6 +283,15 @@ def test_tls_required_refuses_a_server_without_starttls(smtp, mailers):
     rows = wait_for(lambda: outbox("attempts >= 1 AND last_error <> ''"), what='a failed attempt')
     assert rows[0][1] == 'pending'
     assert smtp.sink.messages == []
+
+
+def test_credentials_are_never_sent_without_tls(smtp, mailers):
+    ian = user('ian')
+    mailers.start(smtp.port, SMTP_TLS=None, SMTP_USER='mailer', SMTP_PASSWORD='secret')
+    assign('itest With credentials', ian)
+    rows = wait_for(lambda: outbox("attempts >= 1 AND last_error <> ''"), what='a failed attempt')
+    assert rows[0][1] == 'pending'
+    assert smtp.sink.messages == [], 'SMTP_USER set: TLS is required by default'
 
 
 # --------------------------------------------------------- at-least-once
