@@ -10,7 +10,7 @@ packages=(
   # test runners
   libtap-parser-sourcehandler-pgtap-perl python3-pytest python3-requests python3-websockets python3-aiosmtpd
   # shim, mailer and benchmarks
-  libh2o-evloop-dev libwslay-dev libcurl4-openssl-dev wrk
+  libh2o-evloop-dev libwslay-dev libcurl4-openssl-dev wrk clang libclang-rt-14-dev curl
   # PDF reports (libharu, an embedded TrueType font) and their tests
   libhpdf-dev fonts-dejavu-core poppler-utils
 )

@@ -65,6 +65,8 @@ log_msg(const char *fmt,...)
 	char		ts[40];
 	va_list		ap;
 
+	if (fmt == NULL)
+		return;
 	timestamp(ts, sizeof(ts));
 	fprintf(stderr, "%s taskmgmt-shim: ", ts);
 	va_start(ap, fmt);
