@@ -75,11 +75,37 @@ BEGIN
 END
 $$;
 
+-- Typo-tolerant fallback: when full text finds nothing (first page only)
+-- and pg_trgm is installed in the database (CREATE EXTENSION pg_trgm; not a
+-- hard requirement), titles similar to q by pg_trgm's word_similarity
+-- (>= 0.4) among the visible tasks, best first, one page.  Returns NULL
+-- without pg_trgm.
+CREATE FUNCTION @extschema@._search_fuzzy_sql(f jsonb, n integer) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  trgm text;
+BEGIN
+  SELECT x.nspname INTO trgm FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace x ON x.oid = e.extnamespace
+   WHERE e.extname = 'pg_trgm';
+  IF trgm IS NULL THEN
+    RETURN NULL;
+  END IF;
+  RETURN format(
+      'SELECT x.t AS task, x.rank FROM ('
+      '  SELECT t, round(%1$I.word_similarity(%2$L, t.title)::numeric, 6) AS rank'
+      '  FROM @extschema@.tasks t WHERE %3$s) x'
+      ' WHERE x.rank >= 0.4 ORDER BY x.rank DESC, (x.t).id LIMIT %4$s',
+      trgm, f ->> 'q', @extschema@._filter_where(f - 'q'), n);
+END
+$$;
+
 -- GET /search: {items: [{task, rank, snippet}], next_cursor}, best first.
 -- q uses web-search syntax ("quoted phrase", -word, or).  filter takes the
 -- list parameters (tag, tag_mode, status, assignee, ..., limit, cursor)
 -- except sort and q.  Ranking and snippets only ever see visible rows: the
 -- RLS policy filters the candidates first (ts_rank is not leakproof).
+-- When nothing matches and pg_trgm is installed, titles close to q are
+-- returned instead, marked "fuzzy": true (one page, no cursor).
 CREATE FUNCTION @extschema@.search_tasks(q text, filter jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
@@ -110,20 +136,27 @@ BEGIN
   lim := coalesce((f ->> 'limit')::integer, 50);
   cur := @extschema@._filter_cursor(f, 'search');
   query := websearch_to_tsquery('english', f ->> 'q');
-  IF numnode(query) = 0 THEN
-    -- only stop words or punctuation: nothing can match
-    RETURN jsonb_build_object('items', '[]'::jsonb, 'next_cursor', NULL);
+  IF numnode(query) > 0 THEN
+    FOR rec IN EXECUTE @extschema@._search_sql(f, cur, lim + 1) LOOP
+      IF cardinality(items) = lim THEN
+        more := true;
+        EXIT;
+      END IF;
+      items := items || jsonb_build_object('task', @extschema@.task_json(rec.task), 'rank', rec.rank,
+                                           'snippet', @extschema@._snippet(rec.task, query));
+      last_rank := rec.rank;
+      last_id := (rec.task).id;
+    END LOOP;
   END IF;
-  FOR rec IN EXECUTE @extschema@._search_sql(f, cur, lim + 1) LOOP
-    IF cardinality(items) = lim THEN
-      more := true;
-      EXIT;
+  IF cardinality(items) = 0 AND cur IS NULL AND @extschema@._search_fuzzy_sql(f, lim) IS NOT NULL THEN
+    FOR rec IN EXECUTE @extschema@._search_fuzzy_sql(f, lim) LOOP
+      items := items || jsonb_build_object('task', @extschema@.task_json(rec.task), 'rank', rec.rank,
+        'snippet', replace(replace(replace((rec.task).title, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'));
+    END LOOP;
+    IF cardinality(items) > 0 THEN
+      RETURN jsonb_build_object('items', to_jsonb(items), 'next_cursor', NULL, 'fuzzy', true);
     END IF;
-    items := items || jsonb_build_object('task', @extschema@.task_json(rec.task), 'rank', rec.rank,
-                                         'snippet', @extschema@._snippet(rec.task, query));
-    last_rank := rec.rank;
-    last_id := (rec.task).id;
-  END LOOP;
+  END IF;
   RETURN jsonb_build_object(
     'items', to_jsonb(items),
     'next_cursor', CASE WHEN more THEN @extschema@._cursor_make(jsonb_build_object(

@@ -4,7 +4,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(43);
+SELECT plan(48);
 
 SELECT pg_temp.wf_as('carol') IS NOT NULL AS signed_in \gset
 SELECT (taskmgmt.create_task('{"title": "Database migration secret", "description": "carol only <b>", "tags": ["db"]}') ->> 'id')::bigint AS secret \gset
@@ -70,6 +70,18 @@ SELECT is(pg_temp.wf_err(format($$SELECT taskmgmt.search_tasks('database migrati
 SELECT pg_temp.wf_as('ann') IS NOT NULL AS signed_in \gset
 SELECT is((SELECT count(*)::int FROM taskmgmt.tasks WHERE search_vector @@ to_tsquery('english', 'secret')), 0,
           'the search vector of an invisible task is not readable either');
+
+-- ---- typo-tolerant fallback (with pg_trgm installed) ----
+SELECT is(taskmgmt.search_tasks('databse migraton'), '{"items": [], "next_cursor": null}'::jsonb, 'a typo finds nothing without pg_trgm');
+RESET ROLE;
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+SET ROLE tap_workflow;
+SELECT taskmgmt.search_tasks('databse migraton') AS fz \gset
+SELECT is(:'fz'::jsonb -> 'fuzzy', 'true'::jsonb, 'with pg_trgm, a typo falls back to similar titles (fuzzy: true)');
+SELECT is((:'fz'::jsonb -> 'items' -> 0 -> 'task' ->> 'id')::bigint, :t_title::bigint, '... the closest title first');
+SELECT ok(NOT (:'fz'::jsonb @> jsonb_build_object('items', jsonb_build_array(jsonb_build_object('task', jsonb_build_object('id', :secret))))),
+          '... never another user''s task (carol''s similar title is not there)');
+SELECT is(taskmgmt.search_tasks('database migration') -> 'fuzzy', NULL, 'full-text hits are not fuzzy');
 
 -- ---- saved views ----
 SELECT is(taskmgmt.save_view('Open work', '{"status": "todo,in_progress", "sort": "-priority"}') - 'id' - 'created_at' - 'updated_at',
