@@ -5,13 +5,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-PORT=${TASKMGMT_DB_PORT:-54329}
+# not PORT: that one is the shim's (scripts/run.d/50-shim.sh)
+db_port=${TASKMGMT_DB_PORT:-54329}
 make --no-print-directory -s all
 make --no-print-directory -s install >/dev/null
-scripts/pgcluster.sh start db "$PORT"
+scripts/pgcluster.sh start db "$db_port"
 
 sock=$(readlink -f .run/db)
-psql_owner() { scripts/pgcluster.sh as-owner psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$PORT" -U postgres "$@"; }
+psql_owner() { scripts/pgcluster.sh as-owner psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$db_port" -U postgres "$@"; }
 
 if ! psql_owner -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'taskmgmt'" | grep -q 1; then
   psql_owner -d postgres -c "CREATE DATABASE taskmgmt"
@@ -36,8 +37,8 @@ SQL
 cat <<EOF
 
 taskmgmt database is ready.
-  connect:  psql "host=$sock port=$PORT dbname=taskmgmt user=taskmgmt_app"
-      (or)  psql "host=127.0.0.1 port=$PORT dbname=taskmgmt user=taskmgmt_app"
+  connect:  psql "host=$sock port=$db_port dbname=taskmgmt user=taskmgmt_app"
+      (or)  psql "host=127.0.0.1 port=$db_port dbname=taskmgmt user=taskmgmt_app"
   stop:     make stop
   logs:     $sock/postgres.log
 EOF
@@ -48,8 +49,8 @@ EOF
 services=(scripts/run.d/*.sh)
 [ -e "${services[0]}" ] || exit 0
 
-export DATABASE_URL="host=$sock port=$PORT dbname=taskmgmt user=taskmgmt_app"
-export TASKMGMT_DB_SOCKET_DIR=$sock TASKMGMT_DB_PORT=$PORT
+export DATABASE_URL="host=$sock port=$db_port dbname=taskmgmt user=taskmgmt_app"
+export TASKMGMT_DB_SOCKET_DIR=$sock TASKMGMT_DB_PORT=$db_port
 pids=()
 stop_all() {
   trap - INT TERM EXIT
