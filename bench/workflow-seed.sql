@@ -35,13 +35,13 @@ ON CONFLICT DO NOTHING;
 INSERT INTO taskmgmt.team_members (team_id, user_id, role)
 SELECT g, 1, 'owner' FROM generate_series(1, 3) g ON CONFLICT DO NOTHING;
 
--- 2,000 pseudo-words from syllables
-CREATE TEMP TABLE vocab AS
-SELECT array_agg(w ORDER BY i) AS a FROM (
-  SELECT i, (ARRAY['ka','lo','mi','ne','ru','sa','to','vi','de','po','ga','fe','ju','ba','zo','wi','ha','ce','qu','ye'])[1 + i % 20]
-         || (ARRAY['ran','lek','mot','sil','dur','pen','gav','tor','bix','nul','cam','fid','hov','jes','kup','lom','rav','sut','wen','zik'])[1 + (i / 20) % 20]
-         || (ARRAY['a','o','i','um','el'])[1 + (i / 400) % 5] AS w
-  FROM generate_series(0, 1999) i) s;
+-- 2,000 pseudo-words from syllables: word(i) for i in 0..1999, computed
+-- (an array column would be detoasted at every subscript)
+CREATE FUNCTION pg_temp.word(i int) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+  SELECT (ARRAY['ka','lo','mi','ne','ru','sa','to','vi','de','po','ga','fe','ju','ba','zo','wi','ha','ce','qu','ye'])[1 + i % 20]
+      || (ARRAY['ran','lek','mot','sil','dur','pen','gav','tor','bix','nul','cam','fid','hov','jes','kup','lom','rav','sut','wen','zik'])[1 + (i / 20) % 20]
+      || (ARRAY['a','o','i','um','el'])[1 + (i / 400) % 5]
+$$;
 
 INSERT INTO taskmgmt.tasks (title, description, status, priority, due_date, team_id, assignee_user_id,
                             assignee_team_id, tags, creator_id, created_at, updated_at, started_at,
@@ -55,16 +55,16 @@ SELECT title, descr, status::taskmgmt.task_status, priority::taskmgmt.task_prior
        CASE WHEN status = 'todo' THEN 1 ELSE 2 END
 FROM (
   SELECT g,
-    (SELECT string_agg(v.a[1 + floor(2000 * random() ^ 1.5)::int + 0 * i], ' ') FROM generate_series(1, 3 + g % 4) i) AS title,
-    (SELECT string_agg(v.a[1 + floor(2000 * random() ^ 1.5)::int + 0 * i], ' ') FROM generate_series(1, 8 + g % 8) i) AS descr,
+    (SELECT string_agg(pg_temp.word(w), ' ') FROM (SELECT floor(2000 * random() ^ 1.5)::int + 0 * i AS w FROM generate_series(1, 3 + g % 4) i) x) AS title,
+    (SELECT string_agg(pg_temp.word(w), ' ') FROM (SELECT floor(2000 * random() ^ 1.5)::int + 0 * i AS w FROM generate_series(1, 8 + g % 8) i) x) AS descr,
     CASE WHEN rs < 0.35 THEN 'todo' WHEN rs < 0.55 THEN 'in_progress' WHEN rs < 0.95 THEN 'done' ELSE 'canceled' END AS status,
     (ARRAY['none','low','medium','high','urgent'])[1 + floor(5 * random())::int] AS priority,
     CASE WHEN random() < 0.8 THEN current_date + floor(730 * random() - 365)::int END AS due,
     CASE WHEN random() < 0.3 THEN floor(:teams * random())::bigint + 1 END AS team,
     ra,
-    ARRAY(SELECT DISTINCT v.a[1 + floor(50 * random() ^ 2)::int + 0 * i] FROM generate_series(1, g % 4) i) AS tags,
+    ARRAY(SELECT DISTINCT pg_temp.word(w) FROM (SELECT floor(50 * random() ^ 2)::int + 0 * i AS w FROM generate_series(1, g % 4) i) x) AS tags,
     now() - interval '700 days' * random() AS created
-  FROM generate_series(1, :tasks) g, vocab v,
+  FROM generate_series(1, :tasks) g,
        LATERAL (SELECT random() AS rs, random() AS ra, g AS dep) r
 ) s;
 

@@ -62,7 +62,7 @@ SELECT taskmgmt.list_tasks(:'list'::jsonb || '{"limit": 200}') -> 'next_cursor' 
 SELECT taskmgmt.list_tasks(:'list'::jsonb || jsonb_build_object('limit', 200, 'cursor', :'cur'::jsonb)) -> 'next_cursor' AS cur \gset
 SELECT taskmgmt._cursor_read(:'cur'::jsonb, 'list', taskmgmt._filter_hash(taskmgmt._filter_normalize(:'list'))) AS payload \gset
 SELECT pg_temp.wf_plan(taskmgmt._list_sql(taskmgmt._filter_normalize(:'list'), :'payload', 51)) AS p2 \gset
-SELECT pg_temp.wf_plan_ok(:'p2'::text ~ 'Index Cond: \(\(assignee_user_id = \d+\) AND \(ROW\(taskmgmt._due_asc\(due_date\), id\) > ROW\(',
+SELECT pg_temp.wf_plan_ok(:'p2'::text ~ 'Index Cond: \(\(assignee_user_id = \d+\) AND \(ROW\(CASE WHEN \(due_date IS NULL\) THEN ''infinity''::date ELSE due_date END, id\) > ROW\(',
                           'deep page: Index Cond holds the keyset row comparison (leakproof, so RLS does not demote it)', :'p2');
 SELECT pg_temp.wf_plan_ok(:'p2'::text ~ 'Index Scan using tasks_assignee_due_idx' AND :'p2'::text !~ 'Seq Scan' AND :'p2'::text !~ 'Sort',
                           'deep page: the same ordered index scan, no sort', :'p2');
