@@ -88,8 +88,13 @@ RETURNS boolean LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
 $$;
 
 CREATE FUNCTION @extschema@._actor_name(actor bigint) RETURNS text
-LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
-  SELECT coalesce((SELECT u.display_name FROM @extschema@.users u WHERE u.id = actor), 'Someone')
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  name text;
+BEGIN
+  SELECT u.display_name INTO name FROM @extschema@.users u WHERE u.id = actor;
+  RETURN coalesce(name, 'Someone');
+END
 $$;
 
 CREATE FUNCTION @extschema@._short_title(title text) RETURNS text
@@ -123,33 +128,45 @@ BEGIN
 END
 $$;
 
--- "status: todo → in_progress, title" for the fields an update changed.
+-- "status todo → in_progress, title" for the fields an update changed.
+-- The helpers the triggers call on every change are PL/pgSQL so their
+-- plans are cached for the session (an SQL function is planned per call).
 CREATE FUNCTION @extschema@._task_change_summary(o @extschema@.tasks, n @extschema@.tasks)
-RETURNS text LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
-  SELECT string_agg(c, ', ' ORDER BY ord) FROM (VALUES
-    (1, CASE WHEN n.status IS DISTINCT FROM o.status THEN format('status %s → %s', o.status, n.status) END),
-    (2, CASE WHEN n.priority IS DISTINCT FROM o.priority THEN format('priority %s → %s', o.priority, n.priority) END),
-    (3, CASE WHEN n.due_date IS DISTINCT FROM o.due_date
-             THEN format('due date %s → %s', coalesce(o.due_date::text, 'none'), coalesce(n.due_date::text, 'none')) END),
-    (4, CASE WHEN n.title IS DISTINCT FROM o.title THEN 'title' END),
-    (5, CASE WHEN n.description IS DISTINCT FROM o.description THEN 'description' END),
-    (6, CASE WHEN (n.assignee_user_id, n.assignee_team_id) IS DISTINCT FROM (o.assignee_user_id, o.assignee_team_id)
-             THEN 'assignee' END),
-    (7, CASE WHEN n.team_id IS DISTINCT FROM o.team_id THEN 'team' END),
-    (8, CASE WHEN n.tags IS DISTINCT FROM o.tags THEN 'tags' END)) v(ord, c)
-  WHERE c IS NOT NULL
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  c text[] := '{}';
+BEGIN
+  IF n.status IS DISTINCT FROM o.status THEN c := c || format('status %s → %s', o.status, n.status); END IF;
+  IF n.priority IS DISTINCT FROM o.priority THEN c := c || format('priority %s → %s', o.priority, n.priority); END IF;
+  IF n.due_date IS DISTINCT FROM o.due_date THEN
+    c := c || format('due date %s → %s', coalesce(o.due_date::text, 'none'), coalesce(n.due_date::text, 'none'));
+  END IF;
+  IF n.title IS DISTINCT FROM o.title THEN c := c || 'title'::text; END IF;
+  IF n.description IS DISTINCT FROM o.description THEN c := c || 'description'::text; END IF;
+  IF n.assignee_user_id IS DISTINCT FROM o.assignee_user_id OR n.assignee_team_id IS DISTINCT FROM o.assignee_team_id THEN
+    c := c || 'assignee'::text;
+  END IF;
+  IF n.team_id IS DISTINCT FROM o.team_id THEN c := c || 'team'::text; END IF;
+  IF n.tags IS DISTINCT FROM o.tags THEN c := c || 'tags'::text; END IF;
+  RETURN array_to_string(c, ', ');
+END
 $$;
 
 -- Members of an assignee team, or the assignee user, as an array.
 CREATE FUNCTION @extschema@._assignees(user_id bigint, team_id bigint) RETURNS bigint[]
-LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
-  SELECT CASE
-    WHEN user_id IS NOT NULL THEN ARRAY[user_id]
-    WHEN team_id IS NOT NULL THEN
-      (SELECT coalesce(array_agg(m.user_id ORDER BY m.user_id), '{}')
-       FROM @extschema@.team_members m WHERE m.team_id = _assignees.team_id)
-    ELSE '{}'::bigint[]
-  END
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  ids bigint[];
+BEGIN
+  IF user_id IS NOT NULL THEN
+    RETURN ARRAY[user_id];
+  ELSIF team_id IS NULL THEN
+    RETURN '{}';
+  END IF;
+  SELECT coalesce(array_agg(m.user_id ORDER BY m.user_id), '{}') INTO ids
+  FROM @extschema@.team_members m WHERE m.team_id = _assignees.team_id;
+  RETURN ids;
+END
 $$;
 
 -- assigned: to the new assignee user, or every member of the new assignee team.
