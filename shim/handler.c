@@ -610,7 +610,13 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 	st->route = m.route;
 	r = &routes[m.route];
 	if (r->ops == OPS_WEBSOCKET)
-		return ws_handle(req);
+	{
+		int			rc = ws_handle(req);
+
+		if (!st->responded)
+			account(st, 101);
+		return rc;
+	}
 	if (r->ops != OPS_NONE && r->ops != OPS_READYZ)
 		return ops_handle(req, r);
 

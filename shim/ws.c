@@ -392,8 +392,6 @@ ws_handle(h2o_req_t *req)
 	h2o_linklist_insert(&clients, &c->link);
 	n_clients++;
 	metrics_ws(1);
-	log_access(req, "/api/v1/notifications/ws", 101, 0);
-	metrics_request(-1, 101, 0);
 	c->conn = h2o_upgrade_to_websocket(req, key, c, on_ws_msg);
 	wslay_event_config_set_max_recv_msg_length(c->conn->ws_ctx, cfg.ws_max_frame);
 	if (c->token)

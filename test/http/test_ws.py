@@ -220,3 +220,30 @@ def test_slow_reader_is_disconnected():
     assert closed and total < 200 * 3000, total
     s.close()
     assert requests.get(URL + "/healthz").status_code == 200
+
+
+def short_token(email):
+    """An access token that expires in 30 s (the minimum TTL), minted in psql."""
+    out = psql(f"SET taskmgmt.access_token_ttl = 30; "
+               f"SELECT taskmgmt.password_grant('{email}', 'correct horse battery staple') ->> 'access_token'")
+    return out.splitlines()[-1]
+
+
+def test_socket_closes_when_its_token_expires_unless_refreshed():
+    u = new_user("expiry")
+    t1, t2 = short_token(u.email), short_token(u.email)
+
+    async def go():
+        async with websockets.connect(WS, extra_headers={"Authorization": "Bearer " + t1}) as a, \
+                websockets.connect(WS) as b:
+            await b.send(json.dumps({"access_token": t2, "since": 0}))
+            await asyncio.sleep(20)
+            assert a.open and b.open
+            # b refreshes with a long-lived token; a does nothing
+            await b.send(json.dumps({"access_token": u.token}))
+            with pytest.raises(websockets.ConnectionClosed) as ei:
+                await asyncio.wait_for(a.recv(), 20)
+            assert ei.value.code == 1008 and "expired" in ei.value.reason
+            await asyncio.sleep(2)
+            assert b.open
+    asyncio.run(asyncio.wait_for(go(), 60))
