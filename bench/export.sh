@@ -8,8 +8,8 @@
 #
 # Own cluster: .run/bench-export on port 54408 (BENCH_CLUSTER/BENCH_PORT).
 # Prints, per way of exporting: wall time, bytes, rows/s, the peak memory
-# (VmHWM) of the server backend and of the client (psql fetching 1000 rows
-# at a time, as a streaming client would).  Not part of make test.
+# (private RssAnon) of the server backend and of the client (psql fetching
+# 1000 rows at a time, as a streaming client would).  Not part of make test.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -63,29 +63,38 @@ psql_q -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE r
   CREATE ROLE bench_client LOGIN; END IF; END \$\$" -c "GRANT taskmgmt_client TO bench_client"
 echo "data: $(psql_q -d "$DB" -Atc "SELECT count(*) FROM taskmgmt.tasks") tasks, all visible to the exporting user"
 
-# Runs one export in a fresh session; prints time, bytes, rows/s, peaks.
+# Runs one export in a fresh session; prints time, bytes, rows/s and peak
+# memory: the backend's private memory (RssAnon, sampled every 50 ms; shared
+# buffers are not counted) and the client's maximum resident set.
 measure() {  # label sql
-  local label=$1 sql=$2 out=/tmp/bench-export.$$ tm=/tmp/bench-export-time.$$
-  local t0 t1
+  local label=$1 sql=$2 tmp=/tmp/bench-export.$$
+  local t0 t1 psql_pid bpid peak=0 a
+  rm -f "$tmp".*
   t0=$(date +%s.%N)
-  /usr/bin/time -f '%M' -o "$tm" psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -At -o "$out" <<SQL
+  /usr/bin/time -f '%M' -o "$tmp.time" psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -At <<SQL &
+\\o $tmp.pid
+SELECT pg_backend_pid();
+\\o $tmp.out
 SET ROLE bench_client;
 SELECT FROM taskmgmt.sign_in('bench@export.test', 'bench export password');
 \\set FETCH_COUNT 1000
 $sql
-\\set FETCH_COUNT 0
-RESET ROLE;
-\\o /tmp/bench-export-hwm.$$
-SELECT (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\s+(\d+)'))[1];
 SQL
+  psql_pid=$!
+  while kill -0 "$psql_pid" 2>/dev/null; do
+    if [ -z "${bpid:-}" ] && [ -s "$tmp.pid" ]; then bpid=$(tr -d '[:space:]' < "$tmp.pid"); fi
+    if [ -n "${bpid:-}" ]; then
+      a=$(awk '/^RssAnon/ {print $2}' "/proc/$bpid/status" 2>/dev/null || true)
+      [ -n "$a" ] && [ "$a" -gt "$peak" ] && peak=$a
+    fi
+    sleep 0.05
+  done
+  wait "$psql_pid"
   t1=$(date +%s.%N)
-  local bytes rows hwm
-  bytes=$(stat -c %s "$out"); rows=$TASKS
-  hwm=$(tr -d '[:space:]' < /tmp/bench-export-hwm.$$)
   printf '%-34s %6.1f s  %5d MB  %8.0f rows/s  backend peak %4d MB  client peak %4d MB\n' \
-    "$label" "$(echo "$t1 - $t0" | bc)" $((bytes / 1048576)) "$(echo "$rows / ($t1 - $t0)" | bc)" \
-    $((hwm / 1024)) $(( $(cat "$tm") / 1024 ))
-  rm -f "$out" "$tm" /tmp/bench-export-hwm.$$
+    "$label" "$(echo "$t1 - $t0" | bc)" $(( $(stat -c %s "$tmp.out") / 1048576 )) \
+    "$(echo "$TASKS / ($t1 - $t0)" | bc)" $((peak / 1024)) $(( $(cat "$tmp.time") / 1024 ))
+  rm -f "$tmp".*
 }
 
 echo
