@@ -3,8 +3,8 @@
 --
 -- Batching: assigned, mentioned, due_soon and overdue go out at once (one
 -- message each); updated and commented for one recipient are coalesced into
--- one digest that is sent after mail_settings.digest_idle without a new event,
--- and at the latest mail_settings.digest_max after its first event.
+-- one digest that is sent after digest_idle without a new event, and at the
+-- latest digest_max after its first event (configure_mail()).
 --
 -- The mailer connects as a member of taskmgmt_mailer, the only client role
 -- that can read the outbox.  Its functions run as the caller, so for a
@@ -19,18 +19,68 @@ END
 $$;
 GRANT USAGE ON SCHEMA @extschema@ TO taskmgmt_mailer;
 
--- One row of settings, edited by the DBA with UPDATE.
+-- Settings: at most one row, written by configure_mail().  No row is
+-- stored at CREATE EXTENSION (the defaults live in _mail_settings()), so
+-- a pg_dump of a configured database restores without colliding with one.
 CREATE TABLE @extschema@.mail_settings (
   id          integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-  app_url     text NOT NULL DEFAULT 'http://localhost:8080' CHECK (app_url ~ '^https?://'),
-  digest_idle interval NOT NULL DEFAULT '3 minutes' CHECK (digest_idle >= '0'),
-  digest_max  interval NOT NULL DEFAULT '10 minutes' CHECK (digest_max >= '0'),
-  keep_sent   interval NOT NULL DEFAULT '30 days',
-  keep_dead   interval NOT NULL DEFAULT '90 days'
+  app_url     text NOT NULL CHECK (app_url ~ '^https?://[^\s]+$'),
+  digest_idle interval NOT NULL CHECK (digest_idle >= '0'),
+  digest_max  interval NOT NULL CHECK (digest_max >= '0'),
+  keep_sent   interval NOT NULL CHECK (keep_sent >= '0'),
+  keep_dead   interval NOT NULL CHECK (keep_dead >= '0')
 );
-INSERT INTO @extschema@.mail_settings DEFAULT VALUES;
 COMMENT ON TABLE @extschema@.mail_settings IS
-  'Email settings: the web address used in links, digest windows, outbox retention.';
+  'Email settings (see configure_mail()): web address for links, digest windows, outbox retention.';
+
+-- The settings in force: the stored row, or the defaults.
+CREATE FUNCTION @extschema@._mail_settings() RETURNS @extschema@.mail_settings
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  s @extschema@.mail_settings;
+BEGIN
+  SELECT * INTO s FROM @extschema@.mail_settings;
+  IF NOT FOUND THEN
+    s := ROW(1, 'http://localhost:8080', interval '3 minutes', interval '10 minutes',
+             interval '30 days', interval '90 days');
+  END IF;
+  RETURN s;
+END
+$$;
+
+-- The DBA's way to change them; arguments left NULL keep their value.
+--   SELECT taskmgmt.configure_mail(app_url => 'https://tasks.example.com');
+CREATE FUNCTION @extschema@.configure_mail(app_url text DEFAULT NULL, digest_idle interval DEFAULT NULL,
+                                           digest_max interval DEFAULT NULL, keep_sent interval DEFAULT NULL,
+                                           keep_dead interval DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  s @extschema@.mail_settings := @extschema@._mail_settings();
+BEGIN
+  IF NOT has_table_privilege('@extschema@.mail_settings', 'INSERT') THEN
+    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'only the database owner or a superuser can configure email';
+  END IF;
+  IF app_url IS NOT NULL AND app_url !~ '^https?://[^\s]+$' THEN
+    PERFORM @extschema@._invalid('app_url', 'must be an http:// or https:// address');
+  END IF;
+  IF least(digest_idle, digest_max, keep_sent, keep_dead) < interval '0' THEN
+    PERFORM @extschema@._invalid(CASE WHEN digest_idle < interval '0' THEN 'digest_idle'
+                                      WHEN digest_max < interval '0' THEN 'digest_max'
+                                      WHEN keep_sent < interval '0' THEN 'keep_sent'
+                                      ELSE 'keep_dead' END, 'must not be negative');
+  END IF;
+  s.app_url := coalesce(app_url, s.app_url);
+  s.digest_idle := coalesce(digest_idle, s.digest_idle);
+  s.digest_max := coalesce(digest_max, s.digest_max);
+  s.keep_sent := coalesce(keep_sent, s.keep_sent);
+  s.keep_dead := coalesce(keep_dead, s.keep_dead);
+  INSERT INTO @extschema@.mail_settings AS m VALUES (s.*)
+  ON CONFLICT (id) DO UPDATE
+    SET app_url = EXCLUDED.app_url, digest_idle = EXCLUDED.digest_idle, digest_max = EXCLUDED.digest_max,
+        keep_sent = EXCLUDED.keep_sent, keep_dead = EXCLUDED.keep_dead;
+  RETURN to_jsonb(s) - 'id';
+END
+$$;
 
 CREATE TABLE @extschema@.email_outbox (
   id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -85,7 +135,7 @@ DECLARE
   open_id bigint;
 BEGIN
   IF ev IN ('updated', 'commented') THEN
-    SELECT * INTO s FROM @extschema@.mail_settings;
+    s := @extschema@._mail_settings();
     -- The open digest of this recipient, if any; one being claimed by a
     -- mailer right now is locked and skipped (a new digest starts instead),
     -- so a user's change never waits for an SMTP server.
@@ -169,7 +219,7 @@ BEGIN
   IF lease IS NULL OR lease < '1 second' THEN
     PERFORM @extschema@._invalid('lease', 'must be at least 1 second');
   END IF;
-  SELECT s.app_url INTO url FROM @extschema@.mail_settings s;
+  url := (@extschema@._mail_settings()).app_url;
   RETURN QUERY
   WITH due AS (
     SELECT o.id FROM @extschema@.email_outbox o
@@ -183,7 +233,7 @@ BEGIN
      SET attempts = o.attempts + 1, claim_token = gen_random_uuid(), claimed_until = now() + lease
     FROM due WHERE o.id = due.id
   RETURNING o.id, o.recipient, @extschema@._outbox_subject(o.kind, o.items),
-            @extschema@._outbox_body(o.items, coalesce(url, 'http://localhost:8080')),
+            @extschema@._outbox_body(o.items, url),
             o.message_id, o.attempts, o.claim_token;
 END
 $$;
@@ -259,5 +309,6 @@ GRANT EXECUTE ON FUNCTION @extschema@.outbox_claim(integer, interval),
   @extschema@.outbox_release(bigint, uuid),
   @extschema@.outbox_mark_failed(bigint, uuid, text, boolean, integer, interval),
   @extschema@.outbox_next_due(),
-  @extschema@._outbox_subject(text, jsonb), @extschema@._outbox_body(jsonb, text)
+  @extschema@._outbox_subject(text, jsonb), @extschema@._outbox_body(jsonb, text),
+  @extschema@._mail_settings()
   TO taskmgmt_mailer;

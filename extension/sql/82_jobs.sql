@@ -114,15 +114,14 @@ BEGIN
 END
 $$;
 
--- Sent mail older than mail_settings.keep_sent, dead mail older than keep_dead.
+-- Sent mail older than keep_sent, dead mail older than keep_dead (configure_mail()).
 CREATE FUNCTION @extschema@.outbox_retention(as_of timestamptz DEFAULT now()) RETURNS integer
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-  s @extschema@.mail_settings;
+  s @extschema@.mail_settings := @extschema@._mail_settings();
   n integer;
 BEGIN
   PERFORM @extschema@._require_job_runner();
-  SELECT * INTO s FROM @extschema@.mail_settings;
   DELETE FROM @extschema@.email_outbox o
    WHERE (o.status = 'sent' AND o.sent_at < as_of - s.keep_sent)
       OR (o.status = 'dead' AND o.created_at < as_of - s.keep_dead);

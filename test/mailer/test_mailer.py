@@ -75,8 +75,8 @@ def clean():
     sql("""DELETE FROM taskmgmt.email_outbox;
            DELETE FROM taskmgmt.tasks WHERE title LIKE 'itest%';
            DELETE FROM taskmgmt.users WHERE email LIKE '%@itest.example';
-           UPDATE taskmgmt.mail_settings SET digest_idle = '3 minutes', digest_max = '10 minutes',
-                                            app_url = 'https://tasks.example.com';""")
+           DELETE FROM taskmgmt.mail_settings;
+           SELECT taskmgmt.configure_mail(app_url => 'https://tasks.example.com');""")
     yield
 
 
@@ -201,7 +201,7 @@ def test_assigned_email_arrives_with_recipient_subject_link_and_message_id(smtp,
 
 
 def test_digest_coalesces_updates_for_one_recipient(smtp, mailers):
-    sql("UPDATE taskmgmt.mail_settings SET digest_idle = '2 seconds', digest_max = '20 seconds'")
+    sql("SELECT taskmgmt.configure_mail(digest_idle => '2 seconds', digest_max => '20 seconds')")
     bob = user('bob', '{"notifications": {"assigned": {"email": false}, "updated": {"email": true}}}')
     task = assign('itest Digest me', bob, creator=user('carol'))
     mailers.start(smtp.port)

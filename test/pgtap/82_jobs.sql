@@ -3,7 +3,7 @@
 -- with and without pg_cron; a DBA change without a signed-in actor.
 \ir 8_notify_helpers.psql
 BEGIN;
-SELECT plan(37);
+SELECT plan(44);
 
 SELECT pg_temp.mkuser('Ada') AS ada, pg_temp.mkuser('Bob') AS bob, pg_temp.mkuser('Cy') AS cy,
        pg_temp.mkuser('Dee') AS dee \gset
@@ -96,12 +96,26 @@ SELECT is((SELECT string_agg(message_id, ',' ORDER BY message_id) FROM taskmgmt.
           'recent sent, dead (90 days) and pending mail stay');
 SELECT is(taskmgmt.outbox_retention('2030-06-01'), 0, 'running it again removes nothing');
 
+-- ------------------------------------------------------------ mail settings
+DELETE FROM taskmgmt.mail_settings;
+SELECT is(taskmgmt._mail_settings(), ROW(1, 'http://localhost:8080', interval '3 minutes', interval '10 minutes',
+          interval '30 days', interval '90 days')::taskmgmt.mail_settings, 'no stored settings: the defaults');
+SELECT is(taskmgmt.configure_mail(app_url => 'https://tasks.example.com', keep_sent => '7 days'),
+          '{"app_url": "https://tasks.example.com", "keep_dead": "90 days", "keep_sent": "7 days", "digest_max": "00:10:00", "digest_idle": "00:03:00"}',
+          'configure_mail sets what it is given');
+SELECT is((SELECT app_url || ' ' || keep_sent FROM taskmgmt.mail_settings), 'https://tasks.example.com 7 days', '... and stores one row');
+SELECT is((taskmgmt.configure_mail(digest_idle => '1 minute') ->> 'app_url'), 'https://tasks.example.com', 'NULL arguments keep their value');
+SELECT is(pg_temp.err($$SELECT taskmgmt.configure_mail(app_url => 'ftp://x')$$), 'TM422: app_url must be an http:// or https:// address', 'bad app_url');
+SELECT is(pg_temp.err($$SELECT taskmgmt.configure_mail(digest_max => '-1 minute')$$), 'TM422: digest_max must not be negative', 'negative interval');
+
 -- ------------------------------------------------------------ who may run them
 SET ROLE tap_notify;
 SELECT is(pg_temp.err($$SELECT taskmgmt.send_due_soon('2100-01-01')$$), '42501: scheduled jobs run as the database owner or a superuser',
           'a client cannot run a job');
 SELECT is(pg_temp.err($$SELECT taskmgmt.schedule_jobs()$$), '42501: scheduled jobs run as the database owner or a superuser',
           'nor schedule them');
+SELECT is(pg_temp.err($$SELECT taskmgmt.configure_mail(app_url => 'https://evil.example')$$),
+          '42501: permission denied for table mail_settings', 'nor configure email');
 RESET ROLE;
 
 -- ---------------------------------------------------------------- pg_cron
