@@ -90,6 +90,9 @@ map_sqlstate(const char *s)
 		return (mapping) {400, "bad_parameter", "malformed parameter", 0};
 	if (!strncmp(s, "22", 2))
 		return (mapping) {400, "malformed_value", "a value in the request is malformed", 0};
+	/* e.g. a JSON body nested too deeply for the parser's stack */
+	if (!strncmp(s, "54", 2))
+		return (mapping) {400, "too_complex", "the request is too large or too deeply nested", 0};
 	if (!strcmp(s, "42883"))
 		return (mapping) {501, "not_implemented", "this route is not available yet", 0};
 	if (!strcmp(s, "57014"))

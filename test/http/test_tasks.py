@@ -212,3 +212,17 @@ def test_notifications_list_and_mark_read(alice):
     assert b["errors"][0]["field"] == "unread"
     # alice sees none of bob's notifications
     assert all(n["id"] != items[0]["id"] for n in requests.get(API + "/notifications", headers=alice.h).json()["items"])
+
+
+def test_deeply_nested_json_is_400_not_500(alice):
+    body = '{"title": "x", "tags": ' + "[" * 200000 + "]" * 200000 + "}"
+    b = problem(requests.post(API + "/tasks", headers={**alice.h, "Content-Type": "application/json"}, data=body), 400)
+    assert "stack" not in b["detail"]
+
+
+def test_no_internal_details_in_errors(alice):
+    # wrong JSON types end in PostgreSQL's own errors: generic text only
+    for body in ({"title": "x", "due_date": "not a date"}, {"title": "x", "team_id": "abc"}):
+        r = requests.post(API + "/tasks", headers=alice.h, json=body)
+        assert r.status_code in (400, 422), r.text
+        assert "taskmgmt." not in r.text and "SQL" not in r.text and "constraint" not in r.text
