@@ -11,7 +11,7 @@ END $$;
 GRANT taskmgmt_client TO tap_export;
 
 BEGIN;
-SELECT plan(30);
+SELECT plan(32);
 SET LOCAL search_path = taskmgmt, public;
 
 -- Ids of the data rows of a CSV export (the first cell of every record;
@@ -107,6 +107,23 @@ SELECT * FROM pg_temp.sign_in('dan@t86.export.test');
 SELECT is((report_summary() ->> 'total')::int, 1, 'dan: one task');
 SELECT is((SELECT sum((w ->> 'completed')::int) FROM jsonb_array_elements(report_summary() -> 'weekly_throughput') w),
           1::bigint, 'dan: weekly throughput counts his one completion');
+
+-- Streaming depends on the planner inlining export_tasks_csv_lines into the
+-- caller's query (a function scan of it would collect every row first).
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  line text;
+  plan text := '';
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+    plan := plan || line || E'\n';
+  END LOOP;
+  RETURN plan;
+END $$;
+SELECT unalike(pg_temp.plan_of('SELECT * FROM taskmgmt.export_tasks_csv_lines(''{}'')'),
+               '%Function Scan on export_tasks_csv_lines%', 'export_tasks_csv_lines is inlined (FROM)');
+SELECT alike(pg_temp.plan_of('SELECT * FROM taskmgmt.export_tasks_csv_lines(''{}'')'),
+             '%Append%', 'its plan is the header and the rows, appended');
 
 -- Signed out: errors, and the view is empty.
 SELECT * FROM sign_out();
