@@ -2,7 +2,7 @@
 -- table, view and function in the schema (including those added later), and
 -- the policies and grants of the foundation tables.
 BEGIN;
-SELECT plan(83);
+SELECT plan(85);
 
 -- Tables of the foundation.
 SELECT has_table('taskmgmt', t, 'table taskmgmt.' || t || ' exists')
@@ -78,6 +78,24 @@ SELECT ok(has_function_privilege('taskmgmt_client', f, 'EXECUTE'), 'clients may 
                      'taskmgmt.add_team_member(bigint,bigint,text)', 'taskmgmt.remove_team_member(bigint,bigint)',
                      'taskmgmt.create_task(jsonb)', 'taskmgmt.get_task(bigint)',
                      'taskmgmt.update_task(bigint,jsonb,integer)', 'taskmgmt.delete_task(bigint)']) f;
+
+-- Every SQLSTATE that SQL code in the schema raises is one the README
+-- documents: the table under "Errors", plus 0A000 from schedule_jobs()
+-- (documented under "Scheduled jobs").  A RAISE without ERRCODE would be
+-- P0001, which is not documented.
+SELECT is(array(SELECT DISTINCT p.proname || ': ' || m[1]
+                  FROM pg_proc p, regexp_matches(p.prosrc, 'ERRCODE\s*=\s*''([^'']+)''', 'gi') m
+                 WHERE p.pronamespace = 'taskmgmt'::regnamespace
+                   AND m[1] !~ '^(28000|28P01|TM429|42501|P0002|23505|TM412|TM422|TM400|22...|57014|08...|57P0.)$'
+                   AND NOT (p.proname = 'schedule_jobs' AND m[1] = '0A000')
+                 ORDER BY 1),
+          '{}'::text[], 'every SQLSTATE raised by the schema''s SQL functions is documented');
+SELECT is(array(SELECT p.proname::text FROM pg_proc p
+                 WHERE p.pronamespace = 'taskmgmt'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
+                   AND p.prosrc ~* '\mRAISE\s+(EXCEPTION\s+)?'''
+                   AND NOT p.prosrc ~* '\mRAISE\s+(EXCEPTION\s+)?''[^;]*\mUSING\M[^;]*\mERRCODE\M'
+                 ORDER BY 1),
+          '{}'::text[], 'no function raises an error without an ERRCODE (that would be P0001)');
 
 -- The client role cannot get around RLS.
 SELECT ok(NOT r.rolbypassrls AND NOT r.rolsuper AND NOT r.rolcreaterole AND NOT r.rolcanlogin,
