@@ -31,6 +31,8 @@ typedef struct ws_client
 	int64_t		exp;				/* token expiry, unix seconds */
 	db_query   *q;
 	int			again;				/* fetch again when the current one ends */
+	int			group;				/* q fetches for all of this user's sockets */
+	unsigned	wake_pass;
 	int			flushing;
 	int			dead;
 	int			sndbuf_set;
@@ -57,6 +59,7 @@ static struct
 } lc;
 
 static void fetch(ws_client *c);
+static void wake_user(int64_t uid, int64_t id);
 
 int
 ws_count(void)
@@ -71,6 +74,15 @@ client_free(ws_client *c)
 	{
 		c->q->owner = NULL;
 		db_abandon(c->q);
+		/* the user's other sockets were waiting on this fetch: the sweep retries */
+		if (c->group)
+			for (h2o_linklist_t *l = clients.next; l != &clients; l = l->next)
+			{
+				ws_client  *o = H2O_STRUCT_FROM_MEMBER(ws_client, link, l);
+
+				if (o != c && o->user_id == c->user_id)
+					o->again = 1;
+			}
 	}
 	h2o_linklist_unlink(&c->link);
 	n_clients--;
@@ -252,6 +264,126 @@ fetch(ws_client *c)
 		}
 		else
 			c->again = 1;
+	}
+}
+
+/*
+ * A NOTIFY wakes a user: one fetch, with the token of one of the user's
+ * sockets and "since" the oldest of their positions, serves all of them,
+ * so 1,000 sockets of one user cost one query instead of 1,000.
+ */
+static void
+on_group_done(db_query *q, PGresult *res)
+{
+	ws_client  *leader = q->owner;
+	int64_t		uid = leader->user_id;
+	int			n,
+				items = 0;
+
+	leader->q = NULL;
+	leader->group = 0;
+	if (leader->dead)
+		return;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1 ||
+		strtoll(PQgetvalue(res, 0, 0), NULL, 10) != uid)
+	{
+		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+		/* this socket's token no longer works; the others try their own */
+		for (h2o_linklist_t *l = clients.next; l != &clients; l = l->next)
+		{
+			ws_client  *o = H2O_STRUCT_FROM_MEMBER(ws_client, link, l);
+
+			if (o->user_id == uid)
+				o->again = 1;
+		}
+		if (state && strncmp(state, "28", 2) == 0)
+		{
+			leader->again = 0;
+			queue_close(leader, 1008, "invalid or expired token");
+			flush(leader);
+		}
+		return;
+	}
+	if (!PQgetisnull(res, 0, 1))
+		leader->exp = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	/* a wake that came while this ran: one more round after it (leader may go) */
+	int			rerun = leader->again;
+
+	leader->again = 0;
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++)
+		items += !PQgetisnull(res, i, 3);
+	h2o_linklist_t *l = clients.next;
+
+	while (l != &clients)
+	{
+		ws_client  *o = H2O_STRUCT_FROM_MEMBER(ws_client, link, l);
+		int			sent = 0;
+
+		l = l->next;
+		if (o->user_id != uid || o->dead || o->close_deadline)
+			continue;
+		for (int i = 0; i < n; i++)
+		{
+			int64_t		id;
+
+			if (PQgetisnull(res, i, 3))
+				continue;
+			id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+			if (id <= o->last_id)
+				continue;
+			if (queue_text(o, PQgetvalue(res, i, 3), (size_t) PQgetlength(res, i, 3)) < 0)
+			{
+				sent = -1;
+				break;
+			}
+			o->last_id = id;
+			metrics_ws_relayed();
+			sent = 1;
+		}
+		if (sent < 0)
+		{
+			/* l already points past o, so freeing o is safe */
+			hard_close(o);
+			continue;
+		}
+		if (items >= WS_CATCHUP_LIMIT)
+			o->again = 1;
+		if (sent)
+			flush(o);
+	}
+	if (rerun)
+		wake_user(uid, 0);
+}
+
+static void
+fetch_group(ws_client *leader)
+{
+	char		since[24];
+	int64_t		min_id = leader->last_id;
+	db_query   *q;
+
+	for (h2o_linklist_t *l = clients.next; l != &clients; l = l->next)
+	{
+		ws_client  *o = H2O_STRUCT_FROM_MEMBER(ws_client, link, l);
+
+		if (o->user_id == leader->user_id && !o->dead && o->last_id < min_id)
+			min_id = o->last_id;
+	}
+	q = db_query_new(ws_catchup_route);
+	db_query_param(q, leader->token, strlen(leader->token));
+	snprintf(since, sizeof(since), "%lld", (long long) min_id);
+	db_query_param(q, since, strlen(since));
+	q->on_done = on_group_done;
+	q->owner = leader;
+	leader->q = q;
+	leader->group = 1;
+	if (db_submit(q) < 0)
+	{
+		leader->q = NULL;
+		leader->group = 0;
+		leader->again = 1;
 	}
 }
 
@@ -463,12 +595,44 @@ lc_failed(void)
 static void
 wake_user(int64_t uid, int64_t id)
 {
+	static unsigned pass;
+
+	pass++;
 	for (h2o_linklist_t *l = clients.next; l != &clients; l = l->next)
 	{
 		ws_client  *c = H2O_STRUCT_FROM_MEMBER(ws_client, link, l);
+		ws_client  *leader = NULL;
 
-		if (!c->dead && c->user_id && (uid == 0 || c->user_id == uid) && (id == 0 || id > c->last_id))
-			fetch(c);
+		if (c->dead || !c->user_id || c->close_deadline || c->wake_pass == pass ||
+			(uid && c->user_id != uid) || (id && id <= c->last_id))
+			continue;
+		/* once per user and pass: pick an idle socket to fetch for them all */
+		for (h2o_linklist_t *m = clients.next; m != &clients; m = m->next)
+		{
+			ws_client  *o = H2O_STRUCT_FROM_MEMBER(ws_client, link, m);
+
+			if (o->user_id != c->user_id)
+				continue;
+			o->wake_pass = pass;
+			if (o->q && o->group)
+				leader = o;
+		}
+		if (leader)
+		{
+			leader->again = 1;	/* a group fetch is running: run one more after it */
+			continue;
+		}
+		for (h2o_linklist_t *m = clients.next; m != &clients && !leader; m = m->next)
+		{
+			ws_client  *o = H2O_STRUCT_FROM_MEMBER(ws_client, link, m);
+
+			if (o->user_id == c->user_id && !o->dead && !o->close_deadline && o->q == NULL && o->token)
+				leader = o;
+		}
+		if (leader)
+			fetch_group(leader);
+		else
+			c->again = 1;
 	}
 }
 

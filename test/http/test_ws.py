@@ -247,3 +247,21 @@ def test_socket_closes_when_its_token_expires_unless_refreshed():
             await asyncio.sleep(2)
             assert b.open
     asyncio.run(asyncio.wait_for(go(), 60))
+
+
+def test_every_socket_of_a_user_gets_each_notification_once():
+    lead, bob = new_user("lead"), new_user("multi")
+    team_with(lead, bob)
+
+    async def go():
+        socks = [await websockets.connect(WS, extra_headers=bob.h) for _ in range(3)]
+        await asyncio.sleep(0.3)
+        t1 = await asyncio.to_thread(assign, lead, bob, "one")
+        t2 = await asyncio.to_thread(assign, lead, bob, "two")
+        for s in socks:
+            got = [await recv_json(s), await recv_json(s)]
+            assert [g["task_id"] for g in got] == [t1["id"], t2["id"]]
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(s.recv(), 0.5)
+            await s.close()
+    run(go())
