@@ -24,13 +24,22 @@ RUN mkdir -p /etc/postgresql-common/createcluster.d \
 WORKDIR /src
 COPY . .
 # `make` builds every component present in the tree (extension, shim, mailer);
+# the shim finds openapi.json and docs-dist/ beside its binary, so binaries
+# live in /usr/local/lib/taskmgmt (symlinked into /usr/local/bin);
 # the runtime stage gets only what was built, plus the list of Debian packages
 # providing the shared libraries those binaries link against.
 RUN make -s clean >/dev/null 2>&1 || true; \
-    make -j"$(nproc)" all \
+    make -j"$(nproc)" with_llvm=no all \
  && make install DESTDIR=/out with_llvm=no \
  && for bin in shim/taskmgmt-shim mailer/taskmgmt-mailer; do \
-      if [ -x "$bin" ]; then install -D -m 0755 "$bin" "/out/usr/local/bin/$(basename "$bin")"; fi; \
+      if [ -x "$bin" ]; then \
+        install -D -m 0755 "$bin" "/out/usr/local/lib/taskmgmt/$(basename "$bin")"; \
+        ln -s "../lib/taskmgmt/$(basename "$bin")" "/out/usr/local/bin/$(basename "$bin")" 2>/dev/null \
+          || { mkdir -p /out/usr/local/bin && ln -s "../lib/taskmgmt/$(basename "$bin")" "/out/usr/local/bin/$(basename "$bin")"; }; \
+      fi; \
+    done \
+ && for f in shim/openapi.json shim/docs-dist/redoc.standalone.js; do \
+      if [ -f "$f" ]; then install -D -m 0644 "$f" "/out/usr/local/lib/taskmgmt/${f#shim/}"; fi; \
     done \
  && if [ -d web ]; then mkdir -p /out/usr/share/taskmgmt && cp -r web /out/usr/share/taskmgmt/web; fi \
  && mkdir -p /out/usr/share/taskmgmt \
@@ -70,7 +79,9 @@ ENV PATH=/usr/lib/postgresql/15/bin:$PATH \
     LISTEN_ADDR=0.0.0.0
 USER 10001:10001
 WORKDIR /var/lib/taskmgmt
-VOLUME ["/var/lib/taskmgmt/data"]
+# The database role keeps its cluster in $PGDATA: mount a volume at
+# /var/lib/taskmgmt/data.  (No VOLUME instruction: the shim and mailer
+# containers of this same image need none.)
 EXPOSE 5432 8080
 STOPSIGNAL SIGINT
 ENTRYPOINT ["/usr/local/bin/taskmgmt-entrypoint"]

@@ -18,12 +18,15 @@
 # the path of a file holding it, e.g. a Docker or Kubernetes secret):
 #   db:      PGDATA, TASKMGMT_DB_NAME (taskmgmt), TASKMGMT_DB_USER (taskmgmt_app),
 #            TASKMGMT_DB_PASSWORD (required on first start),
+#            TASKMGMT_MAILER_USER (taskmgmt_mailer_app), TASKMGMT_MAILER_PASSWORD
+#            (optional: creates that login role, a member of taskmgmt_mailer),
 #            POSTGRES_PASSWORD (optional; without it the superuser cannot log in
 #            over the network), TASKMGMT_PG_SETTINGS (extra postgresql.conf
 #            lines, separated by ';')
 #   shim, mailer, migrate: DATABASE_URL (libpq URI or key=value string),
 #            TASKMGMT_WAIT_TIMEOUT (seconds, default 120)
-#   migrate: TASKMGMT_DB_USER and TASKMGMT_DB_PASSWORD to create/refresh the login role
+#   migrate: TASKMGMT_DB_USER/_PASSWORD and TASKMGMT_MAILER_USER/_PASSWORD
+#            to create or refresh the login roles
 set -euo pipefail
 
 log() { echo "taskmgmt-entrypoint: $*" >&2; }
@@ -39,6 +42,7 @@ file_env() {
   fi
 }
 file_env TASKMGMT_DB_PASSWORD
+file_env TASKMGMT_MAILER_PASSWORD
 file_env POSTGRES_PASSWORD
 file_env DATABASE_PASSWORD
 # PGPASSWORD lets DATABASE_URL stay free of the password.
@@ -46,28 +50,39 @@ file_env DATABASE_PASSWORD
 
 DB_NAME=${TASKMGMT_DB_NAME:-taskmgmt}
 DB_USER=${TASKMGMT_DB_USER:-taskmgmt_app}
+MAILER_USER=${TASKMGMT_MAILER_USER:-taskmgmt_mailer_app}
 SOCK_DIR=${TASKMGMT_SOCKET_DIR:-/tmp/taskmgmt-pg}
 
 # SQL literal / identifier quoting for values coming from the environment.
 sql_literal() { printf "'%s'" "${1//\'/\'\'}"; }
 sql_ident() { printf '"%s"' "${1//\"/\"\"}"; }
 
-# Creates or refreshes the login role and makes sure the extension is at the
-# image's version.  $1: psql connection (as a superuser).
-provision_sql() {
+# SQL that creates or refreshes a login role: $1 name, $2 password (may be
+# empty: keeps the current one), $3 the NOLOGIN role it becomes a member of.
+login_role_sql() {
   local pw_clause=""
-  [ -n "${TASKMGMT_DB_PASSWORD:-}" ] && pw_clause="PASSWORD $(sql_literal "$TASKMGMT_DB_PASSWORD")"
+  [ -n "$2" ] && pw_clause="PASSWORD $(sql_literal "$2")"
   cat <<SQL
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS taskmgmt CASCADE;
-ALTER EXTENSION taskmgmt UPDATE;
-SELECT format('CREATE ROLE %I LOGIN', $(sql_literal "$DB_USER"))
- WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $(sql_literal "$DB_USER")) \gexec
-ALTER ROLE $(sql_ident "$DB_USER") LOGIN $pw_clause;
-GRANT taskmgmt_client TO $(sql_ident "$DB_USER");
-ALTER ROLE $(sql_ident "$DB_USER") SET search_path = taskmgmt, public;
-SELECT 'taskmgmt ' || extversion FROM pg_extension WHERE extname = 'taskmgmt';
+SELECT format('CREATE ROLE %I LOGIN', $(sql_literal "$1"))
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $(sql_literal "$1")) \gexec
+ALTER ROLE $(sql_ident "$1") LOGIN $pw_clause;
+GRANT $3 TO $(sql_ident "$1");
+ALTER ROLE $(sql_ident "$1") SET search_path = taskmgmt, public;
 SQL
+}
+
+# Makes sure the extension is at the image's version and the login roles
+# exist: the app role (member of taskmgmt_client) and, when
+# TASKMGMT_MAILER_PASSWORD is given, the mailer's (member of taskmgmt_mailer).
+provision_sql() {
+  echo "SET client_min_messages = warning;"
+  echo "CREATE EXTENSION IF NOT EXISTS taskmgmt CASCADE;"
+  echo "ALTER EXTENSION taskmgmt UPDATE;"
+  login_role_sql "$DB_USER" "${TASKMGMT_DB_PASSWORD:-}" taskmgmt_client
+  if [ -n "${TASKMGMT_MAILER_PASSWORD:-}" ]; then
+    login_role_sql "$MAILER_USER" "$TASKMGMT_MAILER_PASSWORD" taskmgmt_mailer
+  fi
+  echo "SELECT 'taskmgmt ' || extversion FROM pg_extension WHERE extname = 'taskmgmt';"
 }
 
 wait_for_db() {  # waits until $DATABASE_URL accepts connections and has the extension
