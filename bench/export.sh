@@ -91,7 +91,7 @@ SQL
   done
   wait "$psql_pid"
   t1=$(date +%s.%N)
-  printf '%-34s %6.1f s  %5d MB  %8.0f rows/s  backend peak %4d MB  client peak %4d MB\n' \
+  printf '%-38s %6.1f s  %5d MB  %8.0f rows/s  backend peak %4d MB  client peak %4d MB\n' \
     "$label" "$(echo "$t1 - $t0" | bc)" $(( $(stat -c %s "$tmp.out") / 1048576 )) \
     "$(echo "$TASKS / ($t1 - $t0)" | bc)" $((peak / 1024)) $(( $(cat "$tmp.time") / 1024 ))
   rm -f "$tmp".*
@@ -99,6 +99,7 @@ SQL
 
 echo
 measure "export_tasks_csv_lines (streamed)" "SELECT l FROM taskmgmt.export_tasks_csv_lines() l;"
+measure "export_tasks_csv_lines (select list)" "SELECT taskmgmt.export_tasks_csv_lines();"
 measure "COPY tasks_export (psql users)" "COPY (SELECT * FROM taskmgmt.tasks_export) TO STDOUT WITH CSV HEADER;"
 measure "export_tasks_csv (one value)" "SELECT taskmgmt.export_tasks_csv();"
 
@@ -110,5 +111,5 @@ SET ROLE bench_client;
 SELECT FROM taskmgmt.sign_in('bench@export.test', 'bench export password');
 SELECT length(taskmgmt.$q::text);
 SQL
-  printf '%-34s %6.2f s\n' "$q" "$(echo "$(date +%s.%N) - $t0" | bc)"
+  printf '%-38s %6.2f s\n' "$q" "$(echo "$(date +%s.%N) - $t0" | bc)"
 done
