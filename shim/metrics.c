@@ -24,6 +24,8 @@ typedef struct route_stats
 static route_stats *stats;
 static int	ws_connections;
 static uint64_t ws_relayed;
+static double last_fanout_s;
+static int	last_fanout_n;
 
 static route_stats *
 stats_for(int route)
@@ -58,6 +60,14 @@ void
 metrics_ws(int delta)
 {
 	ws_connections += delta;
+}
+
+/* NOTIFY received -> frames written to every socket of that user */
+void
+metrics_ws_fanout(double seconds, int sockets)
+{
+	last_fanout_s = seconds;
+	last_fanout_n = sockets;
 }
 
 void
@@ -134,4 +144,10 @@ metrics_render(strbuf *out)
 			  "# HELP taskmgmt_notifications_relayed_total Notifications sent to websockets.\n"
 			  "# TYPE taskmgmt_notifications_relayed_total counter\ntaskmgmt_notifications_relayed_total %llu\n",
 			  total, up, busy, waiting, ws_connections, (unsigned long long) ws_relayed);
+	sb_printf(out,
+			  "# HELP taskmgmt_ws_last_fanout_seconds From the last NOTIFY to its frames written to every socket of the user.\n"
+			  "# TYPE taskmgmt_ws_last_fanout_seconds gauge\ntaskmgmt_ws_last_fanout_seconds %.6f\n"
+			  "# HELP taskmgmt_ws_last_fanout_sockets Sockets served by that fan-out.\n"
+			  "# TYPE taskmgmt_ws_last_fanout_sockets gauge\ntaskmgmt_ws_last_fanout_sockets %d\n",
+			  last_fanout_s, last_fanout_n);
 }

@@ -117,6 +117,7 @@ void		log_msg(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 void		metrics_request(int route, int status, double ms);
 void		metrics_ws(int delta);
 void		metrics_ws_relayed(void);
+void		metrics_ws_fanout(double seconds, int sockets);
 void		metrics_render(strbuf *out);
 
 /* ---- websocket notifications (ws.c) ---- */

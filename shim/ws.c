@@ -43,6 +43,7 @@ typedef struct ws_client
 } ws_client;
 
 static h2o_linklist_t clients;
+static struct timespec notified_at;	/* when the last NOTIFY arrived */
 static int	n_clients;
 static h2o_timeout_t sweep_timeout;
 static h2o_timeout_entry_t sweep_entry;
@@ -278,7 +279,8 @@ on_group_done(db_query *q, PGresult *res)
 	ws_client  *leader = q->owner;
 	int64_t		uid = leader->user_id;
 	int			n,
-				items = 0;
+				items = 0,
+				delivered = 0;
 
 	leader->q = NULL;
 	leader->group = 0;
@@ -351,7 +353,18 @@ on_group_done(db_query *q, PGresult *res)
 		if (items >= WS_CATCHUP_LIMIT)
 			o->again = 1;
 		if (sent)
+		{
+			delivered++;
 			flush(o);
+		}
+	}
+	if (delivered)
+	{
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		metrics_ws_fanout((now.tv_sec - notified_at.tv_sec) + (now.tv_nsec - notified_at.tv_nsec) / 1e9,
+						  delivered);
 	}
 	if (rerun)
 		wake_user(uid, 0);
@@ -643,6 +656,7 @@ lc_drain(void)
 
 	while ((n = PQnotifies(lc.pg)) != NULL)
 	{
+		clock_gettime(CLOCK_MONOTONIC, &notified_at);
 		long long	uid = 0,
 					id = 0;
 		const char *p = strstr(n->extra, "\"user_id\"");
