@@ -20,7 +20,7 @@ SELECT p->>'access_token' AS other_a, p->>'refresh_token' AS other_r
 \set badrefresh '28000: invalid refresh token'
 \set ended '28000: session has ended {Sign in again.}'
 
-SELECT plan(40);
+SELECT plan(46);
 
 -- ---- storage ----
 RESET ROLE;
@@ -104,6 +104,18 @@ SELECT is(pg_temp.auth_err(:'p_a'), :'ended', 'and after it');
 SELECT is(pg_temp.err(format('SELECT taskmgmt.refresh(%L)', :'p_r')), :'badrefresh', 'and so does its refresh token');
 SELECT is(pg_temp.err(format('SELECT taskmgmt.authenticate(%L), taskmgmt.sign_out(), taskmgmt.authenticate(%L)', :'other_a1', :'other_a1')),
           :'ended', 'sign_out() takes effect within the very statement');
+
+-- ---- change_password ends the user's other sessions, not this one ----
+SELECT p->>'access_token' AS c_a, p->>'refresh_token' AS c_r
+  FROM (SELECT taskmgmt.password_grant('ann@t14.identity.test', 'ann password 1') p) x \gset
+SELECT p->>'access_token' AS d_a FROM (SELECT taskmgmt.sign_in('ann@t14.identity.test', 'ann password 1') p) x \gset
+SELECT lives_ok($$SELECT taskmgmt.change_password('ann password 1', 'ann password 2')$$, 'change_password() while signed in');
+SELECT is(pg_temp.auth_err(:'c_a'), :'ended', 'another session''s access token fails at once');
+SELECT is(pg_temp.err(format('SELECT taskmgmt.refresh(%L)', :'c_r')), :'badrefresh', 'and its refresh token');
+SELECT is(taskmgmt.current_user_id(), :uid::bigint, 'the session that changed it stays signed in');
+SELECT is(pg_temp.auth_err(:'d_a'), NULL, 'and its token still works');
+SELECT lives_ok('SELECT taskmgmt.sign_out()', 'sign out');
+
 SELECT is(pg_temp.err('SELECT taskmgmt.sign_out()'), '28000: not signed in {Call taskmgmt.sign_in(email, password) or taskmgmt.authenticate(token) first.}',
           'sign_out() without a sign-in: 28000');
 
