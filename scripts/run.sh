@@ -14,8 +14,13 @@ scripts/pgcluster.sh start db "$db_port"
 sock=$(readlink -f .run/db)
 psql_owner() { scripts/pgcluster.sh as-owner psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$db_port" -U postgres "$@"; }
 
+if [ "${RESET:-0}" = 1 ]; then
+  echo "run: RESET=1: dropping database taskmgmt"
+  psql_owner -d postgres -c "DROP DATABASE IF EXISTS taskmgmt WITH (FORCE)"
+fi
 if ! psql_owner -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'taskmgmt'" | grep -q 1; then
   psql_owner -d postgres -c "CREATE DATABASE taskmgmt"
+  rm -f .run/db-extension.md5
 fi
 psql_owner -d taskmgmt <<'SQL'
 SET client_min_messages = warning;
@@ -33,6 +38,16 @@ END $$;
 GRANT taskmgmt_client TO taskmgmt_app;
 ALTER ROLE taskmgmt_app SET search_path = taskmgmt, public;
 SQL
+
+# Within one version, ALTER EXTENSION UPDATE cannot bring in SQL that changed
+# since this database was created (development only): say so.
+script_md5=$(md5sum "$(/usr/lib/postgresql/15/bin/pg_config --sharedir)/extension/taskmgmt--$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" taskmgmt.control).sql" | cut -c1-32)
+if [ -f .run/db-extension.md5 ] && [ "$(cat .run/db-extension.md5)" != "$script_md5" ]; then
+  echo "run: note: the extension's SQL changed since database 'taskmgmt' was created;"
+  echo "     'make run RESET=1' recreates it (its data is lost)."
+else
+  echo "$script_md5" > .run/db-extension.md5
+fi
 
 cat <<EOF
 
@@ -55,14 +70,15 @@ pids=()
 stop_all() {
   trap - INT TERM EXIT
   echo; echo "stopping..."
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  # each service leads its own process group: stop the whole group
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; done
   wait 2>/dev/null
   scripts/pgcluster.sh stop db
   exit 0
 }
 trap stop_all INT TERM EXIT
 for svc in "${services[@]}"; do
-  bash "$svc" &
+  setsid bash "$svc" &
   pids+=($!)
 done
 echo "running (Ctrl-C stops everything)"
