@@ -106,7 +106,7 @@ smtp_send(const MailerConfig *cfg, const OutboxRow *row, const Buf *message, Sen
 	 */
 	result->permanent = rc != CURLE_LOGIN_DENIED &&
 		(code == 501 || code == 541 || (code >= 550 && code <= 554));
-	snprintf(result->error, sizeof(result->error), "%s%s%s (SMTP %ld)",
+	snprintf(result->error, sizeof(result->error), "%.60s%s%.160s (SMTP %ld)",
 			 curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf, code);
 	curl_easy_cleanup(curl);
 	curl = NULL;

@@ -20,7 +20,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, os.path.join(ROOT, 'mailer'))
 import smtp_sink  # noqa: E402
 
-MAILER = os.path.join(ROOT, 'mailer', 'taskmgmt-mailer')
+MAILER = os.environ.get('TASKMGMT_MAILER_BIN', os.path.join(ROOT, 'mailer', 'taskmgmt-mailer'))
 DB = os.environ.get('TEST_DB_NAME', 'taskmgmt_test')
 
 
