@@ -293,6 +293,25 @@ new_page(TmPdfCanvas *c)
 	c->page = HPDF_AddPage(c->doc);
 	HPDF_Page_SetWidth(c->page, PAGE_WIDTH);
 	HPDF_Page_SetHeight(c->page, PAGE_HEIGHT);
+	c->pages = lappend(c->pages, c->page);
+}
+
+/* "Page i of n" on every page, once the number of pages is known. */
+static void
+draw_footers(TmPdfCanvas *c)
+{
+	int			n = list_length(c->pages);
+	ListCell   *lc;
+
+	foreach(lc, c->pages)
+	{
+		char	   *text = psprintf("Page %d of %d", foreach_current_index(lc) + 1, n);
+
+		c->page = (HPDF_Page) lfirst(lc);
+		HPDF_Page_SetRGBFill(c->page, 0.45f, 0.45f, 0.45f);
+		tm_pdf_text(c, c->regular, 8, PAGE_WIDTH - MARGIN, MARGIN / 2, text, true);
+		tm_pdf_text(c, c->regular, 8, MARGIN, MARGIN / 2, "taskmgmt", false);
+	}
 }
 
 static void
@@ -458,7 +477,7 @@ draw_assignees(TmPdfCanvas *c, JsonbContainer *report, float y, PdfErrorState *e
 		if (r == NULL || r->type != jbvBinary)
 			continue;
 		row = r->val.binary.data;
-		if (y < MARGIN)
+		if (y < MARGIN + 10)
 		{
 			pdf_check(err);
 			new_page(c);
@@ -546,6 +565,7 @@ render(HPDF_Doc doc, PdfErrorState *err, Jsonb *report)
 	y = draw_throughput(&canvas, &report->root, y);
 	pdf_check(err);
 	draw_assignees(&canvas, &report->root, y, err);
+	draw_footers(&canvas);
 	pdf_check(err);
 
 	HPDF_SaveToStream(doc);

@@ -8,11 +8,14 @@
 
 #include <hpdf.h>
 
+#include "nodes/pg_list.h"
+
 /* Fonts and the page a renderer draws on; all text is UTF-8. */
 typedef struct TmPdfCanvas
 {
 	HPDF_Doc	doc;
-	HPDF_Page	page;
+	HPDF_Page	page;			/* the page being drawn */
+	List	   *pages;			/* every page so far, for the footers */
 	HPDF_Font	regular;
 	HPDF_Font	bold;
 } TmPdfCanvas;

@@ -247,6 +247,7 @@ def main():
     check(pages >= 2 and txt2.split("\f")[1].count("Assignee") == 1, "long assignee table: page 2 with its header",
           f"pages={pages}")
     check(all(f"Member {i:02d} Ñandú" in txt2 for i in range(45)), "all 45 assignees listed")
+    check(all(f"Page {i} of {pages}" in txt2 for i in range(1, pages + 1)), "every page is numbered")
 
     print(f"export: {passed} passed, {failed} failed")
     return 1 if failed else 0
