@@ -3,7 +3,7 @@
 -- with and without pg_cron; a DBA change without a signed-in actor.
 \ir 8_notify_helpers.psql
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 
 SELECT pg_temp.mkuser('Ada') AS ada, pg_temp.mkuser('Bob') AS bob, pg_temp.mkuser('Cy') AS cy,
        pg_temp.mkuser('Dee') AS dee \gset
@@ -135,6 +135,19 @@ SELECT is((SELECT string_agg(jobname || ' ' || schedule || ' ' || command, E'\n'
           'taskmgmt-outbox-retention 37 3 * * * SELECT taskmgmt.outbox_retention()\n'
           'taskmgmt-overdue */15 * * * * SELECT taskmgmt.send_overdue()',
           'calling it twice leaves each job once, with its schedule and command');
+CREATE FUNCTION pg_temp.run_cron_commands() RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+  c text;
+  n int := 0;
+BEGIN
+  FOR c IN SELECT command FROM cron.job WHERE jobname LIKE 'taskmgmt-%' LOOP
+    EXECUTE c;
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$$;
+SELECT is(pg_temp.run_cron_commands(), 4, 'each scheduled command runs as pg_cron would run it');
 SELECT is(taskmgmt.unschedule_jobs(), 4, 'unschedule_jobs removes them');
 
 SELECT * FROM finish();
