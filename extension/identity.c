@@ -191,8 +191,8 @@ tm_authenticate(PG_FUNCTION_ARGS)
 				 errmsg("access token required")));
 	token = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-	/* written as subtractions: claims may be near INT64 limits */
-	if (!tm_jwt_decode(token, &claims) || claims.iat - 30 > now)
+	/* leeway arithmetic on "now", never on claims: they may be near INT64 limits */
+	if (!tm_jwt_decode(token, &claims) || claims.iat > now + 30)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("invalid access token")));
