@@ -638,6 +638,12 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 		query_params_free(&qp);
 		return 0;
 	}
+	if (req->entity.base && req->entity.len > cfg.max_body)
+	{
+		send_problem(req, 413, "body_too_large", "the request body is too large", NULL, 0);
+		query_params_free(&qp);
+		return 0;
+	}
 	if (r->flags & (RF_BODY | RF_BODY_FORM))
 	{
 		int			is_form = (r->flags & RF_BODY_FORM) &&

@@ -126,7 +126,11 @@ main(int argc, char **argv)
 
 	h2o_config_init(&config);
 	config.server_name = h2o_iovec_init(H2O_STRLIT("taskmgmt-shim"));
-	config.max_request_entity_size = cfg.max_body;
+	/*
+	 * h2o refuses bodies over its limit with a plain-text 413 before any
+	 * handler runs; up to twice the cap the handler answers problem+json.
+	 */
+	config.max_request_entity_size = cfg.max_body * 2;
 	config.http1.req_timeout = (uint64_t) cfg.header_timeout_ms;
 	/* h2o 2.2.5 lacks later HTTP/2 hardening: HTTP/1.1 only */
 	config.http1.upgrade_to_http2 = 0;
