@@ -7,7 +7,7 @@
 \ir 1_identity_helpers.psql
 
 BEGIN;
-SELECT plan(85);
+SELECT plan(87);
 
 SET ROLE tap_identity;
 SELECT taskmgmt.register('ann@t11.identity.test', 'ann password 1', 'Ann') IS NOT NULL AS ok \gset
@@ -127,6 +127,10 @@ SELECT is(pg_temp.auth_err(pg_temp.jwt(pg_temp.hs256(), rtrim(pg_temp.claims(:ui
 SELECT is(pg_temp.auth_err(pg_temp.jwt(pg_temp.hs256(), rtrim(pg_temp.claims(:uid, :sid, pg_temp.epoch(), pg_temp.epoch() + 60), '}') || ',}', pg_temp.key())),
           :'invalid', 'payload with a trailing comma: refused');
 SELECT is(pg_temp.auth_err(pg_temp.jwt(pg_temp.hs256(), '', pg_temp.key())), :'invalid', 'empty payload: refused');
+SELECT is(pg_temp.auth_err(pg_temp.jwt(pg_temp.hs256(), pg_temp.claims(:uid, :sid, pg_temp.epoch(), pg_temp.epoch() + 60) || '{}', pg_temp.key())),
+          :'invalid', 'payload with a second JSON value after the object: refused');
+SELECT is(pg_temp.auth_err(pg_temp.jwt(pg_temp.hs256(), rtrim(pg_temp.claims(:uid, :sid, pg_temp.epoch(), pg_temp.epoch() + 60), '}') || ',"x":"\ud800"}', pg_temp.key())),
+          :'invalid', 'payload with a lone surrogate escape: refused, not an internal error');
 
 -- ---- refused: claims ----
 SELECT is(pg_temp.auth_err(pg_temp.jwt(pg_temp.hs256(), format('{"sub":%s,"sid":%s,"iat":%s}', :uid, :sid, pg_temp.epoch()), pg_temp.key())),
