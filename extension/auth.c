@@ -130,6 +130,17 @@ dummy_hash(void)
 					tm_bcrypt_cost);
 }
 
+/* Is this "$2a$NN$..." hash at the configured bcrypt cost? */
+static bool
+bcrypt_cost_is_current(const char *hash)
+{
+	char		cost[3];
+
+	snprintf(cost, sizeof(cost), "%02d", tm_bcrypt_cost);
+	return strlen(hash) > 7 && strncmp(hash, "$2", 2) == 0 && hash[3] == '$' &&
+		strncmp(hash + 4, cost, 2) == 0 && hash[6] == '$';
+}
+
 /* Runs one query as part of the caller's SPI session; errors are internal. */
 static void
 spi_exec(const char *sql, int nargs, Oid *types, Datum *args, int expected)
@@ -380,6 +391,21 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),
 				 errmsg("invalid email or password")));
+	}
+
+	/*
+	 * A hash made at another cost (before taskmgmt.bcrypt_cost changed) is
+	 * redone at the configured one, so that signing in to any account costs
+	 * the same as the dummy hash of an unknown email.
+	 */
+	if (!bcrypt_cost_is_current(stored_hash))
+	{
+		Oid			types[2] = {INT8OID, TEXTOID};
+		Datum		args[2] = {Int64GetDatum(user_id),
+		CStringGetTextDatum(hash_password(password))};
+
+		spi_exec("UPDATE taskmgmt.credentials SET password_hash = $2, updated_at = now() "
+				 "WHERE user_id = $1", 2, types, args, SPI_OK_UPDATE);
 	}
 
 	{

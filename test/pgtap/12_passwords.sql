@@ -6,7 +6,7 @@
 \ir 1_identity_helpers.psql
 
 BEGIN;
-SELECT plan(60);
+SELECT plan(63);
 SET ROLE tap_identity;
 \set badpw 'TM422: password must be 12 to 72 bytes long [password]'
 \set bademail 'TM422: email is not a valid email address [email]'
@@ -85,6 +85,18 @@ SELECT is((SELECT left(c.password_hash, 7) FROM taskmgmt.credentials c JOIN task
 SELECT throws_ok('SET LOCAL taskmgmt.bcrypt_cost = 9', '22023', NULL, 'a bcrypt cost below 10 is refused');
 SELECT is((SELECT boot_val || '/' || min_val || '/' || context FROM pg_settings WHERE name = 'taskmgmt.bcrypt_cost'),
           '12/10/superuser', 'taskmgmt.bcrypt_cost: default 12, minimum 10, superuser only');
+RESET taskmgmt.bcrypt_cost;
+SET ROLE tap_identity;
+SELECT is(taskmgmt.password_grant('cost11@t12.identity.test', 'cost eleven password')->>'token_type', 'bearer',
+          'the cost-11 account signs in after the cost is set back');
+RESET ROLE;
+SELECT is((SELECT left(c.password_hash, 7) FROM taskmgmt.credentials c JOIN taskmgmt.users u ON u.id = c.user_id
+           WHERE u.email = 'cost11@t12.identity.test'),
+          '$2a$' || lpad(current_setting('taskmgmt.bcrypt_cost'), 2, '0') || '$',
+          '... and its hash was redone at the configured cost (sign-in costs the same for every account)');
+SELECT is((SELECT count(*)::int FROM taskmgmt.credentials c JOIN taskmgmt.users u ON u.id = c.user_id
+           WHERE u.email = 'cost11@t12.identity.test' AND c.password_hash = crypt('cost eleven password', c.password_hash)),
+          1, '... and still verifies the password');
 SET ROLE tap_identity;
 SELECT throws_ok('SET taskmgmt.bcrypt_cost = 10', '42501', NULL, 'a client cannot change taskmgmt.bcrypt_cost');
 
