@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # taskmgmt-mailer against a real SMTP server on loopback (Debian's
 # python3-aiosmtpd, in-process in pytest): delivery and content, digests,
-# SMTP down then up, dead letters, kills mid-batch, two mailers at once.
+# SMTP down then up, dead letters, kills mid-batch, two mailers at once;
+# and the scheduled jobs run by the real pg_cron of the test cluster.
 # Needs the database of scripts/test.sh (PGHOST, PGPORT, PGUSER, TEST_DB_NAME).
 # Ends with "mailer: N passed, M failed".
 set -uo pipefail
