@@ -3,7 +3,8 @@
 # Debian's archive, when missing.  Exit 0: all there; 1: could not install.
 set -uo pipefail
 packages=(podman buildah podman-compose mmdebstrap runc uidmap slirp4netns fuse-overlayfs yamllint
-          golang-github-containernetworking-plugin-dnsname)  # service-name DNS on podman networks
+          golang-github-containernetworking-plugin-dnsname  # service-name DNS on podman networks
+          catatonit)  # the pause process of `podman kube play` pods
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
