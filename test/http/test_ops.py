@@ -205,3 +205,33 @@ def test_docs_page_served_locally():
     assert '<script src="/docs/redoc.standalone.js">' in r.text and "http" not in r.text.split("<body>")[1]
     js = requests.get(URL + "/docs/redoc.standalone.js")
     assert js.status_code == 200 and len(js.content) > 100_000
+
+
+def test_statement_timeout_is_503_with_retry_after(alice):
+    # hold a lock the route needs for longer than statement_timeout (3 s here)
+    holder = subprocess.Popen(["psql", "-X", "-q", "-d", os.environ["TEST_DB_NAME"], "-c",
+                               "BEGIN; LOCK TABLE taskmgmt.teams IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT;"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        r = requests.get(API + "/teams", headers=alice.h, timeout=15)
+        b = problem(r, 503)
+        assert b["code"] == "timeout" and int(r.headers["Retry-After"]) >= 1
+        # other routes are served meanwhile
+        assert requests.get(API + "/me", headers=alice.h, timeout=5).status_code == 200
+    finally:
+        holder.wait(timeout=20)
+    assert requests.get(API + "/teams", headers=alice.h).status_code == 200
+
+
+def test_postgres_own_errors_never_reach_the_client(alice):
+    from conftest import psql
+    psql("REVOKE EXECUTE ON FUNCTION taskmgmt.list_teams() FROM taskmgmt_client")
+    try:
+        r = requests.get(API + "/teams", headers=alice.h)
+        b = problem(r, 403)
+        assert b["detail"] == "not allowed"
+        assert "permission" not in r.text and "list_teams" not in r.text and "taskmgmt" not in r.text
+    finally:
+        psql("GRANT EXECUTE ON FUNCTION taskmgmt.list_teams() TO taskmgmt_client")
+    assert requests.get(API + "/teams", headers=alice.h).status_code == 200
