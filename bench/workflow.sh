@@ -19,8 +19,8 @@ TASKS=${TASKS:-1000000}
 USERS=${USERS:-10000}
 TEAMS=${TEAMS:-1000}
 DURATION=${DURATION:-20}      # seconds per pgbench run
-CLIENTS=${CLIENTS:-2}
-DEEP_PAGE=${DEEP_PAGE:-100}
+CLIENTS=${CLIENTS:-1}
+DEEP_PAGE=${DEEP_PAGE:-100}   # at most; the last full page if the list is shorter
 DB=bench_workflow_$TASKS
 
 [ "${SKIP_BUILD:-0}" = 1 ] || make -s install >/dev/null   # SKIP_BUILD=1: use what is installed
@@ -54,7 +54,8 @@ psql_q -d "$DB" -Atc "SELECT format('data: %s tasks, %s events, %s comments; hea
 token=$(psql_q -U bench_client -d "$DB" -Atc \
   "SELECT taskmgmt.sign_in('heavy@bench.example', 'bench password 123') ->> 'access_token'")
 LIST='{"assignee": "me", "status": "todo,in_progress", "sort": "due_date", "limit": "50"}'
-SEARCH_Q='karana lorana'
+SEARCH_Q='karana lorana'     # the two most common words of the generator
+SEARCH_Q2='garana jurana'    # two words of rank 11 and 13: common, not the most common
 
 # The cursor of page $DEEP_PAGE, by paging through as the heavy user.
 cursor=$(psql_q -U bench_client -d "$DB" -At <<SQL
@@ -62,10 +63,12 @@ DO \$\$
 DECLARE
   c text;
   page int := 1;
+  target int;
 BEGIN
   PERFORM taskmgmt.authenticate('$token');
+  target := least($DEEP_PAGE, (SELECT count(*) FROM taskmgmt.filter_tasks('$LIST')) / 50);
   LOOP
-    EXIT WHEN page >= $DEEP_PAGE;
+    EXIT WHEN page >= target;
     c := taskmgmt.list_tasks('$LIST'::jsonb || jsonb_build_object('cursor', c)) ->> 'next_cursor';
     EXIT WHEN c IS NULL;
     page := page + 1;
@@ -77,6 +80,9 @@ SELECT current_setting('bench.page') || ' ' || current_setting('bench.cursor');
 SQL
 )
 deep_page=${cursor%% *}; cursor=${cursor#* }
+psql_q -d "$DB" -At -c "SELECT format('search %L: %s matching tasks in all', q,
+  (SELECT count(*) FROM taskmgmt.tasks t WHERE t.search_vector @@ websearch_to_tsquery('english', q)))
+  FROM (VALUES ('$SEARCH_Q'), ('$SEARCH_Q2')) v(q)"
 echo "deep page: $deep_page (rows $(( (deep_page - 1) * 50 + 1 ))..$(( deep_page * 50 )))"
 
 tmp=$(mktemp -d)
@@ -89,6 +95,17 @@ SELECT taskmgmt.list_tasks('$LIST'::jsonb || jsonb_build_object('cursor', :curso
 SQL
 cat >"$tmp/search.sql" <<SQL
 SELECT taskmgmt.search_tasks('$SEARCH_Q', '{"limit": 50}') FROM (SELECT taskmgmt.authenticate(:token)) a;
+SQL
+cat >"$tmp/search2.sql" <<SQL
+SELECT taskmgmt.search_tasks('$SEARCH_Q2', '{"limit": 50}') FROM (SELECT taskmgmt.authenticate(:token)) a;
+SQL
+psql_q -U bench_client -d "$DB" -At <<SQL | grep -v '^BEGIN\|^COMMIT\|^f$'
+BEGIN;
+SELECT taskmgmt.authenticate('$token') IS NULL;
+SELECT format('search %L: %s matching tasks visible to the heavy user', q,
+              (SELECT count(*) FROM taskmgmt.filter_tasks(jsonb_build_object('q', q))))
+  FROM (VALUES ('$SEARCH_Q'), ('$SEARCH_Q2')) v(q);
+COMMIT;
 SQL
 
 # Plans of the queries list_tasks / search_tasks run, as the heavy user.
@@ -128,3 +145,43 @@ echo "== pgbench -M prepared, signed in as the heavy user"
 run "list_tasks first page" "$tmp/list_first.sql"
 run "list_tasks page $deep_page (cursor)" "$tmp/list_deep.sql"
 run "search_tasks '$SEARCH_Q'" "$tmp/search.sql"
+run "search_tasks '$SEARCH_Q2'" "$tmp/search2.sql"
+
+# The same calls timed inside the server (no client round trip), to tell
+# the database's own cost from scheduling on a busy machine.
+echo
+echo "== in-server time per call (mean of 200, interleaved, one backend)"
+psql_q -U bench_client -d "$DB" -At <<SQL
+BEGIN;
+SELECT taskmgmt.authenticate('$token') IS NULL;
+DO \$\$
+DECLARE
+  t0 timestamptz;
+  x jsonb;
+  i int;
+  k int;
+  c jsonb := to_jsonb('$cursor'::text);
+  total float8[] := '{0,0,0,0}';
+  label text[] := ARRAY['list_tasks first page', 'list_tasks page $deep_page', 'search_tasks $SEARCH_Q', 'search_tasks $SEARCH_Q2'];
+BEGIN
+  FOR i IN 1..20 LOOP x := taskmgmt.list_tasks('$LIST'); END LOOP;   -- warm up
+  -- interleaved, so that a change in machine load hits all four alike
+  FOR i IN 1..200 LOOP
+    FOR k IN 1..4 LOOP
+      t0 := clock_timestamp();
+      CASE k
+        WHEN 1 THEN x := taskmgmt.list_tasks('$LIST');
+        WHEN 2 THEN x := taskmgmt.list_tasks('$LIST'::jsonb || jsonb_build_object('cursor', c));
+        WHEN 3 THEN x := taskmgmt.search_tasks('$SEARCH_Q', '{"limit": 50}');
+        ELSE x := taskmgmt.search_tasks('$SEARCH_Q2', '{"limit": 50}');
+      END CASE;
+      total[k] := total[k] + extract(epoch FROM clock_timestamp() - t0) * 1000;
+    END LOOP;
+  END LOOP;
+  FOR k IN 1..4 LOOP
+    RAISE NOTICE '%', rpad(label[k], 36) || round((total[k] / 200)::numeric, 2) || ' ms';
+  END LOOP;
+END \$\$;
+COMMIT;
+SQL
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"

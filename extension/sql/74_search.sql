@@ -64,13 +64,17 @@ BEGIN
     IF jsonb_typeof(cur -> 'r') IS DISTINCT FROM 'number' OR jsonb_typeof(cur -> 'i') IS DISTINCT FROM 'number' THEN
       PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
     END IF;
-    after := format('(x.rank < %1$s OR (x.rank = %1$s AND (x.t).id > %2$s))', (cur ->> 'r')::numeric, (cur ->> 'i')::bigint);
+    after := format('(y.rank < %1$s OR (y.rank = %1$s AND y.id > %2$s))', (cur ->> 'r')::numeric, (cur ->> 'i')::bigint);
   END IF;
+  -- ranks are computed from the search vector alone; whole rows are read
+  -- for the page only
   RETURN format(
-      'SELECT x.t AS task, x.rank FROM ('
-      '  SELECT t, round(ts_rank(t.search_vector, websearch_to_tsquery(''english'', %1$L))::numeric, 6) AS rank'
-      '  FROM @extschema@.tasks t WHERE %2$s) x'
-      ' WHERE %3$s ORDER BY x.rank DESC, (x.t).id LIMIT %4$s',
+      'SELECT t AS task, x.rank FROM ('
+      '  SELECT y.id, y.rank FROM ('
+      '    SELECT t.id, round(ts_rank(t.search_vector, websearch_to_tsquery(''english'', %1$L))::numeric, 6) AS rank'
+      '    FROM @extschema@.tasks t WHERE %2$s) y'
+      '  WHERE %3$s ORDER BY y.rank DESC, y.id LIMIT %4$s) x'
+      ' JOIN @extschema@.tasks t ON t.id = x.id ORDER BY x.rank DESC, x.id',
       f ->> 'q', @extschema@._filter_where(f), after, n);
 END
 $$;
