@@ -55,7 +55,7 @@ done
 curl -sf "$SHIM_URL/readyz" >/dev/null || { cat "$SHIM_ERR"; fail "the shim did not become ready"; }
 
 /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$out/junit.xml" \
-  ${PYTEST_ARGS:-} test/http 2>&1 | tee "$out/pytest.out" | tail -60
+  ${PYTEST_ARGS:-test/http} 2>&1 | tee "$out/pytest.out" | tail -60
 rc=${PIPESTATUS[0]}
 stop_shim
 trap - EXIT
