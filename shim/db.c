@@ -63,6 +63,8 @@ static void dispatch(void);
 static void
 query_free(db_query *q)
 {
+	if (q->counter)
+		(*q->counter)--;
 	sb_free(&q->_storage);
 	free(q);
 }

@@ -22,7 +22,6 @@ struct req_state
 	int			route;
 	db_query   *q;
 	h2o_timeout_entry_t timer;
-	int			slow;
 	int			responded;
 	struct timespec start;
 	/* streamed CSV */
@@ -216,8 +215,6 @@ state_dispose(void *p)
 	}
 	if (h2o_timeout_is_linked(&st->timer))
 		h2o_timeout_unlink(&st->timer);
-	if (st->slow)
-		slow_inflight--;
 	sb_free(&st->pending);
 	sb_free(&st->inflight);
 }
@@ -694,11 +691,18 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 			query_params_free(&qp);
 			return 0;
 		}
-		slow_inflight++;
-		st->slow = 1;
 	}
 
 	q = db_query_new(m.route);
+	/*
+	 * The cap counts bcrypt calls in the database, so it is released when the
+	 * query ends, not when the client goes away.
+	 */
+	if (r->flags & RF_SLOW)
+	{
+		slow_inflight++;
+		q->counter = &slow_inflight;
+	}
 	if (r->flags & RF_AUTH)
 		db_query_param(q, token.base, token.len);
 	for (int i = 0; i < m.n_ids; i++)

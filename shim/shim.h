@@ -65,6 +65,7 @@ struct db_query
 	db_done_cb	on_done;
 	void	   *owner;				/* NULL once the HTTP request is gone */
 	int			paused;				/* stop reading rows (client is slow) */
+	int		   *counter;			/* decremented when the query is freed */
 	/* private to db.c */
 	h2o_linklist_t _link;
 	struct db_conn *_conn;
