@@ -7,8 +7,9 @@
 -- fail with "permission denied" when a client calls them directly.
 
 CREATE TABLE @extschema@.notifications (
-  -- Assigned at commit by _notifications_publish(), NULL before: see there.
-  id         bigint UNIQUE,
+  -- Drawn from notifications_id_seq at commit by _notifications_publish(),
+  -- NULL before (see there).  One sequence: unique across users.
+  id         bigint,
   user_id    bigint NOT NULL REFERENCES @extschema@.users ON DELETE CASCADE,
   event      text NOT NULL CHECK (event IN ('assigned', 'updated', 'commented', 'mentioned', 'due_soon', 'overdue')),
   task_id    bigint NOT NULL REFERENCES @extschema@.tasks ON DELETE CASCADE,
@@ -19,7 +20,7 @@ CREATE TABLE @extschema@.notifications (
   read_at    timestamptz
 );
 CREATE SEQUENCE @extschema@.notifications_id_seq OWNED BY @extschema@.notifications.id;
-CREATE INDEX notifications_user_id_idx ON @extschema@.notifications (user_id, id);
+CREATE UNIQUE INDEX notifications_user_id_idx ON @extschema@.notifications (user_id, id);
 CREATE INDEX notifications_unread_idx ON @extschema@.notifications (user_id, id) WHERE read_at IS NULL;
 CREATE INDEX notifications_pending_idx ON @extschema@.notifications (user_id) WHERE id IS NULL;
 CREATE INDEX notifications_task_id_idx ON @extschema@.notifications (task_id);
