@@ -23,7 +23,13 @@ bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 
 make --no-print-directory -s all >/dev/null
 make --no-print-directory -s install >/dev/null
-scripts/pgcluster.sh start "$CLUSTER" "$PORT" "shared_buffers = 256MB" "max_connections = 100" >/dev/null
+# the port lies in the ephemeral range: a closed client connection may hold
+# it (TIME_WAIT) for up to a minute, so retry
+for attempt in $(seq 1 25); do
+  scripts/pgcluster.sh start "$CLUSTER" "$PORT" "shared_buffers = 256MB" "max_connections = 100" >/dev/null && break
+  [ "$attempt" -eq 25 ] && exit 1
+  sleep 3
+done
 work=$(mktemp -d)
 trap 'rm -rf "$work"; scripts/pgcluster.sh stop "$CLUSTER" >/dev/null' EXIT
 
