@@ -78,6 +78,19 @@ provision_sql() {
   echo "SET client_min_messages = warning;"
   echo "CREATE EXTENSION IF NOT EXISTS taskmgmt CASCADE;"
   echo "ALTER EXTENSION taskmgmt UPDATE;"
+  # The scheduled jobs (due-soon, overdue, clean-ups) run under pg_cron,
+  # which lives in the database named by cron.database_name.
+  cat <<'SQL'
+SELECT current_setting('cron.database_name', true) = current_database() AS cron_here \gset
+\if :cron_here
+CREATE EXTENSION IF NOT EXISTS pg_cron;
+SELECT EXISTS (SELECT FROM pg_proc WHERE proname = 'schedule_jobs'
+                AND pronamespace = 'taskmgmt'::regnamespace) AS has_jobs \gset
+\if :has_jobs
+SELECT taskmgmt.schedule_jobs() AS scheduled \gset
+\endif
+\endif
+SQL
   login_role_sql "$DB_USER" "${TASKMGMT_DB_PASSWORD:-}" taskmgmt_client
   if [ -n "${TASKMGMT_MAILER_PASSWORD:-}" ]; then
     login_role_sql "$MAILER_USER" "$TASKMGMT_MAILER_PASSWORD" taskmgmt_mailer

@@ -90,6 +90,8 @@ check "pg_cron is preloaded and targets the taskmgmt database" \
   test "$(qs "SELECT current_setting('shared_preload_libraries') || ' ' || current_setting('cron.database_name')")" = "pg_cron taskmgmt"
 check "the pg_cron scheduler is running" \
   test "$(qs "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_cron launcher'")" = 1
+check "the scheduled jobs are installed in pg_cron" \
+  test "$(qs "SELECT count(*) >= 4 FROM cron.job WHERE jobname LIKE 'taskmgmt-%'")" = t
 check "the extension is at the control file's version" \
   test "$(q "SELECT extversion FROM pg_extension WHERE extname = 'taskmgmt'")" = \
        "$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" taskmgmt.control)"
