@@ -562,7 +562,7 @@ tm_sign_out(PG_FUNCTION_ARGS)
 	tm_spi_begin_as_owner(&ctx);
 	revoke_sessions("id = $1", sid, "sign out");
 	tm_spi_end_as_owner(&ctx);
-	tm_identity_clear_all();
+	tm_identity_sign_out();
 	PG_RETURN_VOID();
 }
 

@@ -21,6 +21,7 @@
 #include "fmgr.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 typedef struct TmIdentity
@@ -38,6 +39,33 @@ static LocalTransactionId session_checked_lxid = InvalidLocalTransactionId;
 static SPIPlanPtr session_check_plan;
 static SPIPlanPtr authenticate_plan;
 
+/*
+ * taskmgmt.connection_signed_in: a hidden, superuser-only flag that is on
+ * while sign_in() has signed the connection in.  It carries no identity
+ * (turning it on does nothing); it is there so that the GUC machinery tells
+ * us when the connection's state is reset: RESET ALL and DISCARD ALL (what
+ * connection pools run between clients) and the rollback of the
+ * (sub)transaction that signed in all turn it off, and that signs out.
+ */
+#define SIGNED_IN_GUC "taskmgmt.connection_signed_in"
+static bool signed_in_flag = false;
+
+static void
+signed_in_assign(bool newval, void *extra)
+{
+	if (!newval)
+		tm_identity_clear_all();
+}
+
+static void
+set_signed_in_flag(bool on)
+{
+	/* internal: callers may not SET it, but sign_in() may */
+	(void) set_config_option(SIGNED_IN_GUC, on ? "on" : "off",
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SET,
+							 true, 0, false);
+}
+
 void
 tm_identity_set_session(int64 user_id, int64 session_id, bool is_admin)
 {
@@ -47,6 +75,15 @@ tm_identity_set_session(int64 user_id, int64 session_id, bool is_admin)
 	session_identity.is_admin = is_admin;
 	session_checked_lxid = MyProc->lxid;
 	memset(&xact_identity, 0, sizeof(xact_identity));
+	set_signed_in_flag(true);
+}
+
+/* sign_out(): both identities go, and the flag with them */
+void
+tm_identity_sign_out(void)
+{
+	set_signed_in_flag(false);
+	tm_identity_clear_all();
 }
 
 void
@@ -74,10 +111,19 @@ identity_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* From _PG_init: the transaction callback and the signed-in flag. */
 void
 tm_identity_xact_callback_register(void)
 {
 	RegisterXactCallback(identity_xact_callback, NULL);
+	DefineCustomBoolVariable(SIGNED_IN_GUC,
+							 "Whether sign_in() has signed this connection in (internal).",
+							 "Turning it off (RESET ALL, DISCARD ALL) signs the connection out; "
+							 "turning it on does nothing.",
+							 &signed_in_flag, false, PGC_SUSET,
+							 GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE |
+							 GUC_SUPERUSER_ONLY,
+							 NULL, signed_in_assign, NULL);
 }
 
 /* Once per transaction: is the signed-in psql session still good? */

@@ -25,6 +25,7 @@ extern int	tm_login_lockout;
 /* identity.c */
 extern void tm_identity_set_session(int64 user_id, int64 session_id, bool is_admin);
 extern void tm_identity_clear_all(void);
+extern void tm_identity_sign_out(void);
 extern int64 tm_identity_session_id(void);
 extern void tm_identity_xact_callback_register(void);
 

@@ -22,7 +22,7 @@ SELECT taskmgmt.authenticate(:'ann_tok') AS signed_in \gset
 SELECT taskmgmt.create_task('{"title": "ann private t10"}')->>'id' AS task_id \gset
 COMMIT;
 
-SELECT plan(71);
+SELECT plan(78);
 
 -- ---- nobody signed in ----
 SELECT is(taskmgmt.current_user_id(), NULL, 'not signed in: current_user_id() is NULL');
@@ -137,6 +137,30 @@ SELECT is(pg_temp.auth_err(:'ann_tok'), '28000: session has ended {Sign in again
 RESET ROLE;
 UPDATE taskmgmt.users SET disabled = false WHERE id = :ann_uid;
 SET ROLE tap_identity;
+
+-- connection pools reset a connection with DISCARD ALL, which does RESET ALL:
+-- that signs out (DISCARD ALL itself would also drop this file's temp helpers)
+SELECT is((taskmgmt.sign_in('ann@t10.identity.test', 'ann password 1')->>'user_id'), :'ann_uid', 'sign_in(ann) once more');
+RESET ALL;
+SET client_min_messages = warning;
+SET ROLE tap_identity;
+SELECT is(taskmgmt.current_user_id(), NULL, 'RESET ALL (and so DISCARD ALL) signs the connection out');
+SELECT throws_ok('SET taskmgmt.connection_signed_in = on', '42501', NULL, 'a client cannot touch the internal signed-in flag');
+RESET ROLE;
+SET taskmgmt.connection_signed_in = on;
+SET ROLE tap_identity;
+SELECT is(taskmgmt.current_user_id(), NULL, 'and a superuser turning it on signs nobody in');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM pg_settings WHERE name = 'taskmgmt.connection_signed_in'), 0,
+          'the flag is hidden from pg_settings / SHOW ALL');
+RESET taskmgmt.connection_signed_in;
+SET ROLE tap_identity;
+BEGIN;
+SAVEPOINT before_sign_in;
+SELECT is((taskmgmt.sign_in('ann@t10.identity.test', 'ann password 1')->>'user_id'), :'ann_uid', 'sign_in(ann) inside a savepoint');
+ROLLBACK TO SAVEPOINT before_sign_in;
+SELECT is(taskmgmt.current_user_id(), NULL, 'rolling back to the savepoint signs out at once');
+COMMIT;
 
 SELECT is((taskmgmt.sign_in('bob@t10.identity.test', 'bob password 1')->>'user_id'), :'bob_uid', 'sign_in(bob)');
 SELECT is(taskmgmt.current_user_is_admin(), false, 'bob is no admin');
