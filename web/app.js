@@ -71,6 +71,9 @@ async function start() {
   await loadTasks(true);
   await loadNotifications();
   connectNotifications();
+  // links in notification emails point at /?task=ID
+  const linked = new URLSearchParams(location.search).get('task');
+  if (linked && /^[0-9]+$/.test(linked)) await openTask(linked).catch((e) => say(e.message));
 }
 
 function text(tag, value, cls) {
