@@ -7,6 +7,9 @@
  * same bcrypt as a wrong password, and both answer with the same error.
  * Failures are counted per normalised email (known or not, so the counter
  * reveals nothing) in a write that survives the failing statement.
+ *
+ * The errors raised here keep the statement out of the server log
+ * (errhidestmt): its text may hold a password or a token.
  */
 #include "taskmgmt.h"
 
@@ -31,6 +34,7 @@ invalid_field(const char *field, const char *message)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_TM_VALIDATION),
+			 errhidestmt(true),
 			 errmsg("%s %s", field, message),
 			 err_generic_string(PG_DIAG_COLUMN_NAME, field)));
 }
@@ -281,6 +285,7 @@ tm_register(PG_FUNCTION_ARGS)
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errhidestmt(true),
 				 errmsg("email is already registered"),
 				 err_generic_string(PG_DIAG_COLUMN_NAME, "email")));
 	user_id = spi_int64(0, 1);
@@ -325,6 +330,7 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),
+				 errhidestmt(true),
 				 errmsg("invalid email or password")));
 	email = trim_copy(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	password = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -352,6 +358,7 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 
 			ereport(ERROR,
 					(errcode(ERRCODE_TM_TOO_MANY_ATTEMPTS),
+					 errhidestmt(true),
 					 errmsg("too many failed sign-in attempts"),
 					 errdetail("Try again in %d seconds.", Max(wait, 1))));
 		}
@@ -390,6 +397,7 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 		tm_autonomous_record_login_failure(email_key);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),
+				 errhidestmt(true),
 				 errmsg("invalid email or password")));
 	}
 
@@ -477,6 +485,7 @@ tm_refresh(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errhidestmt(true),
 				 errmsg("invalid refresh token")));
 	token = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	tm_sha256((unsigned char *) token, strlen(token), hash);
@@ -498,6 +507,7 @@ tm_refresh(PG_FUNCTION_ARGS)
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errhidestmt(true),
 				 errmsg("invalid refresh token")));
 	session_id = spi_int64(0, 1);
 	user_id = spi_int64(0, 2);
@@ -510,12 +520,14 @@ tm_refresh(PG_FUNCTION_ARGS)
 		tm_autonomous_revoke_session(session_id);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errhidestmt(true),
 				 errmsg("invalid refresh token"),
 				 errdetail("The token was already used; the session has been ended.")));
 	}
 	if (!usable)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errhidestmt(true),
 				 errmsg("invalid refresh token")));
 
 	spi_exec("UPDATE taskmgmt.refresh_tokens SET rotated_at = now() WHERE token_hash = $1",
@@ -535,6 +547,7 @@ require_session(void)
 	if (sid == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errhidestmt(true),
 				 errmsg("not signed in"),
 				 errhint("Call taskmgmt.sign_in(email, password) or taskmgmt.authenticate(token) first.")));
 	return sid;
@@ -600,6 +613,7 @@ tm_change_password(PG_FUNCTION_ARGS)
 		strlen(current) > PASSWORD_MAX_BYTES)	/* see password_sign_in() */
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),
+				 errhidestmt(true),
 				 errmsg("current password is wrong"),
 				 err_generic_string(PG_DIAG_COLUMN_NAME, "current_password")));
 	hash = hash_password(new_password);

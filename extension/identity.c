@@ -215,7 +215,8 @@ tm_current_user_is_admin(PG_FUNCTION_ARGS)
  * authenticate(access_token) -> user id
  *
  * Verifies the token and, in the same statement, that its session is still
- * live; signs in until the end of the current transaction.
+ * live; signs in until the end of the current transaction.  Its errors keep
+ * the statement, which holds the token, out of the server log.
  */
 PG_FUNCTION_INFO_V1(tm_authenticate);
 Datum
@@ -234,6 +235,7 @@ tm_authenticate(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errhidestmt(true),
 				 errmsg("access token required")));
 	token = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
@@ -241,6 +243,7 @@ tm_authenticate(PG_FUNCTION_ARGS)
 	if (!tm_jwt_decode(token, &claims) || claims.iat > now + 30)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errhidestmt(true),
 				 errmsg("invalid access token")));
 
 	tm_spi_begin_as_owner(&ctx);
@@ -280,14 +283,17 @@ tm_authenticate(PG_FUNCTION_ARGS)
 	if (!signature_ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errhidestmt(true),
 				 errmsg("invalid access token")));
 	if (claims.exp < now - 30)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errhidestmt(true),
 				 errmsg("access token expired")));
 	if (!session_ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errhidestmt(true),
 				 errmsg("session has ended"),
 				 errhint("Sign in again.")));
 

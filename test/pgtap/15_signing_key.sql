@@ -6,8 +6,20 @@
 -- the extension inside it).
 \ir 1_identity_helpers.psql
 
+-- Top-level errors, as a psql user makes them, from a second connection: the
+-- server logs each with its STATEMENT, except the identity functions' own,
+-- whose statements hold passwords and tokens.
+\setenv PGDATABASE :DBNAME
+\! psql -X -q -c "SELECT 'tap-log-control-statement'::int" >/dev/null 2>&1
+\! psql -X -q -c "SELECT taskmgmt.sign_in('nobody@t15.identity.test', 'tlcanary-password-1')" >/dev/null 2>&1
+\! psql -X -q -c "SELECT taskmgmt.register('not-an-email', 'tlcanary-password-2')" >/dev/null 2>&1
+\! psql -X -q -c "SELECT taskmgmt.register('short@t15.identity.test', 'tlcanary-3')" >/dev/null 2>&1
+\! psql -X -q -c "SELECT taskmgmt.authenticate('tlcanary-token.x.y')" >/dev/null 2>&1
+\! psql -X -q -c "SELECT taskmgmt.refresh('tlcanary-refresh-token')" >/dev/null 2>&1
+\! psql -X -q -c "SELECT taskmgmt.change_password('tlcanary-password-5', 'tlcanary-password-6')" >/dev/null 2>&1
+
 BEGIN;
-SELECT plan(31);
+SELECT plan(34);
 
 -- ---- the key ----
 SELECT is((SELECT count(*)::int FROM taskmgmt.signing_keys), 1, 'there is exactly one signing key');
@@ -72,6 +84,11 @@ SELECT ok((pg_stat_file(:'server_log', true)).size > 0, 'the server log can be r
 SELECT is(strpos(lower(pg_read_file(:'server_log')), :'signing_key'), 0, 'the server log does not contain the key in hex');
 SELECT is(strpos(pg_read_file(:'server_log'), pg_temp.b64url(decode(:'signing_key', 'hex'))), 0,
           'nor in base64url');
+SELECT ok(strpos(pg_read_file(:'server_log'), 'tap-log-control-statement') > 0,
+          'the statement of an ordinary error is logged (so the next checks mean something)');
+SELECT ok(strpos(pg_read_file(:'server_log'), 'invalid email or password') > 0, 'the failed sign-in is logged ...');
+SELECT is(strpos(pg_read_file(:'server_log'), 'tlcanary'), 0,
+          '... but no statement of a failed sign_in, register, authenticate, refresh or change_password: no password or token in the log');
 
 -- ---- rotation and CREATE EXTENSION make new keys ----
 SELECT taskmgmt.rotate_signing_key() IS NULL AS rotated \gset
@@ -89,3 +106,4 @@ SELECT ok((SELECT octet_length(secret) >= 32 AND encode(secret, 'hex') NOT IN (:
 
 SELECT * FROM finish();
 ROLLBACK;
+DELETE FROM taskmgmt.login_failures WHERE email_key = pg_temp.email_key('nobody@t15.identity.test');
