@@ -156,5 +156,10 @@ main(int argc, char **argv)
 	while (!stopping)
 		h2o_evloop_run(shim_loop, INT32_MAX);
 	log_msg("stopping");
+	/* h2o frees closed sockets on the next loop turn: let those turns happen */
+	h2o_socket_read_stop(listener);
+	h2o_socket_close(listener);
+	for (int i = 0; i < 10; i++)
+		h2o_evloop_run(shim_loop, 10);
 	return 0;
 }
