@@ -235,3 +235,46 @@ def test_postgres_own_errors_never_reach_the_client(alice):
     finally:
         psql("GRANT EXECUTE ON FUNCTION taskmgmt.list_teams() TO taskmgmt_client")
     assert requests.get(API + "/teams", headers=alice.h).status_code == 200
+
+
+def test_request_timer_answers_503_and_the_connection_comes_back(alice):
+    # a second shim whose request timer (0.5 s) fires before statement_timeout (5 s)
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    p_no = port.getsockname()[1]
+    port.close()
+    shim = subprocess.Popen([os.environ["SHIM_BIN"], "--database-url", os.environ["SHIM_DATABASE_URL"],
+                             "--port", str(p_no), "--pool-size", "1", "--request-timeout", "500",
+                             "--statement-timeout", "5000", "--log-format", "off"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{p_no}/api/v1"
+    holder = None
+    try:
+        for _ in range(50):
+            try:
+                if requests.get(url.replace("/api/v1", "/readyz"), timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        holder = subprocess.Popen(["psql", "-X", "-q", "-d", os.environ["TEST_DB_NAME"], "-c",
+                                   "BEGIN; LOCK TABLE taskmgmt.teams IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); COMMIT;"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        r = requests.get(url + "/teams", headers=alice.h, timeout=10)
+        assert problem(r, 503)["code"] == "timeout" and r.headers["Retry-After"]
+        assert time.monotonic() - t0 < 1.5
+        holder.wait(timeout=20)
+        # the abandoned query finished; the single connection serves again
+        for _ in range(30):
+            r = requests.get(url + "/teams", headers=alice.h, timeout=10)
+            if r.status_code == 200:
+                break
+            time.sleep(0.1)
+        assert r.status_code == 200
+    finally:
+        if holder:
+            holder.wait(timeout=20)
+        shim.terminate()
+        shim.wait(timeout=10)
