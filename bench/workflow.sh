@@ -20,7 +20,7 @@ USERS=${USERS:-10000}
 TEAMS=${TEAMS:-1000}
 DURATION=${DURATION:-20}      # seconds per pgbench run
 CLIENTS=${CLIENTS:-1}
-DEEP_PAGE=${DEEP_PAGE:-100}   # at most; the last full page if the list is shorter
+DEEP_PAGE=${DEEP_PAGE:-60}    # at most (the last full page if the list is shorter)
 DB=bench_workflow_$TASKS
 
 [ "${SKIP_BUILD:-0}" = 1 ] || make -s install >/dev/null   # SKIP_BUILD=1: use what is installed
