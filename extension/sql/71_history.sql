@@ -244,6 +244,9 @@ BEGIN
     PERFORM @extschema@._not_found('task');
   END IF;
   IF cur IS NOT NULL THEN
+    IF jsonb_typeof(cur -> 'i') IS DISTINCT FROM 'number' OR (cur ->> 'i') !~ '^[0-9]{1,18}$' THEN
+      PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
+    END IF;
     last_id := (cur ->> 'i')::bigint;
   END IF;
   SELECT coalesce(jsonb_agg(@extschema@.task_event_json(e) ORDER BY e.id DESC), '[]'), count(*)

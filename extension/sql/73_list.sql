@@ -316,7 +316,7 @@ END
 $$;
 
 CREATE FUNCTION @extschema@._keyset_sql(sorts jsonb, cur jsonb) RETURNS text
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
   n integer := jsonb_array_length(sorts);
   exprs text[] := '{}';
@@ -333,8 +333,24 @@ BEGIN
   IF jsonb_typeof(cur -> 'k') IS DISTINCT FROM 'array' OR jsonb_array_length(cur -> 'k') <> n THEN
     PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
   END IF;
+  IF jsonb_typeof(cur -> 'i') IS DISTINCT FROM 'number' OR (cur ->> 'i') !~ '^[0-9]{1,18}$' THEN
+    PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
+  END IF;
   FOR i IN 0 .. n - 1 LOOP
     f := @extschema@._sort_field(sorts -> i ->> 0, sorts -> i ->> 1 = 'desc');
+    -- a cursor is signed, but make sure each value has its key's type
+    BEGIN
+      CASE f.typ
+        WHEN 'date' THEN PERFORM (cur -> 'k' ->> i)::date;
+        WHEN 'timestamptz' THEN PERFORM (cur -> 'k' ->> i)::timestamptz;
+        WHEN 'text' THEN NULL;
+        WHEN '@extschema@.task_priority' THEN PERFORM (cur -> 'k' ->> i)::@extschema@.task_priority;
+        ELSE PERFORM (cur -> 'k' ->> i)::@extschema@.task_status;
+      END CASE;
+      IF cur -> 'k' ->> i IS NULL THEN RAISE invalid_text_representation; END IF;
+    EXCEPTION WHEN data_exception THEN
+      PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
+    END;
     exprs := exprs || f.expr;
     vals := vals || format('%L::%s', cur -> 'k' ->> i, f.typ);
     ops := ops || CASE WHEN sorts -> i ->> 1 = 'desc' THEN '<' ELSE '>' END;

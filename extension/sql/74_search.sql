@@ -61,7 +61,8 @@ DECLARE
   after text := 'true';
 BEGIN
   IF cur IS NOT NULL THEN
-    IF jsonb_typeof(cur -> 'r') IS DISTINCT FROM 'number' OR jsonb_typeof(cur -> 'i') IS DISTINCT FROM 'number' THEN
+    IF jsonb_typeof(cur -> 'r') IS DISTINCT FROM 'number' OR jsonb_typeof(cur -> 'i') IS DISTINCT FROM 'number'
+       OR (cur ->> 'i') !~ '^[0-9]{1,18}$' THEN
       PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
     END IF;
     after := format('(y.rank < %1$s OR (y.rank = %1$s AND y.id > %2$s))', (cur ->> 'r')::numeric, (cur ->> 'i')::bigint);

@@ -6,7 +6,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(74);
+SELECT plan(76);
 
 SELECT pg_temp.wf_as('carol') IS NOT NULL AS signed_in \gset
 SELECT count(taskmgmt.create_task(jsonb_build_object('title', 'carol alpha secret ' || g, 'tags', '["red"]'::jsonb, 'priority', 'urgent')))
@@ -182,6 +182,16 @@ SELECT is(pg_temp.wf_err(format('SELECT taskmgmt.list_tasks(%L)', jsonb_build_ob
           'TM400 [cursor] cursor: is not a valid cursor', 'another user cannot use the cursor');
 SELECT is((SELECT count(*)::int FROM jsonb_array_elements(taskmgmt.list_tasks('{"limit": 200}') -> 'items') e
            WHERE (e ->> 'creator_id')::bigint <> :carol), 0, 'an outsider lists none of ann''s tasks');
+-- the MAC helper is callable (every function is): a cursor carol signs
+-- herself may point anywhere, yet every page is still read under RLS
+SELECT is((SELECT count(*)::int FROM jsonb_array_elements(taskmgmt.list_tasks(jsonb_build_object('sort', 'due_date', 'limit', 200,
+             'cursor', taskmgmt._cursor_make(jsonb_build_object('s', 'list', 'f', taskmgmt._filter_hash(taskmgmt._filter_normalize('{"sort": "due_date"}')),
+                                                                 'k', jsonb_build_array('-infinity'), 'i', 0)))) -> 'items') e
+           WHERE (e ->> 'creator_id')::bigint <> :carol), 0, 'a self-signed cursor reaches none of ann''s tasks either');
+SELECT is(pg_temp.wf_err(format('SELECT taskmgmt.list_tasks(%L)', jsonb_build_object('sort', 'due_date', 'cursor',
+            taskmgmt._cursor_make(jsonb_build_object('s', 'list', 'f', taskmgmt._filter_hash(taskmgmt._filter_normalize('{"sort": "due_date"}')),
+                                                     'k', jsonb_build_array('soon'), 'i', 0))))),
+          'TM400 [cursor] cursor: is not a valid cursor', 'a well-signed cursor with a malformed position is refused, not misread');
 SELECT is((SELECT count(*)::int FROM taskmgmt.filter_tasks('{"q": "alpha"}')), 5, 'nor finds them with q');
 SELECT taskmgmt.sign_out() IS NULL AS signed_out \gset
 SELECT is(pg_temp.wf_err('SELECT taskmgmt.list_tasks()'), '28000 not signed in', 'signed out: 28000');
