@@ -276,8 +276,9 @@ BEGIN
   -- policy is applied on top); this restates the policy's own arms so the
   -- planner can combine the per-arm indexes instead of scanning every task
   -- and filtering by the policy.  Not for admins (who see everything), and
-  -- not when an assignee or team filter already narrows the scan.
-  IF uid IS NOT NULL AND NOT f ? 'assignee' AND NOT f ? 'team' AND NOT @extschema@.current_user_is_admin() THEN
+  -- not when an assignee (user or team) or team filter already narrows the
+  -- scan through its own index.
+  IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team' AND NOT @extschema@.current_user_is_admin() THEN
     teams := @extschema@.my_team_ids();
     conds := conds || format(CASE WHEN cardinality(teams) = 0 THEN '(t.creator_id = %1$s OR t.assignee_user_id = %1$s)'
                                   ELSE '(t.creator_id = %1$s OR t.assignee_user_id = %1$s '

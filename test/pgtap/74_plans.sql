@@ -45,7 +45,7 @@ SET LOCAL session_replication_role = origin;
 ANALYZE taskmgmt.users, taskmgmt.tasks;
 
 SET ROLE tap_workflow;
-SELECT plan(13);
+SELECT plan(14);
 SELECT pg_temp.wf_as('heavy') IS NOT NULL AS signed_in \gset
 SELECT '{"assignee": "me", "status": "todo,in_progress", "sort": "due_date", "limit": 50}' AS list \gset
 SELECT is((SELECT count(*)::int FROM taskmgmt.filter_tasks(:'list')), 1000, '(the heavy user has 1000 open tasks)');
@@ -76,6 +76,9 @@ SELECT pg_temp.wf_plan_ok(:'p3'::text !~ 'Seq Scan', 'assignee=me, sort=-due_dat
 -- no filter at all: the visibility arms give index paths (no scan of every task)
 SELECT pg_temp.wf_plan(taskmgmt._list_sql(taskmgmt._filter_normalize('{}'), NULL, 51)) AS p4 \gset
 SELECT pg_temp.wf_plan_ok(:'p4'::text !~ 'Seq Scan', 'unfiltered list of a regular user: no sequential scan', :'p4');
+
+SELECT pg_temp.wf_plan(taskmgmt._list_sql(taskmgmt._filter_normalize('{"assignee": "none", "status": "todo"}'), NULL, 51)) AS p8 \gset
+SELECT pg_temp.wf_plan_ok(:'p8'::text !~ 'Seq Scan', 'assignee=none: no sequential scan', :'p8');
 
 -- search: index-driven (the GIN index through the leakproof @@, or the
 -- visibility arms when the user sees few tasks)
