@@ -5,7 +5,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(42);
+SELECT plan(43);
 
 SELECT pg_temp.wf_as('ann') IS NOT NULL AS signed_in \gset
 SELECT (taskmgmt.create_team('Design') ->> 'id')::bigint AS team \gset
@@ -37,9 +37,17 @@ SELECT ok((SELECT changes -> 'started_at' ->> 0 IS NULL AND changes -> 'started_
 SELECT is((SELECT source FROM taskmgmt.task_events WHERE task_id = :task ORDER BY id DESC LIMIT 1), 'api',
           'a signed-in SQL API change has source api');
 
+-- the HTTP shim's connections (application_name taskmgmt-shim) are 'http'
+SET application_name = 'taskmgmt-shim';
+SELECT taskmgmt.update_task(:task, '{"priority": "medium"}') IS NOT NULL AS via_http \gset
+RESET application_name;
+SELECT is((SELECT source || ' ' || description FROM taskmgmt.task_events WHERE task_id = :task ORDER BY id DESC LIMIT 1),
+          'http priority: High → Medium', 'a change through the shim has source http');
+SELECT taskmgmt.update_task(:task, '{"priority": "high"}') IS NOT NULL AS back \gset
+
 -- nothing changed: no event
 SELECT taskmgmt.update_task(:task, '{"status": "in_progress"}') IS NOT NULL AS same \gset
-SELECT is((SELECT count(*)::int FROM taskmgmt.task_events WHERE task_id = :task), 2, 'an update that changes nothing writes no event');
+SELECT is((SELECT count(*)::int FROM taskmgmt.task_events WHERE task_id = :task), 4, 'an update that changes nothing writes no event');
 
 -- done, then reopened: completed_at cleared on the task, kept by history
 SELECT taskmgmt.update_task(:task, '{"status": "done"}') ->> 'completed_at' AS completed_at \gset
@@ -88,13 +96,13 @@ SELECT is((SELECT array_agg((e ->> 'id')::bigint) FROM jsonb_array_elements(task
           (SELECT array_agg(id ORDER BY id DESC) FROM taskmgmt.task_events WHERE task_id = :task), 'newest first');
 SELECT taskmgmt.task_history(:task, '{"limit": 3}') AS p1 \gset
 SELECT taskmgmt.task_history(:task, jsonb_build_object('limit', 3, 'cursor', :'p1'::jsonb -> 'next_cursor')) AS p2 \gset
-SELECT taskmgmt.task_history(:task, jsonb_build_object('limit', '3', 'cursor', :'p2'::jsonb -> 'next_cursor')) AS p3 \gset
+SELECT taskmgmt.task_history(:task, jsonb_build_object('limit', '10', 'cursor', :'p2'::jsonb -> 'next_cursor')) AS p3 \gset
 SELECT is((SELECT array_agg((e ->> 'id')::bigint ORDER BY n) FROM (
              SELECT e, 1 * 100 + o AS n FROM jsonb_array_elements(:'p1'::jsonb -> 'items') WITH ORDINALITY x(e, o)
              UNION ALL SELECT e, 2 * 100 + o FROM jsonb_array_elements(:'p2'::jsonb -> 'items') WITH ORDINALITY x(e, o)
              UNION ALL SELECT e, 3 * 100 + o FROM jsonb_array_elements(:'p3'::jsonb -> 'items') WITH ORDINALITY x(e, o)) y),
           (SELECT array_agg(id ORDER BY id DESC) FROM taskmgmt.task_events WHERE task_id = :task),
-          'three pages of 3 visit every event once, newest first');
+          'pages of 3, 3 and 10 visit every event once, newest first');
 SELECT is(:'p3'::jsonb -> 'next_cursor', 'null'::jsonb, 'the last page has no next_cursor');
 SELECT is(pg_temp.wf_err(format($$SELECT taskmgmt.task_history(%s, '{"cursor": "abc.def"}')$$, :task)),
           'TM400 [cursor] cursor: is not a valid cursor', 'a forged cursor is refused naming cursor');
