@@ -20,6 +20,7 @@ RUN mkdir -p /etc/postgresql-common/createcluster.d \
  && apt-get install -y -qq --no-install-recommends \
       build-essential pkg-config postgresql-server-dev-15 libpq-dev libssl-dev \
       libh2o-evloop-dev libwslay-dev libcurl4-openssl-dev libhpdf-dev zlib1g-dev libpng-dev \
+      npm \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -28,8 +29,11 @@ COPY . .
 # live in /usr/local/lib/taskmgmt (symlinked into /usr/local/bin);
 # the runtime stage gets only what was built, plus the list of Debian packages
 # providing the shared libraries those binaries link against.
-RUN make -s clean >/dev/null 2>&1 || true; \
-    make -j"$(nproc)" with_llvm=no all \
+# (/docs needs Redoc, fetched from npm by `make shim-docs` unless the build
+# context already has it.)
+RUN set -e; \
+    if [ -f shim/shim.mk ] && [ ! -f shim/docs-dist/redoc.standalone.js ]; then make shim-docs; fi \
+ && make -j"$(nproc)" with_llvm=no all \
  && make install DESTDIR=/out with_llvm=no \
  && for bin in shim/taskmgmt-shim mailer/taskmgmt-mailer; do \
       if [ -x "$bin" ]; then \

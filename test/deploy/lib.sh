@@ -4,6 +4,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root" || exit 1
 passed=0 failed=0 skipped=0
 P="$root/deploy/podman.sh"
+# Names of containers, networks, volumes and compose projects carry the test
+# cluster's name, so two test runs on one machine do not collide.
+tag=$(echo "${TEST_CLUSTER:-test}" | tr -c 'a-z0-9\n' '-')
 # A free TCP port on loopback (asked of the kernel: fixed numbers collide
 # with whatever else runs on the machine).
 free_port() {
@@ -45,7 +48,7 @@ container_tools() {
 }
 
 # Builds the image once per test run (layers are cached between runs).
-IMAGE=${DEPLOY_TEST_IMAGE:-localhost/taskmgmt:test}
+IMAGE=${DEPLOY_TEST_IMAGE:-localhost/taskmgmt:$tag}
 build_image() {
   local log="$root/.run/deploy-build.log" start=$SECONDS
   mkdir -p "$root/.run"

@@ -47,12 +47,12 @@ if [ -d mailer ] && [ -n "$(ls mailer/*.mk 2>/dev/null)" ]; then
 fi
 
 # ---- the database role
-net=taskmgmt-deploy-test
-db=taskmgmt-deploy-db shim=taskmgmt-deploy-shim vol=taskmgmt-deploy-data
+net=tm-$tag-net
+db=tm-$tag-db shim=tm-$tag-shim vol=tm-$tag-data nopw=tm-$tag-nopw
 db_port=$(free_port) http_port=$(free_port)
 app_pw="app-$RANDOM$RANDOM-pw"
 cleanup() {
-  "$P" rm -f -v -t 2 "$db" "$shim" taskmgmt-deploy-nopw >/dev/null 2>&1
+  "$P" rm -f -v -t 2 "$db" "$shim" "$nopw" >/dev/null 2>&1
   "$P" volume rm -f "$vol" >/dev/null 2>&1
   "$P" network rm -f "$net" >/dev/null 2>&1
 }
@@ -61,8 +61,8 @@ trap cleanup EXIT
 "$P" network create "$net" >/dev/null
 
 step "database container without a password"
-out=$("$P" run --name taskmgmt-deploy-nopw --pull=never "$IMAGE" db 2>&1); rc=$?
-"$P" rm -f -v taskmgmt-deploy-nopw >/dev/null 2>&1
+out=$("$P" run --name "$nopw" --pull=never "$IMAGE" db 2>&1); rc=$?
+"$P" rm -f -v "$nopw" >/dev/null 2>&1
 if [ $rc -ne 0 ] && echo "$out" | grep -q "TASKMGMT_DB_PASSWORD"; then
   ok "db refuses to initialise without TASKMGMT_DB_PASSWORD, and says so"
 else
@@ -127,6 +127,8 @@ if [ "$has_shim" = 1 ]; then
     "$P" logs "$shim" 2>&1 | tail -30
   fi
   check "shim /healthz" curl -sf -o /dev/null "http://127.0.0.1:$http_port/healthz"
+  check "shim serves /openapi.json and the /docs page with its script" \
+    bash -c "curl -sf 'http://127.0.0.1:$http_port/openapi.json' | jq -e .openapi >/dev/null && curl -sf -o /dev/null 'http://127.0.0.1:$http_port/docs' && curl -sf -o /dev/null 'http://127.0.0.1:$http_port/docs/redoc.standalone.js'"
   check "HTTP round trip: register → token → create task → get task" \
     http_round_trip "http://127.0.0.1:$http_port"
   check "shim runs as uid 10001" \
@@ -145,7 +147,7 @@ cleanup
 
 # ---- docker-compose.yml with podman-compose
 step "docker-compose.yml: up -d --build"
-project=taskmgmt-deploy-test
+project=tm-$tag-compose
 export TASKMGMT_IMAGE=$IMAGE TASKMGMT_HTTP_PORT=$(free_port) TASKMGMT_DB_PORT=$(free_port)
 export TASKMGMT_SMTP_UI_PORT=$(free_port)
 export TASKMGMT_DB_PASSWORD="compose-$RANDOM$RANDOM" TASKMGMT_MAILER_PASSWORD="mailer-$RANDOM$RANDOM"

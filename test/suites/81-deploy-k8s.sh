@@ -129,12 +129,15 @@ fi
 step "podman kube play"
 db_port=$(free_port) http_port=$(free_port)
 mkdir -p "$tmp/play"
-secret=$($PY $V/kube-play.py "$tmp/overlays-minikube.yaml" "$tmp/play" "$IMAGE" "$db_port" "$http_port")
+secret=$($PY $V/kube-play.py "$tmp/overlays-minikube.yaml" "$tmp/play" "$IMAGE" "$db_port" "$http_port" "$tag")
+dbc=taskmgmt-db-$tag-postgres shimpod=taskmgmt-shim-$tag-pod-0 shimc=taskmgmt-shim-$tag-pod-0-shim
 pw=$(jq -r '."db-password"' "$tmp/play/secret-$secret.json" | base64 -d)
+no_round_trip() { ! sql_round_trip "$db_port" "$pw" >/dev/null 2>&1; }
 play_cleanup() {
+  "$P" kube down "$tmp/play/migrate.yaml" >/dev/null 2>&1
   "$P" kube down "$tmp/play/shim.yaml" >/dev/null 2>&1
   "$P" kube down "$tmp/play/db.yaml" >/dev/null 2>&1
-  "$P" pod rm -f taskmgmt-db taskmgmt-shim-pod-0 >/dev/null 2>&1
+  "$P" pod rm -f "taskmgmt-db-$tag" "$shimpod" >/dev/null 2>&1
   "$P" secret rm "$secret" >/dev/null 2>&1
 }
 trap 'play_cleanup; rm -rf "$tmp"' EXIT
@@ -150,7 +153,7 @@ if wait_until 90 db_ready; then
   ok "kube play: database (read-only root, uid 10001) accepts taskmgmt_app on 127.0.0.1:$db_port"
 else
   not_ok "kube play: database accepts taskmgmt_app on 127.0.0.1:$db_port"
-  "$P" logs taskmgmt-db-postgres 2>&1 | tail -20 | sed 's/^/# /'
+  "$P" logs "$dbc" 2>&1 | tail -20 | sed 's/^/# /'
 fi
 if out=$("$P" kube play --network host "$tmp/play/shim.yaml" 2>&1); then
   ok "kube play: the shim Deployment starts"
@@ -162,18 +165,39 @@ if wait_until 60 curl -sf -o /dev/null "$base/readyz"; then
   ok "kube play: shim /readyz over loopback"
 else
   not_ok "kube play: shim /readyz over loopback"
-  "$P" logs taskmgmt-shim-pod-0-shim 2>&1 | tail -20 | sed 's/^/# /'
+  "$P" logs "$shimc" 2>&1 | tail -20 | sed 's/^/# /'
 fi
 check "kube play: HTTP round trip register → token → create task → get task" http_round_trip "$base"
-for ctr in taskmgmt-shim-pod-0-shim taskmgmt-db-postgres; do
+for ctr in "$shimc" "$dbc"; do
   info=$("$P" inspect "$ctr" --format '{{.Config.User}} ro={{.HostConfig.ReadonlyRootfs}} {{.HostConfig.SecurityOpt}} drop={{len .HostConfig.CapDrop}} add={{len .HostConfig.CapAdd}}' 2>&1)
   echo "# $ctr: $info"
   check "kube play: $ctr runs as 10001 with a read-only root, no-new-privileges, no capabilities" \
     bash -c "[[ '$info' == '10001:10001 ro=true '*no-new-privileges*'add=0' ]] && [[ '$info' != *'drop=0'* ]]"
 done
 check "kube play: the Secret reached the shim only as an environment variable (not in the image)" \
-  bash -c "'$P' exec taskmgmt-shim-pod-0-shim sh -c 'test -n \"\$DATABASE_PASSWORD\"' && ! '$P' image inspect '$IMAGE' | grep -q -- '$pw'"
+  bash -c "'$P' exec '$shimc' sh -c 'test -n \"\$DATABASE_PASSWORD\"' && ! '$P' image inspect '$IMAGE' | grep -q -- '$pw'"
+step "the migration Job's pod (CREATE EXTENSION / ALTER EXTENSION UPDATE, roles, pg_cron jobs)"
+# Undo some of what the database did at its first start, so that only the Job can redo it.
+"$P" exec "$dbc" psql -X -q -h /tmp/taskmgmt-pg -U postgres -d taskmgmt \
+  -c "SELECT cron.unschedule(jobname) FROM cron.job" -c "REVOKE taskmgmt_client FROM taskmgmt_app" >/dev/null 2>&1
+check "before the Job: taskmgmt_app is no longer a client (the SQL round trip fails)" \
+  no_round_trip
+migc=taskmgmt-migrate-$tag-migrate
+if out=$("$P" kube play --network host "$tmp/play/migrate.yaml" 2>&1); then
+  exited() { [ "$("$P" inspect -f '{{.State.Status}}' "$migc" 2>/dev/null)" = exited ]; }
+  wait_until 120 exited
+  code=$("$P" inspect -f '{{.State.ExitCode}}' "$migc" 2>&1)
+  "$P" logs "$migc" 2>&1 | tail -4 | sed 's/^/# /'
+  check "kube play: the migration Job's pod runs to completion (exit code $code)" test "$code" = 0
+  check "after the Job: the login role works again (SQL round trip)" sql_round_trip "$db_port" "$pw"
+  jobs=$("$P" exec "$dbc" psql -X -At -h /tmp/taskmgmt-pg -U postgres -d taskmgmt \
+    -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'taskmgmt-%'" 2>&1)
+  check "after the Job: the pg_cron jobs are scheduled again ($jobs)" test "$jobs" -ge 4
+else
+  not_ok "kube play: the migration Job's pod starts"; echo "$out" | sed 's/^/# /'
+fi
+"$P" kube down "$tmp/play/migrate.yaml" >/dev/null 2>&1
 play_cleanup
-left=$("$P" ps -a --filter name=taskmgmt-shim-pod --filter name=taskmgmt-db --format '{{.Names}}')
+left=$("$P" ps -a --filter "name=taskmgmt-shim-$tag" --filter "name=taskmgmt-db-$tag" --filter "name=taskmgmt-migrate-$tag" --format '{{.Names}}')
 check "kube down leaves nothing (left: ${left:-none})" test -z "$left"
 finish

@@ -101,6 +101,7 @@ echo "# released versions kept: ${frozen:-none}"
 check "release check: a released version's script never changes (deploy/release.sh check)" deploy/release.sh check
 names_ok=1
 for f in extension/versions/* extension/upgrades/*; do
+  [ "${f##*/}" = README.md ] && continue
   [ -e "$f" ] || continue
   case "$f" in
     extension/versions/taskmgmt--*--*) names_ok=0; echo "# $f: an upgrade script in versions/" ;;
