@@ -90,7 +90,6 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   ch jsonb := '{}';
   lines text[] := '{}';
-  k text;
   r @extschema@.tasks;
   role_name text := CASE WHEN current_setting('role') <> 'none' THEN current_setting('role')
                          ELSE session_user::text END;
