@@ -13,12 +13,18 @@ packages=(
   libh2o-evloop-dev libwslay-dev libcurl4-openssl-dev wrk clang libclang-rt-14-dev curl
   # PDF reports (libharu, an embedded TrueType font) and their tests
   libhpdf-dev fonts-dejavu-core poppler-utils
+  # web UI tests: Debian's chromium, driven by playwright-core from npm
+  chromium
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm-installed test tools (Redoc, OpenAPI validator, Playwright) need node
+# and npm; use the machine's own when it has them, else Debian's.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
