@@ -20,20 +20,18 @@ RUN mkdir -p /etc/postgresql-common/createcluster.d \
  && apt-get install -y -qq --no-install-recommends \
       build-essential pkg-config postgresql-server-dev-15 libpq-dev libssl-dev \
       libh2o-evloop-dev libwslay-dev libcurl4-openssl-dev libhpdf-dev zlib1g-dev libpng-dev \
-      npm \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 # `make` builds every component present in the tree (extension, shim, mailer);
-# the shim finds openapi.json and docs-dist/ beside its binary, so binaries
+# the shim finds openapi.json, docs-dist/ (and web/) beside its binary, so binaries
 # live in /usr/local/lib/taskmgmt (symlinked into /usr/local/bin);
 # the runtime stage gets only what was built, plus the list of Debian packages
 # providing the shared libraries those binaries link against.
-# (/docs needs Redoc, fetched from npm by `make shim-docs` unless the build
-# context already has it.)
+# /docs needs Redoc in shim/docs-dist, which `make image` fetches on the host
+# (`make shim-docs`, npm) before building: the build itself needs no npm.
 RUN set -e; \
-    if [ -f shim/shim.mk ] && [ ! -f shim/docs-dist/redoc.standalone.js ]; then make shim-docs; fi \
- && make -j"$(nproc)" with_llvm=no all \
+    make -j"$(nproc)" with_llvm=no all \
  && make install DESTDIR=/out with_llvm=no \
  && for bin in shim/taskmgmt-shim mailer/taskmgmt-mailer; do \
       if [ -x "$bin" ]; then \
@@ -45,7 +43,7 @@ RUN set -e; \
  && for f in shim/openapi.json shim/docs-dist/redoc.standalone.js; do \
       if [ -f "$f" ]; then install -D -m 0644 "$f" "/out/usr/local/lib/taskmgmt/${f#shim/}"; fi; \
     done \
- && if [ -d web ]; then mkdir -p /out/usr/share/taskmgmt && cp -r web /out/usr/share/taskmgmt/web; fi \
+ && if [ -d web ]; then mkdir -p /out/usr/local/lib/taskmgmt && cp -r web /out/usr/local/lib/taskmgmt/web; fi \
  && mkdir -p /out/usr/share/taskmgmt \
  && find /out -type f \( -name '*.so' -o -perm -u+x \) -exec ldd {} + 2>/dev/null \
       | awk '/=> \// {print $3}' | sort -u \

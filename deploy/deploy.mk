@@ -9,7 +9,9 @@ IMAGE ?= localhost/taskmgmt:latest
 deploy-tools:
 	@deploy/tools.sh
 
+# shim-docs: Redoc for /docs, from npm on the host (the image build needs no npm)
 image: deploy-tools
+	@if [ -f shim/shim.mk ]; then $(MAKE) --no-print-directory -s shim-docs; fi
 	@deploy/base-image.sh
 	deploy/podman.sh build --pull=never --layers -t $(IMAGE) -f Dockerfile .
 

@@ -52,8 +52,11 @@ IMAGE=${DEPLOY_TEST_IMAGE:-localhost/taskmgmt:$tag}
 build_image() {
   local log="$root/.run/deploy-build.log" start=$SECONDS
   mkdir -p "$root/.run"
+  if [ -f shim/shim.mk ] && ! make --no-print-directory -s shim-docs > "$log" 2>&1; then
+    echo "# make shim-docs (Redoc from npm, for /docs) failed:"; tail -5 "$log"
+  fi
   step "building $IMAGE (log: .run/deploy-build.log)"
-  if "$P" build --pull=never --layers -t "$IMAGE" -f Dockerfile . > "$log" 2>&1; then
+  if "$P" build --pull=never --layers -t "$IMAGE" -f Dockerfile . >> "$log" 2>&1; then
     step "image built in $((SECONDS - start))s"
     return 0
   fi

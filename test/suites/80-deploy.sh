@@ -72,6 +72,7 @@ fi
 step "database container on 127.0.0.1:$db_port"
 "$P" run -d --name "$db" --network "$net" --network-alias db --pull=never \
   -v "$vol:/var/lib/taskmgmt/data" -e TASKMGMT_DB_PASSWORD="$app_pw" \
+  -e TASKMGMT_PG_SETTINGS="work_mem = 8MB; idle_in_transaction_session_timeout='5min'" \
   -p "127.0.0.1:$db_port:5432" "$IMAGE" db >/dev/null
 db_ready() { PGPASSWORD=$app_pw psql -X -At -h 127.0.0.1 -p "$db_port" -U taskmgmt_app -d taskmgmt -c 'SELECT 1' | grep -qx 1; }
 if wait_until 90 db_ready; then
@@ -95,6 +96,8 @@ check "the scheduled jobs are installed in pg_cron" \
 check "the extension is at the control file's version" \
   test "$(q "SELECT extversion FROM pg_extension WHERE extname = 'taskmgmt'")" = \
        "$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" taskmgmt.control)"
+check "TASKMGMT_PG_SETTINGS reach postgresql.auto.conf" \
+  test "$(q "SELECT current_setting('work_mem') || ' ' || current_setting('idle_in_transaction_session_timeout')")" = "8MB 5min"
 check "bind parameters never reach the server log" \
   test "$(q "SELECT current_setting('log_parameter_max_length') || current_setting('log_parameter_max_length_on_error')")" = "00"
 check "a wrong password is refused over TCP" \
