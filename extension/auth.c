@@ -52,15 +52,21 @@ trim_copy(const char *s)
 	return pnstrdup(s, end - s);
 }
 
+/*
+ * The email as the unique index sees it: SQL lower(), not ASCII folding, or
+ * an address with non-ASCII letters could register but never sign in.
+ * Runs in the caller's SPI session.
+ */
 static char *
-lower_copy(const char *s)
+normalized_email(const char *email)
 {
-	char	   *out = pstrdup(s);
-	char	   *p;
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(email)};
 
-	for (p = out; *p; p++)
-		*p = pg_ascii_tolower((unsigned char) *p);
-	return out;
+	if (SPI_execute_with_args("SELECT pg_catalog.lower($1)", 1, types, args, NULL, true, 1)
+		!= SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "email normalisation failed");
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
 /* A pragmatic address check: one @, sane local part, dotted domain. */
@@ -334,13 +340,13 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 				 errmsg("invalid email or password")));
 	email = trim_copy(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	password = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	email_norm = lower_copy(email);
+
+	tm_spi_begin_as_owner(&ctx);
+	email_norm = normalized_email(email);
 	tm_sha256((unsigned char *) email_norm, strlen(email_norm), email_key);
 	key = palloc(VARHDRSZ + 32);
 	SET_VARSIZE(key, VARHDRSZ + 32);
 	memcpy(VARDATA(key), email_key, 32);
-
-	tm_spi_begin_as_owner(&ctx);
 
 	/* Locked out?  Answer before spending a bcrypt on it. */
 	{

@@ -6,7 +6,7 @@
 \ir 1_identity_helpers.psql
 
 BEGIN;
-SELECT plan(63);
+SELECT plan(66);
 SET ROLE tap_identity;
 \set badpw 'TM422: password must be 12 to 72 bytes long [password]'
 \set bademail 'TM422: email is not a valid email address [email]'
@@ -120,6 +120,12 @@ SELECT is(pg_temp.err($$SELECT taskmgmt.register('DUP@T12.IDENTITY.TEST', 'dup p
           '23505: email is already registered [email]', 'DUP@ (other case): refused with 23505');
 SELECT is(pg_temp.err($$SELECT taskmgmt.register('  Dup@t12.identity.test  ', 'dup password 3')$$),
           '23505: email is already registered [email]', '"  Dup@ " (case and spaces): refused with 23505');
+SELECT is(taskmgmt.register('Émile@t12.identity.test', 'emile password 1')->>'email', 'Émile@t12.identity.test',
+          'a non-ASCII address registers');
+SELECT is(taskmgmt.password_grant('émile@T12.IDENTITY.TEST', 'emile password 1')->>'token_type', 'bearer',
+          'and signs in with its letters in other case (non-ASCII too)');
+SELECT is(pg_temp.err($$SELECT taskmgmt.register('ÉMILE@t12.identity.test', 'emile password 2')$$),
+          '23505: email is already registered [email]', 'ÉMILE@ (non-ASCII, other case): refused with 23505');
 RESET ROLE;
 SELECT is((SELECT count(*)::int FROM taskmgmt.users WHERE lower(email) = 'dup@t12.identity.test'), 1,
           'exactly one row for dup@');
