@@ -45,6 +45,8 @@ static option_def options[] = {
 	{"port", "PORT", T_INT, &cfg.port, 1, 65535, "TCP port (default 8080)"},
 	{"pool-size", "POOL_SIZE", T_INT, &cfg.pool_size, 1, 256,
 	"database connections (default 8)"},
+	{"pipeline", "PIPELINE", T_INT, &cfg.pipeline, 1, 64,
+	"requests in flight per database connection, each its own transaction (default 4)"},
 	{"slow-cap", "SLOW_CAP", T_INT, &cfg.slow_cap, 1, 256,
 	"concurrent password hashing calls: sign-in, register, password change (default 2)"},
 	{"queue-max", "QUEUE_MAX", T_INT, &cfg.queue_max, 1, 1000000,
@@ -133,6 +135,7 @@ config_load(int argc, char **argv)
 	cfg.listen_addr = "127.0.0.1";
 	cfg.port = 8080;
 	cfg.pool_size = 8;
+	cfg.pipeline = 4;
 	cfg.slow_cap = 2;
 	cfg.queue_max = 1024;
 	cfg.max_body = 1 << 20;

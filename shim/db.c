@@ -1,13 +1,17 @@
 /*
  * db.c: a fixed pool of non-blocking libpq connections on the event loop.
  *
- * Each connection runs one request at a time in pipeline mode: [Prepare]
- * + Execute + Sync, so a statement is prepared on first use on that
- * connection in the same round trip, and each request is exactly one
- * transaction (one Sync each).  A statement whose function does not exist
- * yet just fails like any query.  A failed connection fails its request
- * (503, never replayed), and is retried every 250 ms; while no connection
- * is up, requests are refused at once instead of waiting.
+ * Connections run in pipeline mode.  Each request is [Prepare] + Execute +
+ * Sync, so it is exactly one transaction of its own, and a statement is
+ * prepared on first use on that connection in the same round trip (a
+ * statement whose function does not exist yet just fails like any query).
+ * When every connection is busy, up to --pipeline requests share one:
+ * their transactions stay separate (one Sync each), they only save the
+ * wait for a free connection.  Only statements already prepared there are
+ * pipelined (a failed Prepare would fail the requests queued behind it),
+ * and streamed results (CSV) run alone.  A lost connection fails its
+ * requests (503, never replayed) and is retried every 250 ms; while no
+ * connection is up, requests are refused at once instead of waiting.
  */
 #include "shim.h"
 
@@ -19,16 +23,23 @@ typedef enum conn_state
 {
 	C_DOWN,
 	C_CONNECTING,
-	C_IDLE,
-	C_BUSY
+	C_UP
 } conn_state;
 
-typedef enum phase
+enum
 {
 	PH_PREPARE,
 	PH_QUERY,
 	PH_SYNC
-} phase;
+};
+
+/* prepared[] states */
+enum
+{
+	P_NO,
+	P_SENT,
+	P_YES
+};
 
 typedef struct db_conn
 {
@@ -36,10 +47,9 @@ typedef struct db_conn
 	conn_state	state;
 	pg_watch	w;
 	unsigned char *prepared;		/* per route */
-	db_query   *cur;
-	phase		ph;
-	PGresult   *prep_err;
-	PGresult   *final;
+	h2o_linklist_t inflight;		/* db_query, oldest first */
+	int			n_inflight;
+	int			streaming;			/* a single-row query is in flight */
 	h2o_timeout_entry_t retry;
 } db_conn;
 
@@ -49,7 +59,7 @@ static struct
 	db_conn    *conns;
 	int			n;
 	int			up;
-	int			busy;
+	int			busy;				/* requests in flight */
 	h2o_linklist_t waiting;
 	int			n_waiting;
 	h2o_timeout_t retry_timeout;
@@ -65,6 +75,10 @@ query_free(db_query *q)
 {
 	if (q->counter)
 		(*q->counter)--;
+	if (q->_prep_err)
+		PQclear(q->_prep_err);
+	if (q->_final)
+		PQclear(q->_final);
 	sb_free(&q->_storage);
 	free(q);
 }
@@ -75,6 +89,13 @@ query_done(db_query *q, PGresult *res)
 	if (q->owner && q->on_done)
 		q->on_done(q, res);
 	query_free(q);
+}
+
+static db_query *
+head_of(db_conn *c)
+{
+	return h2o_linklist_is_empty(&c->inflight) ? NULL
+		: H2O_STRUCT_FROM_MEMBER(db_query, _link, c->inflight.next);
 }
 
 static void
@@ -88,15 +109,12 @@ on_retry(h2o_timeout_entry_t *e)
 static void
 conn_failed(db_conn *c)
 {
-	db_query   *q = c->cur;
-	int			was_up = c->state == C_IDLE || c->state == C_BUSY;
+	int			was_up = c->state == C_UP;
+	db_query   *q;
 
 	if (was_up)
 		pool.up--;
-	if (c->state == C_BUSY)
-		pool.busy--;
 	c->state = C_DOWN;
-	c->cur = NULL;
 	pgw_detach(&c->w);
 	if (c->pg)
 	{
@@ -105,13 +123,16 @@ conn_failed(db_conn *c)
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
-	if (c->prep_err)
-		PQclear(c->prep_err);
-	if (c->final)
-		PQclear(c->final);
-	c->prep_err = c->final = NULL;
-	if (q)
+	/* what was in flight fails; it is not replayed */
+	while ((q = head_of(c)) != NULL)
+	{
+		h2o_linklist_unlink(&q->_link);
+		c->n_inflight--;
+		pool.busy--;
+		q->_conn = NULL;
 		query_done(q, NULL);
+	}
+	c->streaming = 0;
 	/* nobody can serve the queue any more: fail it now rather than hang */
 	if (pool.up == 0)
 	{
@@ -173,8 +194,8 @@ conn_ready(db_conn *c)
 		conn_failed(c);
 		return;
 	}
-	memset(c->prepared, 0, (size_t) n_routes);
-	c->state = C_IDLE;
+	memset(c->prepared, P_NO, (size_t) n_routes);
+	c->state = C_UP;
 	pool.up++;
 	pgw_attach(&c->w, pool.loop, c->pg, on_db_read);
 	dispatch();
@@ -232,15 +253,14 @@ conn_start(db_conn *c)
 	const char *kw[] = {"dbname", "application_name", "options", "client_encoding", NULL};
 	const char *val[] = {cfg.database_url, "taskmgmt-shim", pool.options, "UTF8", NULL};
 
+	c->state = C_CONNECTING;
 	c->pg = PQconnectStartParams(kw, val, 1);
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD)
 	{
-		c->state = C_CONNECTING;	/* so conn_failed does not count it */
 		conn_failed(c);
 		return;
 	}
 	PQsetnonblocking(c->pg, 1);
-	c->state = C_CONNECTING;
 	pgw_attach(&c->w, pool.loop, c->pg, on_connect_read);
 	pgw_want_write(&c->w, on_connect_write);
 }
@@ -255,15 +275,18 @@ conn_send(db_conn *c, db_query *q)
 	snprintf(name, sizeof(name), "s%d", q->stmt);
 	for (int i = 0; i < q->nparams; i++)
 		q->values[i] = q->_isnull[i] ? NULL : q->_storage.data + q->_offsets[i];
-	c->cur = q;
-	q->_conn = c;
-	c->state = C_BUSY;
+	h2o_linklist_insert(&c->inflight, &q->_link);
+	c->n_inflight++;
 	pool.busy++;
-	c->ph = PH_QUERY;
-	if (!c->prepared[q->stmt])
+	q->_conn = c;
+	q->_ph = PH_QUERY;
+	if (q->single_row)
+		c->streaming = 1;
+	if (c->prepared[q->stmt] == P_NO)
 	{
 		ok = PQsendPrepare(c->pg, name, r->sql, 0, NULL);
-		c->ph = PH_PREPARE;
+		c->prepared[q->stmt] = P_SENT;
+		q->_ph = PH_PREPARE;
 	}
 	ok = ok && PQsendQueryPrepared(c->pg, name, q->nparams, q->values, NULL, NULL,
 								   q->binary_result);
@@ -273,7 +296,8 @@ conn_send(db_conn *c, db_query *q)
 		conn_failed(c);
 		return;
 	}
-	if (c->ph == PH_QUERY && q->single_row)
+	/* single-row mode only applies to the query whose results come next */
+	if (q->_ph == PH_QUERY && q->single_row && head_of(c) == q)
 		PQsetSingleRowMode(c->pg);
 	int			f = PQflush(c->pg);
 
@@ -284,34 +308,35 @@ conn_send(db_conn *c, db_query *q)
 }
 
 static void
-conn_finish_query(db_conn *c)
+conn_finish_head(db_conn *c)
 {
-	db_query   *q = c->cur;
-	PGresult   *final = c->final;
+	db_query   *q = head_of(c);
+	PGresult   *final = q->_final;
 
-	c->cur = NULL;
-	c->final = NULL;
-	if (c->prep_err)
-		PQclear(c->prep_err);
-	c->prep_err = NULL;
-	c->state = C_IDLE;
+	h2o_linklist_unlink(&q->_link);
+	c->n_inflight--;
 	pool.busy--;
+	if (q->single_row)
+		c->streaming = 0;
+	q->_final = NULL;
+	q->_conn = NULL;
 	query_done(q, final);
 	if (final)
 		PQclear(final);
 }
 
 /*
- * Reads what results are complete.  In pipeline mode each query ends with
- * a NULL and each Sync with PGRES_PIPELINE_SYNC; PQisBusy first, because
- * PQgetResult would block.
+ * Reads what results are complete, oldest request first.  In pipeline mode
+ * each query ends with a NULL and each Sync with PGRES_PIPELINE_SYNC;
+ * PQisBusy first, because PQgetResult would block.
  */
 static void
 conn_process(db_conn *c)
 {
-	while (c->cur)
+	db_query   *q;
+
+	while (c->state == C_UP && (q = head_of(c)) != NULL)
 	{
-		db_query   *q = c->cur;
 		PGresult   *res;
 
 		if (q->paused && q->owner)
@@ -323,31 +348,32 @@ conn_process(db_conn *c)
 		if (PQisBusy(c->pg))
 			return;
 		res = PQgetResult(c->pg);
-		switch (c->ph)
+		switch (q->_ph)
 		{
 			case PH_PREPARE:
 				if (res == NULL)
 				{
-					c->ph = PH_QUERY;
+					q->_ph = PH_QUERY;
 					if (q->single_row)
 						PQsetSingleRowMode(c->pg);
 				}
 				else if (PQresultStatus(res) == PGRES_COMMAND_OK)
 				{
-					c->prepared[q->stmt] = 1;
+					c->prepared[q->stmt] = P_YES;
 					PQclear(res);
 				}
 				else
 				{
-					if (c->prep_err)
-						PQclear(c->prep_err);
-					c->prep_err = res;
+					c->prepared[q->stmt] = P_NO;
+					if (q->_prep_err)
+						PQclear(q->_prep_err);
+					q->_prep_err = res;
 				}
 				break;
 			case PH_QUERY:
 				if (res == NULL)
 				{
-					c->ph = PH_SYNC;
+					q->_ph = PH_SYNC;
 					break;
 				}
 				if (PQresultStatus(res) == PGRES_SINGLE_TUPLE)
@@ -357,15 +383,15 @@ conn_process(db_conn *c)
 					PQclear(res);
 					break;
 				}
-				if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED && c->prep_err)
+				if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED && q->_prep_err)
 				{
 					PQclear(res);
-					res = c->prep_err;
-					c->prep_err = NULL;
+					res = q->_prep_err;
+					q->_prep_err = NULL;
 				}
-				if (c->final)
-					PQclear(c->final);
-				c->final = res;
+				if (q->_final)
+					PQclear(q->_final);
+				q->_final = res;
 				break;
 			case PH_SYNC:
 				if (res == NULL)
@@ -373,37 +399,58 @@ conn_process(db_conn *c)
 				if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
 				{
 					PQclear(res);
-					conn_finish_query(c);
+					conn_finish_head(c);
+					/* the next request's results follow on the same connection */
+					if ((q = head_of(c)) != NULL && q->_ph == PH_QUERY && q->single_row)
+						PQsetSingleRowMode(c->pg);
 					dispatch();
-					return;
+					continue;
 				}
 				PQclear(res);
 				break;
 		}
 	}
 	/* an idle connection: only a server-side close can arrive here */
-	if (PQstatus(c->pg) == CONNECTION_BAD)
+	if (c->state == C_UP && PQstatus(c->pg) == CONNECTION_BAD)
 		conn_failed(c);
 }
 
+/*
+ * Where q can go now: an idle connection, else (a prepared, non-streamed
+ * statement) the up connection with the fewest requests in flight.
+ */
 static db_conn *
-idle_conn(void)
+pick_conn(db_query *q)
 {
+	db_conn    *best = NULL;
+
 	for (int i = 0; i < pool.n; i++)
-		if (pool.conns[i].state == C_IDLE)
-			return &pool.conns[i];
-	return NULL;
+	{
+		db_conn    *c = &pool.conns[i];
+
+		if (c->state != C_UP)
+			continue;
+		if (c->n_inflight == 0)
+			return c;
+		if (q->single_row || c->streaming || c->n_inflight >= cfg.pipeline ||
+			c->prepared[q->stmt] != P_YES)
+			continue;
+		if (best == NULL || c->n_inflight < best->n_inflight)
+			best = c;
+	}
+	return best;
 }
 
 static void
 dispatch(void)
 {
-	db_conn    *c;
-
-	while (!h2o_linklist_is_empty(&pool.waiting) && (c = idle_conn()) != NULL)
+	while (!h2o_linklist_is_empty(&pool.waiting))
 	{
 		db_query   *q = H2O_STRUCT_FROM_MEMBER(db_query, _link, pool.waiting.next);
+		db_conn    *c = pick_conn(q);
 
+		if (c == NULL)
+			return;				/* strict FIFO: the head waits for a connection */
 		h2o_linklist_unlink(&q->_link);
 		pool.n_waiting--;
 		conn_send(c, q);
@@ -427,6 +474,7 @@ db_init(h2o_loop_t *loop)
 		db_conn    *c = &pool.conns[i];
 
 		c->prepared = calloc((size_t) n_routes, 1);
+		h2o_linklist_init_anchor(&c->inflight);
 		c->w.data = c;
 		c->retry.cb = on_retry;
 		conn_start(c);
@@ -466,8 +514,8 @@ db_submit(db_query *q)
 		query_free(q);
 		return -1;
 	}
-	c = idle_conn();
-	if (c && h2o_linklist_is_empty(&pool.waiting))
+	c = h2o_linklist_is_empty(&pool.waiting) ? pick_conn(q) : NULL;
+	if (c)
 		conn_send(c, q);
 	else
 	{
@@ -481,8 +529,9 @@ void
 db_abandon(db_query *q)
 {
 	q->owner = NULL;
-	if (h2o_linklist_is_linked(&q->_link))
+	if (q->_conn == NULL && h2o_linklist_is_linked(&q->_link))
 	{
+		/* still waiting for a connection */
 		h2o_linklist_unlink(&q->_link);
 		pool.n_waiting--;
 		query_free(q);
@@ -499,7 +548,7 @@ db_resume(db_query *q)
 	db_conn    *c = q->_conn;
 
 	q->paused = 0;
-	if (c && c->cur == q && c->w.sock)
+	if (c && head_of(c) == q && c->w.sock)
 	{
 		h2o_socket_read_start(c->w.sock, on_db_read);
 		conn_process(c);

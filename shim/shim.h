@@ -22,6 +22,7 @@ typedef struct shim_config
 	const char *listen_addr;
 	int			port;
 	int			pool_size;
+	int			pipeline;			/* requests in flight per connection */
 	int			slow_cap;			/* concurrent bcrypt calls (sign-in, register, password) */
 	int			queue_max;			/* requests waiting for a connection */
 	size_t		max_body;
@@ -69,6 +70,9 @@ struct db_query
 	/* private to db.c */
 	h2o_linklist_t _link;
 	struct db_conn *_conn;
+	int			_ph;				/* which result comes next */
+	PGresult   *_prep_err;
+	PGresult   *_final;
 	strbuf		_storage;			/* copies of the parameter values */
 	size_t		_offsets[DB_MAX_PARAMS];
 	int			_isnull[DB_MAX_PARAMS];

@@ -278,3 +278,39 @@ def test_request_timer_answers_503_and_the_connection_comes_back(alice):
             holder.wait(timeout=20)
         shim.terminate()
         shim.wait(timeout=10)
+
+
+def test_pipelined_requests_stay_separate_transactions(alice):
+    # one connection, up to 8 requests in flight on it: a failing request
+    # must not take the others down with it (one Sync, one transaction each)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p_no = s.getsockname()[1]
+    s.close()
+    shim = subprocess.Popen([os.environ["SHIM_BIN"], "--database-url", os.environ["SHIM_DATABASE_URL"],
+                             "--port", str(p_no), "--pool-size", "1", "--pipeline", "8", "--log-format", "off"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{p_no}/api/v1"
+    try:
+        for _ in range(50):
+            try:
+                if requests.get(url.replace("/api/v1", "/readyz"), timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        # prepared on that connection first: only prepared statements are pipelined
+        assert requests.post(url + "/tasks", headers=alice.h, json={"title": "warm-up"}).status_code == 201
+        bodies = [{"title": f"pipelined {i}"} if i % 3 else {"title": ""} for i in range(30)]
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(12) as ex:
+            rs = list(ex.map(lambda b: requests.post(url + "/tasks", headers=alice.h, json=b, timeout=20), bodies))
+        for b, r in zip(bodies, rs):
+            assert r.status_code == (201 if b["title"] else 422), r.text
+        for r in rs:
+            if r.status_code == 201:
+                got = requests.get(url + f"/tasks/{r.json()['id']}", headers=alice.h)
+                assert got.status_code == 200 and got.json()["title"] == r.json()["title"]
+    finally:
+        shim.terminate()
+        shim.wait(timeout=10)
