@@ -84,7 +84,11 @@ for extra in test/suites/*.sh; do
   [ -f "$extra" ] || continue
   base=$(basename "$extra" .sh); want "${base#[0-9]*-}" || continue
   # each prints its own output and ends with a line "name: N passed, M failed"
-  line=$(bash "$extra" | tee /dev/stderr | tail -1)
+  # (its log is kept; tee to a file, as /dev/stderr would truncate a
+  # redirected log when reopened)
+  log="$TEST_OUTDIR/suite-$base.log"
+  bash "$extra" 2>&1 | tee "$log"
+  line=$(tail -1 "$log")
   name=$(echo "$line" | sed -n 's/^\([a-z_-]*\): .*/\1/p')
   p=$(echo "$line" | sed -n 's/.* \([0-9][0-9]*\) passed.*/\1/p')
   f=$(echo "$line" | sed -n 's/.* \([0-9][0-9]*\) failed.*/\1/p')
