@@ -16,5 +16,5 @@ image: deploy-tools
 	deploy/podman.sh build --pull=never --layers -t $(IMAGE) -f Dockerfile .
 
 test-deploy:
-	@SUITES="deploy deploy-k8s deploy-upgrade" TEST_CLUSTER=$${TEST_CLUSTER:-test-deploy} \
+	@SUITES="deploy deploy-kube deploy-upgrade" TEST_CLUSTER=$${TEST_CLUSTER:-test-deploy} \
 	  TEST_DB_PORT=$${TEST_DB_PORT:-54407} scripts/test.sh

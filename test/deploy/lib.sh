@@ -29,22 +29,37 @@ finish()  {
 }
 
 # Makes sure podman and friends are installed and can run a container here.
-# Returns 1 (after saying why) when this machine cannot run containers.
+# Returns 1 (after saying why) when this machine cannot run containers, 2
+# when it can but the base image could not be made.
 container_tools() {
   if ! deploy/tools.sh; then
     echo "# container tools cannot be installed on this machine"
     return 1
   fi
-  if ! deploy/base-image.sh; then
-    echo "# the base image could not be built from Debian's archive"
+  local out
+  if ! out=$("$P" info 2>&1 >/dev/null); then
+    echo "# podman does not work on this machine: $(echo "$out" | tail -2 | tr '\n' ' ')"
     return 1
   fi
-  local out
+  if ! deploy/base-image.sh; then
+    echo "# the base image could not be built from Debian's archive"
+    return 2
+  fi
   if ! out=$("$P" run --rm --pull=never --network=none docker.io/library/debian:bookworm-slim true 2>&1); then
     echo "# podman cannot run containers on this machine: $out"
     return 1
   fi
   return 0
+}
+# container_tools, then: skip (and finish) when this machine cannot run
+# containers at all, fail when it can but the base image could not be made.
+need_containers() {
+  container_tools
+  case $? in
+    0) return 0 ;;
+    1) skip "$1: this machine cannot run containers (reason above)"; finish ;;
+    *) not_ok "$1: base image debian:bookworm-slim"; finish ;;
+  esac
 }
 
 # Builds the image once per test run (layers are cached between runs).

@@ -9,10 +9,7 @@ suite=deploy
 source "$(dirname "$0")/../deploy/lib.sh"
 set -uo pipefail
 
-if ! container_tools; then
-  skip "container image and compose: this machine cannot run containers (reason above)"
-  finish
-fi
+need_containers "container image and compose"
 
 if ! build_image; then
   not_ok "image builds with --pull=never from debian:bookworm-slim"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deploy-k8s: the Kubernetes manifests (k8s/), offline.
+# deploy-kube: the Kubernetes manifests (k8s/), offline.
 #  - every manifest, and every kustomize rendering (base, minikube overlay,
 #    CloudNativePG variant), strictly type-checked against the Kubernetes
 #    API types (test/deploy/k8s-validate/validate.py); negative tests show
@@ -10,7 +10,7 @@
 #  - the database StatefulSet's pod and the shim Deployment really run with
 #    `podman kube play`, the shim against that database on loopback:
 #    /readyz and the HTTP round trip.
-suite=deploy-k8s
+suite=deploy-kube
 source "$(dirname "$0")/../deploy/lib.sh"
 set -uo pipefail
 V=test/deploy/k8s-validate
@@ -119,10 +119,7 @@ if [ ! -s "$tmp/overlays-minikube.yaml" ]; then
   skip "podman kube play: no rendered overlay (kustomize unavailable)"
   finish
 fi
-if ! container_tools; then
-  skip "podman kube play: this machine cannot run containers (reason above)"
-  finish
-fi
+need_containers "podman kube play"
 if ! build_image; then
   not_ok "image builds for kube play"; finish
 fi
