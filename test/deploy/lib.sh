@@ -73,6 +73,9 @@ build_image() {
   step "building $IMAGE (log: .run/deploy-build.log)"
   if "$P" build --pull=never --layers -t "$IMAGE" -f Dockerfile . >> "$log" 2>&1; then
     step "image built in $((SECONDS - start))s"
+    # every rebuild leaves the previous image untagged: drop those older than
+    # a day so container storage stays bounded (recent ones keep the cache)
+    "$P" image prune -f --filter until=24h >/dev/null 2>&1
     return 0
   fi
   tail -40 "$log"
