@@ -35,6 +35,7 @@ typedef struct option_def
 static char exe_dir[PATH_MAX];
 static char default_openapi[PATH_MAX + 32];
 static char default_docs[PATH_MAX + 32];
+static char default_web[PATH_MAX + 32];
 static const char *log_format = "text";
 
 static option_def options[] = {
@@ -76,6 +77,8 @@ static option_def options[] = {
 	"open websockets per user (default 8)"},
 	{"openapi", "OPENAPI_PATH", T_STR, &cfg.openapi_path, 0, 0,
 	"OpenAPI document served at /openapi.json (default: openapi.json beside the binary)"},
+	{"web-dir", "WEB_DIR", T_STR, &cfg.web_dir, 0, 0,
+	"folder of the web UI served at / (default: ../web beside the binary)"},
 	{"docs-dir", "DOCS_DIR", T_STR, &cfg.docs_dir, 0, 0,
 	"folder with redoc.standalone.js for /docs (default: docs-dist/ beside the binary)"},
 };
@@ -165,6 +168,8 @@ config_load(int argc, char **argv)
 	snprintf(default_docs, sizeof(default_docs), "%s/docs-dist", exe_dir);
 	cfg.openapi_path = default_openapi;
 	cfg.docs_dir = default_docs;
+	snprintf(default_web, sizeof(default_web), "%s/../web", exe_dir);
+	cfg.web_dir = default_web;
 
 	for (int i = 0; i < N_OPTIONS; i++)
 	{

@@ -1,7 +1,8 @@
 /*
  * ops.c: routes the shim answers itself: /healthz, /metrics,
  * /openapi.json and the /docs page (Redoc, installed from npm into
- * docs-dist/ at build time and served from here, no CDN).
+ * docs-dist/ at build time and served from here, no CDN), and the three
+ * files of the web UI (web/).
  */
 #include "shim.h"
 
@@ -17,7 +18,10 @@ typedef struct file_cache
 } file_cache;
 
 static file_cache openapi,
-			redoc;
+			redoc,
+			web_index,
+			web_js,
+			web_css;
 
 static int
 load(file_cache *f, const char *path)
@@ -59,6 +63,29 @@ send_typed(h2o_req_t *req, const char *type, const char *body, size_t len)
 	send_json(req, 200, body, len);
 }
 
+/*
+ * The UI talks only to this origin: the policy keeps injected markup from
+ * loading or sending anything elsewhere.
+ */
+static int
+send_web_file(h2o_req_t *req, file_cache *f, const char *name, const char *type)
+{
+	static const char csp[] = "default-src 'self'; connect-src 'self'; "
+		"frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+	char		path[4200];
+
+	snprintf(path, sizeof(path), "%s/%s", cfg.web_dir, name);
+	if (!load(f, path))
+	{
+		send_problem(req, 404, "not_found", "the web UI is not installed", NULL, 0);
+		return 0;
+	}
+	h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0,
+						  csp, sizeof(csp) - 1, 1);
+	send_typed(req, type, f->data, f->len);
+	return 0;
+}
+
 int
 ops_handle(h2o_req_t *req, const route *r)
 {
@@ -90,6 +117,12 @@ ops_handle(h2o_req_t *req, const route *r)
 				break;
 			send_typed(req, "text/javascript; charset=utf-8", redoc.data, redoc.len);
 			return 0;
+		case OPS_WEB_INDEX:
+			return send_web_file(req, &web_index, "index.html", "text/html; charset=utf-8");
+		case OPS_WEB_JS:
+			return send_web_file(req, &web_js, "app.js", "text/javascript; charset=utf-8");
+		case OPS_WEB_CSS:
+			return send_web_file(req, &web_css, "app.css", "text/css; charset=utf-8");
 		default:
 			break;
 	}

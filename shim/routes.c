@@ -21,6 +21,9 @@ const route routes[] = {
 	{"GET", "/openapi.json", 0, Q_NONE, OPS_OPENAPI, NULL, NULL},
 	{"GET", "/docs", 0, Q_NONE, OPS_DOCS, NULL, NULL},
 	{"GET", "/docs/redoc.standalone.js", 0, Q_NONE, OPS_DOCS_ASSET, NULL, NULL},
+	{"GET", "/", 0, Q_NONE, OPS_WEB_INDEX, NULL, NULL},
+	{"GET", "/app.js", 0, Q_NONE, OPS_WEB_JS, NULL, NULL},
+	{"GET", "/app.css", 0, Q_NONE, OPS_WEB_CSS, NULL, NULL},
 
 	/* auth */
 	{"POST", "/api/v1/auth/register", RF_BODY | RF_SLOW | RF_CREATED, Q_NONE, OPS_NONE,

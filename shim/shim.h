@@ -40,6 +40,7 @@ typedef struct shim_config
 	int			ws_max_per_user;
 	const char *openapi_path;
 	const char *docs_dir;
+	const char *web_dir;
 } shim_config;
 
 extern shim_config cfg;
