@@ -3,23 +3,12 @@
 -- Only tasks the caller may see count: the queries run under the caller's
 -- row-level security like any other.
 
--- A 'YYYY-MM-DD' report parameter, or NULL when absent.
+-- A 'YYYY-MM-DD' report parameter, or NULL when absent (or JSON null);
+-- the format rules and errors are the list filter's (_date_param).
 CREATE FUNCTION @extschema@._report_date_param(filter jsonb, param text) RETURNS date
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  v jsonb := filter -> param;
-BEGIN
-  IF v IS NULL OR v = 'null' THEN RETURN NULL; END IF;
-  IF jsonb_typeof(v) <> 'string' OR (v #>> '{}') !~ '^\d{4}-\d{2}-\d{2}$' THEN
-    PERFORM @extschema@._bad_parameter(param, 'must be a date in the form YYYY-MM-DD');
-  END IF;
-  BEGIN
-    RETURN (v #>> '{}')::date;
-  EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
-    PERFORM @extschema@._bad_parameter(param, 'is not a valid date');
-  END;
-  RETURN NULL;
-END
+LANGUAGE sql STABLE AS $$
+  SELECT CASE WHEN filter -> param IS NULL OR filter -> param = 'null' THEN NULL
+              ELSE @extschema@._date_param(filter -> param, param) END
 $$;
 
 CREATE FUNCTION @extschema@.report_summary(filter jsonb DEFAULT '{}') RETURNS jsonb
