@@ -194,6 +194,19 @@ else
   not_ok "kube play: the migration Job's pod starts"; echo "$out" | sed 's/^/# /'
 fi
 "$P" kube down "$tmp/play/migrate.yaml" >/dev/null 2>&1
+# the StatefulSet's preStop hook, as rendered, stops PostgreSQL cleanly (the
+# exec itself ends with the container; the pod's restartPolicy restarts it)
+prestop=$($PY -c 'import sys, yaml, shlex
+d = yaml.safe_load(open(sys.argv[1]))
+print(shlex.join(d["spec"]["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]))' "$tmp/play/db.yaml")
+echo "# preStop: $prestop"
+prestop_stops_db() {
+  # shellcheck disable=SC2086
+  timeout 60 "$P" exec "$dbc" $prestop >/dev/null 2>&1
+  sleep 1
+  "$P" logs "$dbc" 2>&1 | sed -n '/received fast shutdown request/,$p' | grep -q 'database system is shut down'
+}
+check "kube play: the database's preStop hook ($prestop) shuts PostgreSQL down cleanly" prestop_stops_db
 play_cleanup
 left=$("$P" ps -a --filter "name=taskmgmt-shim-$tag" --filter "name=taskmgmt-db-$tag" --filter "name=taskmgmt-migrate-$tag" --format '{{.Names}}')
 check "kube down leaves nothing (left: ${left:-none})" test -z "$left"
