@@ -78,7 +78,7 @@ static option_def options[] = {
 	{"openapi", "OPENAPI_PATH", T_STR, &cfg.openapi_path, 0, 0,
 	"OpenAPI document served at /openapi.json (default: openapi.json beside the binary)"},
 	{"web-dir", "WEB_DIR", T_STR, &cfg.web_dir, 0, 0,
-	"folder of the web UI served at / (default: ../web beside the binary)"},
+	"folder of the web UI served at / (default: web/ or ../web beside the binary)"},
 	{"docs-dir", "DOCS_DIR", T_STR, &cfg.docs_dir, 0, 0,
 	"folder with redoc.standalone.js for /docs (default: docs-dist/ beside the binary)"},
 };
@@ -168,7 +168,10 @@ config_load(int argc, char **argv)
 	snprintf(default_docs, sizeof(default_docs), "%s/docs-dist", exe_dir);
 	cfg.openapi_path = default_openapi;
 	cfg.docs_dir = default_docs;
-	snprintf(default_web, sizeof(default_web), "%s/../web", exe_dir);
+	/* installed: web/ beside the binary; in the source tree: ../web */
+	snprintf(default_web, sizeof(default_web), "%s/web", exe_dir);
+	if (access(default_web, R_OK) != 0)
+		snprintf(default_web, sizeof(default_web), "%s/../web", exe_dir);
 	cfg.web_dir = default_web;
 
 	for (int i = 0; i < N_OPTIONS; i++)
