@@ -112,10 +112,16 @@ const route routes[] = {
 	{"GET", "/api/v1/reports/summary", RF_AUTH, Q_FILTER, OPS_NONE,
 		AUTH "SELECT taskmgmt.report_summary($2::jsonb) AS body FROM a", NULL},
 	/* internal (pattern "" never matches a path): websocket auth + catch-up */
+	/*
+	 * exp is decoded from the CTE's column, not from $1: with $1 a custom
+	 * plan would fold the decoding of a malformed token at plan time, before
+	 * authenticate() can refuse it as 28000.
+	 */
 	{"", "", RF_AUTH, Q_NONE, OPS_NONE,
-		AUTH "SELECT a.uid, "
-		"(convert_from(decode(rpad(translate(split_part($1, '.', 2), '-_', '+/'), "
-		"((length(split_part($1, '.', 2)) + 3) / 4) * 4, '='), 'base64'), 'UTF8')::jsonb->>'exp')::bigint AS exp, "
+		"WITH a AS MATERIALIZED (SELECT taskmgmt.authenticate($1) AS uid, split_part($1, '.', 2) AS payload) "
+		"SELECT a.uid, "
+		"(convert_from(decode(rpad(translate(a.payload, '-_', '+/'), "
+		"((length(a.payload) + 3) / 4) * 4, '='), 'base64'), 'UTF8')::jsonb->>'exp')::bigint AS exp, "
 		"n.id, n.item FROM a LEFT JOIN LATERAL ("
 		"SELECT (e->>'id')::bigint AS id, e AS item FROM jsonb_array_elements("
 		"taskmgmt.notifications(jsonb_build_object('since', $2::bigint, 'limit', 200))->'items') e "

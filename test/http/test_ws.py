@@ -101,6 +101,40 @@ def test_bad_token_closes_1008():
     run(go())
 
 
+def test_malformed_tokens_close_1008_on_a_fresh_connection():
+    # A fresh shim (one database connection) runs the catch-up statement with
+    # custom plans first: a malformed token must still be refused by
+    # authenticate() (1008), not fail earlier while its payload is decoded.
+    import subprocess
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p_no = s.getsockname()[1]
+    s.close()
+    shim = subprocess.Popen([os.environ["SHIM_BIN"], "--database-url", os.environ["SHIM_DATABASE_URL"],
+                             "--port", str(p_no), "--pool-size", "1", "--log-format", "off"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ws_url = f"ws://127.0.0.1:{p_no}/api/v1/notifications/ws"
+    try:
+        for _ in range(50):
+            try:
+                if requests.get(f"http://127.0.0.1:{p_no}/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+
+        async def go():
+            for token in ["x.y.z", "a.b", "e30.e30.sig", "x.!!!.y", "eyJhbGciOiJIUzI1NiJ9.eyJ.z"] * 2:
+                async with websockets.connect(ws_url, extra_headers={"Authorization": "Bearer " + token}) as ws:
+                    with pytest.raises(websockets.ConnectionClosed) as ei:
+                        await asyncio.wait_for(ws.recv(), 5)
+                    assert ei.value.code == 1008, token
+        run(go())
+    finally:
+        shim.terminate()
+        shim.wait(timeout=10)
+
+
 def test_token_in_query_string_refused():
     u = new_user()
 
