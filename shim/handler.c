@@ -37,6 +37,12 @@ struct req_state
 
 static h2o_timeout_t request_timeout;
 static int	slow_inflight;
+/*
+ * Exports hold a database connection for as long as their client takes to
+ * read them: at most half the pool may do so, so the API always has
+ * connections left.
+ */
+static int	csv_inflight = 0;
 static uint64_t rid_counter;
 static uint32_t rid_prefix;
 
@@ -266,6 +272,28 @@ on_timeout(h2o_timeout_entry_t *e)
 		send_problem(st->req, 503, "timeout", "the request took too long", NULL, 1);
 }
 
+/*
+ * A paused export waits for its client to read; PostgreSQL's
+ * statement_timeout does not fire while the backend waits on us, so a client
+ * that stops reading would hold the connection for ever.  After
+ * request_timeout_ms without progress the export is cut off.
+ */
+static void
+on_csv_stall(h2o_timeout_entry_t *e)
+{
+	req_state  *st = H2O_STRUCT_FROM_MEMBER(req_state, timer, e);
+
+	log_msg("request %s: export cut off: the client stopped reading", request_id(st->req));
+	if (st->q)
+	{
+		db_abandon(st->q);
+		st->q = NULL;
+	}
+	st->failed = 1;
+	if (!st->sending)
+		h2o_send(st->req, NULL, 0, H2O_SEND_STATE_ERROR);
+}
+
 static void
 csv_flush(req_state *st)
 {
@@ -286,7 +314,11 @@ csv_flush(req_state *st)
 	h2o_send(st->req, &buf, buf.len ? 1 : 0,
 			 st->finished ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
 	if (st->q && st->q->paused && st->pending.len < CSV_HIGH_WATER)
+	{
+		if (h2o_timeout_is_linked(&st->timer))
+			h2o_timeout_unlink(&st->timer);
 		db_resume(st->q);
+	}
 }
 
 static void
@@ -359,8 +391,13 @@ on_row(db_query *q, PGresult *row)
 		if (n == 0 || line[n - 1] != '\n')
 			sb_append(&st->pending, "\r\n", 2);
 	}
-	if (st->pending.len >= CSV_HIGH_WATER)
+	if (st->pending.len >= CSV_HIGH_WATER && !q->paused)
+	{
 		q->paused = 1;
+		st->timer.cb = on_csv_stall;
+		if (!h2o_timeout_is_linked(&st->timer))
+			h2o_timeout_link(shim_loop, &request_timeout, &st->timer);
+	}
 	csv_flush(st);
 }
 
@@ -692,6 +729,12 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 			return 0;
 		}
 	}
+	if ((r->flags & RF_CSV) && csv_inflight >= (cfg.pool_size > 1 ? cfg.pool_size / 2 : 1))
+	{
+		send_problem(req, 503, "busy", "too many exports at once, try again shortly", NULL, 1);
+		query_params_free(&qp);
+		return 0;
+	}
 
 	q = db_query_new(m.route);
 	/*
@@ -702,6 +745,11 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 	{
 		slow_inflight++;
 		q->counter = &slow_inflight;
+	}
+	else if (r->flags & RF_CSV)
+	{
+		csv_inflight++;
+		q->counter = &csv_inflight;
 	}
 	if (r->flags & RF_AUTH)
 		db_query_param(q, token.base, token.len);
