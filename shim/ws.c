@@ -556,6 +556,12 @@ on_sweep(h2o_timeout_entry_t *e)
 		ws_client  *c = H2O_STRUCT_FROM_MEMBER(ws_client, link, l);
 
 		l = l->next;
+		/*
+		 * Until the 101 is written h2o still owns the connection and would
+		 * call us back on it: closing it here would free it under h2o.
+		 */
+		if (c->conn->sock == NULL)
+			continue;
 		if (c->close_deadline && now >= c->close_deadline)
 		{
 			hard_close(c);
