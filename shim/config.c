@@ -65,7 +65,11 @@ static option_def options[] = {
 	{"statement-timeout", "STATEMENT_TIMEOUT_MS", T_INT, &cfg.statement_timeout_ms, 100, 3600000,
 	"statement_timeout of the database connections (default 8000)"},
 	{"cors-origins", "CORS_ORIGINS", T_STR, &cfg.cors_origins, 0, 0,
-	"comma-separated allowed Origins for CORS and websockets (default: none)"},
+	"comma-separated allowed Origins for CORS and websockets (default: none; the shim's own origin needs no entry)"},
+	{"public-origin", "PUBLIC_ORIGIN", T_STR, &cfg.public_origin, 0, 0,
+	"origin the UI is reached at behind a proxy, e.g. https://tasks.example.com (default: none)"},
+	{"trust-proxy", "TRUST_PROXY", T_INT, &cfg.trust_proxy, 0, 1,
+	"1: the request's own origin comes from X-Forwarded-Proto/-Host; only behind a proxy that sets them (default 0)"},
 	{"log-format", "LOG_FORMAT", T_LOG, NULL, 0, 0, "access log: text, json or off (default text)"},
 	{"ws-ping", "WS_PING_S", T_INT, &cfg.ws_ping_s, 1, 3600,
 	"seconds between websocket pings; silent clients are closed (default 30)"},
@@ -148,6 +152,7 @@ config_load(int argc, char **argv)
 	cfg.request_timeout_ms = 10000;
 	cfg.statement_timeout_ms = 8000;
 	cfg.cors_origins = "";
+	cfg.public_origin = "";
 	cfg.ws_ping_s = 30;
 	cfg.ws_max_queue = 1 << 20;
 	cfg.ws_max_frame = 16384;
@@ -212,27 +217,5 @@ config_load(int argc, char **argv)
 	}
 	cfg.log_json = strcmp(log_format, "json") == 0;
 	cfg.log_quiet = strcmp(log_format, "off") == 0;
-	return 0;
-}
-
-/* Exact match against the comma-separated list (no wildcards). */
-int
-origin_allowed(const char *origin, size_t len)
-{
-	const char *p = cfg.cors_origins;
-
-	while (p && *p)
-	{
-		const char *comma = strchr(p, ',');
-		size_t		n = comma ? (size_t) (comma - p) : strlen(p);
-
-		while (n > 0 && *p == ' ')
-			p++, n--;
-		while (n > 0 && p[n - 1] == ' ')
-			n--;
-		if (n == len && memcmp(p, origin, len) == 0)
-			return 1;
-		p = comma ? comma + 1 : NULL;
-	}
 	return 0;
 }

@@ -99,7 +99,7 @@ add_common_headers(h2o_req_t *req)
 	h2o_iovec_t origin = find_header(req, "origin");
 
 	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
-	if (origin.len && origin_allowed(origin.base, origin.len))
+	if (origin.len && origin_listed(origin.base, origin.len))
 	{
 		h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-origin"),
 							  0, NULL, origin.base, origin.len);
@@ -584,7 +584,7 @@ send_preflight(h2o_req_t *req, const char *allow)
 {
 	h2o_iovec_t origin = find_header(req, "origin");
 
-	if (origin.len && origin_allowed(origin.base, origin.len))
+	if (origin.len && origin_listed(origin.base, origin.len))
 	{
 		h2o_iovec_t methods = h2o_strdup(&req->pool, allow, strlen(allow));
 

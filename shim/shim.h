@@ -32,6 +32,8 @@ typedef struct shim_config
 	int			request_timeout_ms;
 	int			statement_timeout_ms;
 	const char *cors_origins;		/* comma-separated; "" = none */
+	const char *public_origin;		/* the UI's origin behind a proxy; "" = none */
+	int			trust_proxy;		/* honour X-Forwarded-Proto/-Host */
 	int			log_json;
 	int			log_quiet;
 	int			ws_ping_s;
@@ -45,7 +47,10 @@ typedef struct shim_config
 
 extern shim_config cfg;
 int			config_load(int argc, char **argv);	/* 0 ok, 1 exit 0, -1 error */
-int			origin_allowed(const char *origin, size_t len);
+
+/* ---- browser origins (origin.c) ---- */
+int			origin_listed(const char *origin, size_t len);
+int			origin_allowed(h2o_req_t *req, const char *origin, size_t len);
 
 /* ---- database pool (db.c) ---- */
 typedef struct db_query db_query;

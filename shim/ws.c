@@ -514,7 +514,7 @@ ws_handle(h2o_req_t *req)
 		return 0;
 	}
 	i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
-	if (i >= 0 && !origin_allowed(req->headers.entries[i].value.base, req->headers.entries[i].value.len))
+	if (i >= 0 && !origin_allowed(req, req->headers.entries[i].value.base, req->headers.entries[i].value.len))
 	{
 		send_problem(req, 403, "forbidden_origin", "this Origin is not allowed", NULL, 0);
 		return 0;

@@ -172,6 +172,19 @@ function addNotification(n) {
   $('#notif-list').prepend(li);
 }
 
+// A notification means a task changed: show it without a reload.  Bursts
+// (a bulk reassignment) coalesce into one list reload.
+let refreshTimer = null;
+function refreshSoon(taskId) {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(async () => {
+    try {
+      await loadTasks(true);
+      if (state.current && String(state.current.id) === String(taskId)) await openTask(taskId);
+    } catch (e) { say(e.message); }
+  }, 150);
+}
+
 function connectNotifications() {
   if (!('WebSocket' in window) || !state.access) return;
   const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/notifications/ws`);
@@ -182,6 +195,7 @@ function connectNotifications() {
     if (!n.id || document.querySelector(`#notif-list li[data-id="${n.id}"]`)) return;
     addNotification(n);
     $('#notif-count').textContent = String(Number($('#notif-count').textContent) + 1);
+    refreshSoon(n.task_id);
   };
   ws.onclose = () => { if (state.access && state.ws === ws) setTimeout(connectNotifications, 3000); };
 }

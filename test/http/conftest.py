@@ -76,3 +76,37 @@ def admin():
     u = new_user("admin")
     psql(f"SELECT taskmgmt.make_admin('{u.email}')")
     return u
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class extra_shim:
+    """A second shim on a free port with extra flags, for tests of settings:
+    `with extra_shim("--trust-proxy", "1") as base: ...` (base is its URL)."""
+
+    def __init__(self, *args):
+        self.port = free_port()
+        self.args = [os.environ["SHIM_BIN"], "--database-url", os.environ["SHIM_DATABASE_URL"],
+                     "--port", str(self.port), "--pool-size", "1", "--log-format", "off", *args]
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{self.port}"
+        for _ in range(50):
+            try:
+                if requests.get(base + "/readyz", timeout=1).status_code == 200:
+                    return base
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        self.__exit__(None, None, None)
+        raise AssertionError("the extra shim did not become ready")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)

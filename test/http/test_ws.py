@@ -146,17 +146,64 @@ def test_token_in_query_string_refused():
     run(go())
 
 
-def test_origin_checked():
-    u = new_user()
-
+def ws_refused(url, status, **kw):
     async def go():
         with pytest.raises(websockets.InvalidStatusCode) as ei:
-            async with websockets.connect(WS, origin="http://evil.example", extra_headers=u.h):
+            async with websockets.connect(url, **kw):
                 pass
-        assert ei.value.status_code == 403
-        async with websockets.connect(WS, origin="http://allowed.example", extra_headers=u.h) as ws:
+        assert ei.value.status_code == status
+    run(go())
+
+
+def ws_opens(url, **kw):
+    async def go():
+        async with websockets.connect(url, **kw) as ws:
             await ws.ping()
     run(go())
+
+
+def test_origin_checked():
+    u = new_user()
+    ws_refused(WS, 403, origin="http://evil.example", extra_headers=u.h)
+    ws_opens(WS, origin="http://allowed.example", extra_headers=u.h)
+
+
+def test_same_origin_page_may_open_the_websocket():
+    # The web UI is served by the shim: its Origin is the scheme plus the Host
+    # it was loaded from, on whatever name the user typed, and needs no setting.
+    u = new_user()
+    port = URL.rsplit(":", 1)[1]
+    ws_opens(WS, origin=URL, extra_headers=u.h)
+    ws_opens(f"ws://localhost:{port}/api/v1/notifications/ws", origin=f"http://localhost:{port}", extra_headers=u.h)
+    ws_opens(WS, origin=URL.upper().replace("HTTP://", "http://"), extra_headers=u.h)   # host case
+    # the same host on another port, or another scheme, is another origin
+    ws_refused(WS, 403, origin=f"http://127.0.0.1:{int(port) + 1}", extra_headers=u.h)
+    ws_refused(WS, 403, origin=URL.replace("http://", "https://"), extra_headers=u.h)
+    ws_refused(WS, 403, origin=URL + ".evil.example", extra_headers=u.h)
+    # forwarded headers are not trusted unless --trust-proxy says so
+    ws_refused(WS, 403, origin="https://tasks.example", extra_headers={
+        **u.h, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "tasks.example"})
+
+
+def test_origin_behind_a_proxy():
+    from conftest import extra_shim
+    u = new_user()
+    with extra_shim("--trust-proxy", "1") as base:
+        url = base.replace("http://", "ws://") + "/api/v1/notifications/ws"
+        fwd = {**u.h, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "tasks.example"}
+        ws_opens(url, origin="https://tasks.example", extra_headers=fwd)
+        ws_opens(url, origin="https://tasks.example", extra_headers={
+            **u.h, "X-Forwarded-Proto": "https, http", "X-Forwarded-Host": "tasks.example, inner:8080"})
+        ws_refused(url, 403, origin="http://tasks.example", extra_headers=fwd)
+        ws_refused(url, 403, origin="https://evil.example", extra_headers=fwd)
+        ws_opens(url, origin=base, extra_headers=u.h)   # without the headers: the Host as seen
+    with extra_shim("--public-origin", "https://tasks.example") as base:
+        url = base.replace("http://", "ws://") + "/api/v1/notifications/ws"
+        ws_opens(url, origin="https://tasks.example", extra_headers=u.h)
+        ws_refused(url, 403, origin="https://evil.example", extra_headers=u.h)
+        # the public origin does not make forwarded headers trusted
+        ws_refused(url, 403, origin="https://other.example", extra_headers={
+            **u.h, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "other.example"})
 
 
 def test_plain_get_on_ws_route_is_400():

@@ -180,6 +180,15 @@ if [ "$has_shim" = 1 ]; then
   base="http://127.0.0.1:$TASKMGMT_HTTP_PORT"
   check "compose: shim /readyz through the published port" wait_until 90 curl -sf "$base/readyz"
   check "compose: HTTP round trip through the published port" http_round_trip "$base"
+  # The UI served by the shim container opens its websocket (same origin)
+  # and updates live, in a real browser.
+  if msg=$(test/web/install.sh 2>&1); then
+    check "compose: the web UI updates live across two browsers (Chromium, websocket not refused)" \
+      bash -c "BASE_URL='$base' node --test --test-reporter=tap test/web/live.test.mjs > '$root/.run/deploy-compose-live.out' 2>&1 \
+               || { grep -vE '^\s*(duration_ms|\.\.\.|---)' '$root/.run/deploy-compose-live.out' | tail -30; exit 1; }"
+  else
+    not_ok "compose: the web UI updates live across two browsers ($msg)"
+  fi
 fi
 if [ "$has_mailer" = 1 ]; then
   check "compose: the mailer is running" \

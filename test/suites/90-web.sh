@@ -9,13 +9,9 @@ out="${TEST_OUTDIR:-$root/.run/test-out}/web"
 rm -rf "$out"; mkdir -p "$out"
 fail() { echo "web: $*"; echo "web: 0 passed, 1 failed"; exit 1; }
 
-command -v node >/dev/null || fail "node is missing (scripts/deps.sh installs nodejs)"
-[ -x /usr/bin/chromium ] || fail "chromium is missing (scripts/deps.sh installs it)"
+msg=$(test/web/install.sh) || fail "$msg"
+[ -n "$msg" ] && echo "web: $msg"
 make --no-print-directory -s shim/taskmgmt-shim || fail "cannot build the shim"
-if [ ! -d test/web/node_modules/playwright-core ]; then
-  echo "web: installing playwright-core from npm"
-  (cd test/web && npm install --no-audit --no-fund --loglevel=error >/dev/null) || fail "npm install failed"
-fi
 
 psql -X -q -v ON_ERROR_STOP=1 -d "$TEST_DB_NAME" >/dev/null <<'SQL' || fail "cannot create the shim's role"
 DO $$ BEGIN

@@ -2,19 +2,12 @@
 // driving Debian's chromium.  BASE_URL points at a running shim.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { BASE, launch } from './browser.mjs';
 
-const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080';
 const stamp = Date.now();
 let browser;
 
-before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
+before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
 async function register(page, name, email) {

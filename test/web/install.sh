@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Makes sure the browser tests can run: node, Debian's chromium, and
+# playwright-core (locked in test/web/package-lock.json) from npm.
+# Used by the web suite and by the deploy suite's live check.
+set -uo pipefail
+cd "$(dirname "$0")"
+command -v node >/dev/null || { echo "node is missing (scripts/deps.sh installs nodejs)"; exit 1; }
+[ -x /usr/bin/chromium ] || { echo "chromium is missing (scripts/deps.sh installs it)"; exit 1; }
+if [ ! -d node_modules/playwright-core ]; then
+  echo "installing playwright-core from npm"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null || { echo "npm ci failed"; exit 1; }
+fi
