@@ -13,9 +13,9 @@ OBJS        = extension/taskmgmt.o extension/identity.o extension/auth.o \
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = taskmgmt--$(EXTVERSION).sql
 
-REGRESS      = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
+REGRESS      = $(basename $(notdir $(sort $(wildcard test/sql/*.sql))))
 TEST_OUTDIR ?= .run/test-out
-REGRESS_OPTS = --inputdir=. --outputdir=$(TEST_OUTDIR)/regress --load-extension=pgcrypto --load-extension=taskmgmt
+REGRESS_OPTS = --inputdir=test --outputdir=$(TEST_OUTDIR)/regress --load-extension=pgcrypto --load-extension=taskmgmt
 ISOLATION      = $(basename $(notdir $(sort $(wildcard test/isolation/specs/*.spec))))
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=$(TEST_OUTDIR)/isolation --load-extension=pgcrypto --load-extension=taskmgmt
 
@@ -23,12 +23,17 @@ PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-ini
               -Wno-sign-compare
 SHLIB_LINK  = -lcrypto -lhpdf
 
-PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+# pg_config on the PATH, as PGXS extensions do; name another one for another
+# installation (PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config).
+PG_CONFIG ?= pg_config
 
 .PHONY: run test stop deps bench installcheck-regress installcheck-isolation
 
-ifneq ($(wildcard $(PG_CONFIG)),)
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+ifeq ($(filter 15.%,$(word 2,$(shell $(PG_CONFIG) --version))),)
+$(error taskmgmt is for PostgreSQL 15, but $(PG_CONFIG) is $(shell $(PG_CONFIG) --version): set PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config)
+endif
 include $(PGXS)
 
 $(DATA_built): $(SQL_PARTS) taskmgmt.control
@@ -62,8 +67,13 @@ bench: deps
 else
 # Fresh machine: PGXS (and pg_config) are not installed yet, so install the
 # packages first and then run the requested target again.
+ifeq ($(TM_BOOTSTRAPPED),)
 all install run test bench: deps
-	@$(MAKE) --no-print-directory $@
+	@$(MAKE) --no-print-directory TM_BOOTSTRAPPED=1 $@
+else
+all install run test bench:
+	@echo "$(PG_CONFIG) --pgxs names no PGXS even after scripts/deps.sh: set PG_CONFIG to PostgreSQL 15's pg_config" >&2; exit 1
+endif
 endif
 
 deps:

@@ -1,4 +1,4 @@
-# Deployment: the container image and its tests (see README, "Deployment").
+# Deployment: the container image and its tests (see doc/operations.md, "Deployment").
 #   make image          build taskmgmt:latest (podman; base image made from
 #                       Debian's archive when no registry has it)
 #   make test-deploy    the deploy test suites only (image, compose, k8s, upgrades)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Versioning of the taskmgmt extension (see README, "Upgrading the extension").
+# Versioning of the taskmgmt extension (see doc/operations.md, "Upgrading the extension").
 #
 #   release.sh freeze              copy the built taskmgmt--V.sql (V = default_version)
 #                                  to extension/versions/ (V is released: from now on

@@ -42,7 +42,7 @@ record() {  # suite passed failed
 }
 
 suite_regress() {
-  echo "== pg_regress (sql/, expected/)"
+  echo "== pg_regress (test/sql, test/expected)"
   local out; out=$(make --no-print-directory -s installcheck-regress TEST_OUTDIR="$TEST_OUTDIR" 2>&1); local rc=$?
   echo "$out" | grep -E '^(ok|not ok|test|     |# )' | tail -100
   local n_ok n_bad

@@ -93,7 +93,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 			"usage: taskmgmt-shim [options]\n"
-			"HTTP and websocket front door of taskmgmt (see README.md, section HTTP API).\n"
+			"HTTP and websocket front door of taskmgmt (see doc/http-api.md).\n"
 			"Each option can also be given by the environment variable shown.\n\n");
 	for (int i = 0; i < N_OPTIONS; i++)
 		fprintf(f, "  --%-18s %-22s %s\n", options[i].flag, options[i].env, options[i].help);

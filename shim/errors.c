@@ -1,7 +1,7 @@
 /*
  * errors.c: database errors -> HTTP problem+json (RFC 9457).
  *
- * The SQLSTATE decides the status (README, "Errors").  Messages written for
+ * The SQLSTATE decides the status (doc/sql-api.md, "Errors").  Messages written for
  * clients (RAISE in the extension's PL/pgSQL, the extension's own C code,
  * SQLSTATEs of class TM) are passed on; anything PostgreSQL itself says may
  * name tables, types or constraints, so it is replaced by a fixed text and

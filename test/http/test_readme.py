@@ -1,5 +1,6 @@
-"""The README's psql walkthrough runs as written, twice on the same database
-(it must not depend on ids being 1 or on a fresh database)."""
+"""The psql walkthrough (README) and the history example (doc/sql-api.md) run
+as written, twice on the same database: they must not depend on ids being 1
+or on a fresh database."""
 import os
 import re
 import subprocess
@@ -7,11 +8,14 @@ import subprocess
 ROOT = os.environ.get("TM_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
+def read(name):
+    return open(os.path.join(ROOT, name), encoding="utf-8").read()
+
+
 def sql_blocks():
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    walk = text.split("## Walkthrough in psql", 1)[1]
+    walk = read("README.md").split("## Walkthrough in psql", 1)[1]
     first = re.search(r"```sql\n(.*?)```", walk, re.S).group(1)
-    hist = re.search(r"```sql\n(-- signed in as a user who owns a team.*?)```", text, re.S).group(1)
+    hist = re.search(r"```sql\n(-- signed in as a user who owns a team.*?)```", read("doc/sql-api.md"), re.S).group(1)
     return first, hist
 
 

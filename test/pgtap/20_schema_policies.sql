@@ -79,7 +79,7 @@ SELECT ok(has_function_privilege('taskmgmt_client', f, 'EXECUTE'), 'clients may 
                      'taskmgmt.create_task(jsonb)', 'taskmgmt.get_task(bigint)',
                      'taskmgmt.update_task(bigint,jsonb,integer)', 'taskmgmt.delete_task(bigint)']) f;
 
--- Every SQLSTATE that SQL code in the schema raises is one the README
+-- Every SQLSTATE that SQL code in the schema raises is one doc/sql-api.md
 -- documents: the table under "Errors", plus 0A000 from schedule_jobs()
 -- (documented under "Scheduled jobs").  A RAISE without ERRCODE would be
 -- P0001, which is not documented.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deploy-upgrade: the extension's upgrade path (README, "Upgrading the extension").
+# deploy-upgrade: the extension's upgrade path (doc/operations.md, "Upgrading the extension").
 #  - the rules: a released version's script never changes; file names and
 #    versions are consistent; every kept version and upgrade script is installed;
 #  - for every released version older than default_version: install it,
