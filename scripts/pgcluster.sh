@@ -4,6 +4,7 @@
 #   pgcluster.sh stop NAME                         stop (fast) if running
 #   pgcluster.sh destroy NAME                      stop and remove
 #   pgcluster.sh as-owner CMD...                   run CMD as the cluster owner
+# PGCLUSTER_LOGIN_ROLES (see write_auth) locks the cluster down for make run.
 # PostgreSQL refuses to run as root, so as root the cluster belongs to 'postgres'.
 set -euo pipefail
 
@@ -33,6 +34,28 @@ cluster_dir() {
   readlink -f "$dir"
 }
 
+# With PGCLUSTER_LOGIN_ROLES="role ..." (make run's cluster) nobody else on the
+# machine gets in: on the socket, peer authentication maps the cluster's
+# owner to postgres and the person running make run to those login roles
+# only; on TCP every role needs its scram-sha-256 password.  Rewritten at
+# every start, so a cluster made before this rule gets it too.  The test
+# cluster keeps trust: it lives for one run, and tests switch roles freely.
+write_auth() {
+  local data=$1 owner operator=${SUDO_USER:-$(id -un)} role
+  owner=$(stat -c %U "$data")
+  {
+    echo "# written by scripts/pgcluster.sh: peer on the socket (map taskmgmt), passwords on TCP"
+    echo "local  all  all                 peer map=taskmgmt"
+    echo "host   all  all  127.0.0.1/32   scram-sha-256"
+    echo "host   all  all  ::1/128        scram-sha-256"
+  } | as_owner tee "$data/pg_hba.conf" >/dev/null
+  {
+    echo "# written by scripts/pgcluster.sh: OS user -> database roles it may use over the socket"
+    echo "taskmgmt  $owner  postgres"
+    for role in $PGCLUSTER_LOGIN_ROLES; do echo "taskmgmt  $operator  $role"; done
+  } | as_owner tee "$data/pg_ident.conf" >/dev/null
+}
+
 cmd=${1:-}; shift || true
 case "$cmd" in
   start)
@@ -56,7 +79,9 @@ case "$cmd" in
         for line in "$@"; do echo "$line"; done
       } | as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
     fi
+    [ -n "${PGCLUSTER_LOGIN_ROLES:-}" ] && write_auth "$dir/data"
     if as_owner "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+      [ -n "${PGCLUSTER_LOGIN_ROLES:-}" ] && as_owner "$bindir/pg_ctl" -D "$dir/data" reload >/dev/null
       echo "pgcluster: '$name' already running on port $port"
     else
       as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null \

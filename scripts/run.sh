@@ -7,11 +7,15 @@ cd "$root"
 
 # not PORT: that one is the shim's (scripts/run.d/50-shim.sh)
 db_port=${TASKMGMT_DB_PORT:-54329}
+# another name keeps a second instance (the suite "run") apart from yours
+cluster=${TASKMGMT_RUN_CLUSTER:-db}
 make --no-print-directory -s all
 make --no-print-directory -s install >/dev/null
-scripts/pgcluster.sh start db "$db_port"
+# Nobody else on this machine may use the cluster: the socket admits you as
+# the project's login roles (peer), TCP needs a password (scram-sha-256).
+PGCLUSTER_LOGIN_ROLES="taskmgmt_app taskmgmt_mailer_app" scripts/pgcluster.sh start "$cluster" "$db_port"
 
-sock=$(readlink -f .run/db)
+sock=$(readlink -f ".run/$cluster")
 psql_owner() { scripts/pgcluster.sh as-owner psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$db_port" -U postgres "$@"; }
 
 if [ "${RESET:-0}" = 1 ]; then
@@ -20,7 +24,7 @@ if [ "${RESET:-0}" = 1 ]; then
 fi
 if ! psql_owner -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'taskmgmt'" | grep -q 1; then
   psql_owner -d postgres -c "CREATE DATABASE taskmgmt"
-  rm -f .run/db-extension.md5
+  rm -f ".run/$cluster-extension.md5"
 fi
 psql_owner -d taskmgmt <<'SQL'
 SET client_min_messages = warning;
@@ -39,21 +43,32 @@ GRANT taskmgmt_client TO taskmgmt_app;
 ALTER ROLE taskmgmt_app SET search_path = taskmgmt, public;
 SQL
 
+# taskmgmt_app's password for TCP, made once and kept in a passfile only you
+# can read (libpq finds it through PGPASSFILE).
+passfile=$root/.run/$cluster.pgpass
+if [ ! -s "$passfile" ]; then
+  (umask 077; printf '127.0.0.1:*:*:taskmgmt_app:%s\n' "$(openssl rand -hex 16)" > "$passfile")
+fi
+app_pw=$(cut -d: -f5 "$passfile")
+psql_owner -d postgres -v pw="$app_pw" <<'SQL'
+ALTER ROLE taskmgmt_app PASSWORD :'pw';
+SQL
+
 # Within one version, ALTER EXTENSION UPDATE cannot bring in SQL that changed
 # since this database was created (development only): say so.
 script_md5=$(md5sum "$(/usr/lib/postgresql/15/bin/pg_config --sharedir)/extension/taskmgmt--$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" taskmgmt.control).sql" | cut -c1-32)
-if [ -f .run/db-extension.md5 ] && [ "$(cat .run/db-extension.md5)" != "$script_md5" ]; then
+if [ -f ".run/$cluster-extension.md5" ] && [ "$(cat ".run/$cluster-extension.md5")" != "$script_md5" ]; then
   echo "run: note: the extension's SQL changed since database 'taskmgmt' was created;"
   echo "     'make run RESET=1' recreates it (its data is lost)."
 else
-  echo "$script_md5" > .run/db-extension.md5
+  echo "$script_md5" > ".run/$cluster-extension.md5"
 fi
 
 cat <<EOF
 
 taskmgmt database is ready.
   connect:  psql "host=$sock port=$db_port dbname=taskmgmt user=taskmgmt_app"
-      (or)  psql "host=127.0.0.1 port=$db_port dbname=taskmgmt user=taskmgmt_app"
+      (or)  PGPASSFILE=$passfile psql "host=127.0.0.1 port=$db_port dbname=taskmgmt user=taskmgmt_app"
   stop:     make stop
   logs:     $sock/postgres.log
 EOF
@@ -73,7 +88,7 @@ stop_all() {
   # each service leads its own process group: stop the whole group
   for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; done
   wait 2>/dev/null
-  scripts/pgcluster.sh stop db
+  scripts/pgcluster.sh stop "$cluster"
   exit 0
 }
 trap stop_all INT TERM EXIT
