@@ -66,7 +66,7 @@ extern void tm_sha256(const unsigned char *data, size_t len, unsigned char out[3
 extern bool tm_autonomous_revoke_session(int64 session_id);
 extern bool tm_autonomous_record_login_failure(const unsigned char email_key[32]);
 
-/* export_pdf.c: defines taskmgmt.report_font */
-extern void tm_export_pdf_init(void);
+/* report_pdf.c: defines taskmgmt.report_font */
+extern void tm_report_pdf_init(void);
 
 #endif							/* TASKMGMT_H */
