@@ -58,6 +58,8 @@ extern Oid	tm_extension_owner(void);
 extern void tm_spi_begin_as_owner(TmOwnerContext *ctx);
 extern void tm_spi_end_as_owner(TmOwnerContext *ctx);
 extern SPIPlanPtr tm_spi_keep_plan(const char *sql, int nargs, Oid *argtypes);
+
+/* crypto.c: random bytes, SHA-256, where pgcrypto is (SPI connected) */
 extern const char *tm_pgcrypto_schema(void);
 extern void tm_random_bytes(unsigned char *buf, size_t len);
 extern void tm_sha256(const unsigned char *data, size_t len, unsigned char out[32]);
