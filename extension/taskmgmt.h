@@ -58,6 +58,8 @@ extern Oid	tm_extension_owner(void);
 extern void tm_spi_begin_as_owner(TmOwnerContext *ctx);
 extern void tm_spi_end_as_owner(TmOwnerContext *ctx);
 extern SPIPlanPtr tm_spi_keep_plan(const char *sql, int nargs, Oid *argtypes);
+
+/* crypto.c: random bytes, SHA-256, where pgcrypto is (SPI connected) */
 extern const char *tm_pgcrypto_schema(void);
 extern void tm_random_bytes(unsigned char *buf, size_t len);
 extern void tm_sha256(const unsigned char *data, size_t len, unsigned char out[32]);
@@ -66,7 +68,7 @@ extern void tm_sha256(const unsigned char *data, size_t len, unsigned char out[3
 extern bool tm_autonomous_revoke_session(int64 session_id);
 extern bool tm_autonomous_record_login_failure(const unsigned char email_key[32]);
 
-/* export_pdf.c: defines taskmgmt.report_font */
-extern void tm_export_pdf_init(void);
+/* report_pdf.c: defines taskmgmt.report_font */
+extern void tm_report_pdf_init(void);
 
 #endif							/* TASKMGMT_H */
