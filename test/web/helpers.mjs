@@ -16,7 +16,14 @@ let n = 0;
 export async function api(method, path, token, body, extraHeaders = {}) {
   const headers = { 'Content-Type': 'application/json', ...extraHeaders };
   if (token) headers.Authorization = `Bearer ${token}`;
-  const res = await fetch(BASE + path, { method, headers, body: body && JSON.stringify(body) });
+  let res;
+  // 503 + Retry-After: the shim's cap on concurrent bcrypt calls (sign-in
+  // busy on a loaded machine); try again a few times
+  for (let i = 0; ; i++) {
+    res = await fetch(BASE + path, { method, headers, body: body && JSON.stringify(body) });
+    if (res.status !== 503 || i >= 10) break;
+    await new Promise((r) => setTimeout(r, 300 * (i + 1)));
+  }
   const data = res.status === 204 ? null : await res.json();
   assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(data)}`);
   return data;

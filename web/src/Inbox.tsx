@@ -1,15 +1,14 @@
 // Notifications: newest first, unread ones marked, mark read / mark all
 // read, paging; new ones arrive over the websocket (App keeps the count).
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { call, client, type Notification } from './api';
 import { subscribe } from './live';
 import { href, navigate } from './route';
 import { Empty, ErrorNote, Loading, say, toApiError, useLoad, useSession } from './ui';
 import { when } from './util';
-import { useEffect } from 'react';
 
 export function InboxScreen() {
-  const { refreshUnread } = useSession();
+  const { refreshUnread, unread } = useSession();
   const [unreadOnly, setUnreadOnly] = useState(false);
   const page = useLoad(() => call(() => client.GET('/api/v1/notifications', {
     params: { query: { limit: 50, ...(unreadOnly ? { unread: 'true' } : {}) } },
@@ -60,7 +59,7 @@ export function InboxScreen() {
         <h1 id="screen-title">Notifications</h1>
         <div className="actions">
           <label className="check"><input type="checkbox" checked={unreadOnly} onChange={(e) => setUnreadOnly(e.target.checked)} /> Unread only</label>
-          <button type="button" id="mark-all" onClick={() => mark('all')} disabled={!items.some((n) => !n.read_at)}>Mark all read</button>
+          <button type="button" id="mark-all" onClick={() => mark('all')} disabled={unread === 0 && !items.some((n) => !n.read_at)}>Mark all read</button>
         </div>
       </div>
       {page.loading && !page.data && <Loading what="notifications" />}

@@ -104,6 +104,7 @@ export class ApiError extends Error {
 }
 
 type Answer<T> = { data?: T; error?: unknown; response: Response };
+const problemOf = (a: { error?: unknown }) => (a.error && typeof a.error === 'object' ? a.error : {}) as Partial<Problem>;
 
 /**
  * Runs one call, refreshing the access token once on a 401; resolves to the
@@ -111,16 +112,17 @@ type Answer<T> = { data?: T; error?: unknown; response: Response };
  */
 export async function call<T>(fn: () => Promise<Answer<T>>): Promise<T> {
   let r: Answer<T>;
+  // a wrong (current) password is a 401 too, but the session is fine
+  const expired = (a: Answer<T>) => a.response.status === 401 && access !== null && problemOf(a).code !== 'invalid_credentials';
   try {
     r = await fn();
-    if (r.response.status === 401 && access !== null && (await refresh())) r = await fn();
-  } catch (e) {
+    if (expired(r) && (await refresh())) r = await fn();
+  } catch {
     throw new ApiError(0, { detail: 'The server could not be reached. Check your connection and try again.' });
   }
   if (r.response.ok) return r.data as T;
-  const problem = (r.error && typeof r.error === 'object' ? r.error : {}) as Partial<Problem>;
-  if (r.response.status === 401 && access !== null) clearTokens();
-  throw new ApiError(r.response.status, problem);
+  if (expired(r)) clearTokens();
+  throw new ApiError(r.response.status, problemOf(r));
 }
 
 /** GET of a non-JSON resource (CSV, PDF) with the bearer token, as a Blob. */
