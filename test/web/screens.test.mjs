@@ -50,7 +50,11 @@ for (const [label, opts] of [
     const page = await ctx.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(BASE + '/');
+    page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) errors.push(m.text()); });
+    const first = await page.goto(BASE + '/');
+    // same-origin policy on the page; the UI runs under it without a violation
+    assert.match(first.headers()['content-security-policy'], /default-src 'self'/);
+    assert.doesNotMatch(first.headers()['content-security-policy'], /unsafe-inline|unsafe-eval/);
     await page.getByRole('heading', { name: 'Sign in to taskmgmt' }).waitFor();
     await scan(page, `${label} sign-in`);
     await shot(page, `${label}-sign-in`);
