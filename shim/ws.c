@@ -44,7 +44,6 @@ typedef struct ws_client
 
 static h2o_linklist_t clients;
 static struct timespec notified_at;	/* when the last NOTIFY arrived */
-static int	n_clients;
 static h2o_timeout_t sweep_timeout;
 static h2o_timeout_entry_t sweep_entry;
 
@@ -61,12 +60,6 @@ static struct
 
 static void fetch(ws_client *c);
 static void wake_user(int64_t uid, int64_t id);
-
-int
-ws_count(void)
-{
-	return n_clients;
-}
 
 static void
 client_free(ws_client *c)
@@ -86,7 +79,6 @@ client_free(ws_client *c)
 			}
 	}
 	h2o_linklist_unlink(&c->link);
-	n_clients--;
 	metrics_ws(-1);
 	free(c->token);
 	free(c);
@@ -248,7 +240,7 @@ fetch(ws_client *c)
 		return;
 	}
 	c->again = 0;
-	q = db_query_new(ws_catchup_route);
+	q = db_query_new(ROUTE_WS_CATCHUP);
 	db_query_param(q, c->token, strlen(c->token));
 	snprintf(since, sizeof(since), "%lld", (long long) c->last_id);
 	db_query_param(q, since, strlen(since));
@@ -384,7 +376,7 @@ fetch_group(ws_client *leader)
 		if (o->user_id == leader->user_id && !o->dead && o->last_id < min_id)
 			min_id = o->last_id;
 	}
-	q = db_query_new(ws_catchup_route);
+	q = db_query_new(ROUTE_WS_CATCHUP);
 	db_query_param(q, leader->token, strlen(leader->token));
 	snprintf(since, sizeof(since), "%lld", (long long) min_id);
 	db_query_param(q, since, strlen(since));
@@ -535,7 +527,6 @@ ws_handle(h2o_req_t *req)
 	}
 	c->opened = c->last_seen = c->last_ping = time(NULL);
 	h2o_linklist_insert(&clients, &c->link);
-	n_clients++;
 	metrics_ws(1);
 	c->conn = h2o_upgrade_to_websocket(req, key, c, on_ws_msg);
 	wslay_event_config_set_max_recv_msg_length(c->conn->ws_ctx, cfg.ws_max_frame);
