@@ -82,20 +82,9 @@ on_done(db_query *q, PGresult *res)
 		return;
 	if (response_started(req))
 		return;
-	if (res == NULL)
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 	{
-		send_problem(req, 503, "unavailable", "the database is unavailable", NULL, 1);
-		return;
-	}
-	if (PQresultStatus(res) == PGRES_FATAL_ERROR)
-	{
-		problem_from_pg(req, res);
-		return;
-	}
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-	{
-		log_msg("request %s: unexpected result shape", request_id(req));
-		send_problem(req, 500, "internal_error", "internal error", NULL, 0);
+		send_db_error(req, res);
 		return;
 	}
 	if (r->ops == OPS_READYZ)

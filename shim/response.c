@@ -249,3 +249,39 @@ send_preflight(h2o_req_t *req, const char *allow)
 	}
 	send_json(req, 204, NULL, 0);
 }
+
+/*
+ * A statement that did not give its one row: the problem errors.c maps its
+ * error to (res NULL: the database went away).  5xx are logged with the
+ * request id, since the client sees only a fixed text.
+ */
+void
+send_db_error(h2o_req_t *req, const PGresult *res)
+{
+	pg_error	e;
+	problem		p;
+
+	if (res == NULL)
+	{
+		send_problem(req, 503, "unavailable", "the database is unavailable", NULL, 1);
+		return;
+	}
+	if (PQresultStatus(res) != PGRES_FATAL_ERROR)
+	{
+		log_msg("request %s: unexpected result shape", request_id(req));
+		send_problem(req, 500, "internal_error", "internal error", NULL, 0);
+		return;
+	}
+	e.sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	e.message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	e.detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	e.column = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+	e.schema = PQresultErrorField(res, PG_DIAG_SCHEMA_NAME);
+	e.table = PQresultErrorField(res, PG_DIAG_TABLE_NAME);
+	e.datatype = PQresultErrorField(res, PG_DIAG_DATATYPE_NAME);
+	p = problem_of(&e);
+	if (p.log)
+		log_msg("request %s: database error %s: %s", request_id(req),
+				e.sqlstate ? e.sqlstate : "-", e.message ? e.message : "-");
+	send_problem(req, p.status, p.code, p.detail, p.field, p.retry_after);
+}

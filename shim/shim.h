@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "errors.h"
 #include "routes.h"
 
 /* ---- configuration (config.c) ---- */
@@ -121,6 +122,7 @@ void		send_json(h2o_req_t *req, int status, const char *body, size_t len);
 void		send_problem(h2o_req_t *req, int status, const char *code, const char *detail,
 						 const char *field, int retry_after);
 void		send_preflight(h2o_req_t *req, const char *allow);
+void		send_db_error(h2o_req_t *req, const PGresult *res);
 
 /* ---- HTTP handling (handler.c, stream.c, ops.c) ---- */
 typedef struct csv_stream csv_stream;
@@ -153,10 +155,6 @@ int			csv_full(void);		/* as many exports as the pool can spare */
 void		csv_bind(req_state *st, db_query *q);
 /* the query ended: 0 if nothing was sent yet and the caller answers the error */
 int			csv_done(csv_stream *s, const PGresult *res);
-
-/* ---- errors (errors.c) ---- */
-void		problem_from_pg(h2o_req_t *req, const PGresult *res);
-const char *status_title(int status);
 
 /* ---- access log and metrics (log.c, metrics.c) ---- */
 void		log_access(const char *request_id, const char *method, size_t method_len,
