@@ -96,7 +96,7 @@ void		db_resume(db_query *q);
 int			db_is_up(void);
 void		db_stats(int *total, int *up, int *busy, int *waiting);
 
-/* a libpq connection driven by the event loop (pgsock.c) */
+/* a libpq socket watched by the event loop (pgsock.c) */
 typedef struct pg_watch
 {
 	h2o_socket_t *sock;
@@ -108,6 +108,32 @@ typedef struct pg_watch
 void		pgw_attach(pg_watch *w, h2o_loop_t *loop, PGconn *conn, h2o_socket_cb on_read);
 void		pgw_detach(pg_watch *w);
 void		pgw_want_write(pg_watch *w, h2o_socket_cb on_write);
+
+/*
+ * A connection that connects without blocking (pgsock.c).  The owner embeds
+ * it; socket callbacks get it as sock->data.  on_ready: connected, the
+ * owner attaches its own reader.  on_failed: the attempt failed; the owner
+ * cleans up and calls pgc_retry(), as it does when it finds the connection
+ * lost.
+ */
+typedef struct pg_conn pg_conn;
+struct pg_conn
+{
+	PGconn	   *pg;
+	pg_watch	w;
+	h2o_loop_t *loop;
+	const char *const *keywords;
+	const char *const *values;
+	void		(*on_ready) (pg_conn *c);
+	void		(*on_failed) (pg_conn *c);
+	int			connecting;
+	h2o_timeout_entry_t retry;
+};
+void		pgc_start(pg_conn *c, h2o_loop_t *loop, const char *const *keywords,
+					  const char *const *values, void (*on_ready) (pg_conn *c),
+					  void (*on_failed) (pg_conn *c));
+/* closes the connection and connects again after 250 ms */
+void		pgc_retry(pg_conn *c);
 
 /* ---- responses (response.c): request id, common headers, accounting ---- */
 void		response_init(void);
@@ -166,9 +192,12 @@ void		metrics_ws_relayed(void);
 void		metrics_ws_fanout(double seconds, int sockets);
 void		metrics_render(strbuf *out);
 
-/* ---- websocket notifications (ws.c) ---- */
+/* ---- websocket notifications (ws.c) and the LISTEN connection (listen.c) ---- */
 void		ws_init(h2o_loop_t *loop);
 int			ws_handle(h2o_req_t *req);
+void		ws_notified(int64_t user_id, int64_t id);
+void		ws_catch_up(void);
+void		listen_init(h2o_loop_t *loop);
 
 extern h2o_loop_t *shim_loop;
 extern h2o_context_t shim_ctx;
