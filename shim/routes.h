@@ -59,10 +59,18 @@ typedef struct route
 	const char *location;		/* Location prefix, e.g. "/api/v1/tasks/" */
 } route;
 
+/*
+ * Entries that code uses by name, first in routes[] (designated
+ * initializers), so appending a route never moves them.
+ */
+enum
+{
+	ROUTE_WS_CATCHUP			/* internal: websocket auth + catch-up */
+};
+#define WS_CATCHUP_LIMIT 200
+
 extern const route routes[];
 extern const int n_routes;
-extern const int ws_catchup_route;
-#define WS_CATCHUP_LIMIT 200
 
 #define ROUTE_MAX_IDS 2
 
