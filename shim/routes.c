@@ -24,6 +24,9 @@ const route routes[] = {
 	{"GET", "/", 0, Q_NONE, OPS_WEB_INDEX, NULL, NULL},
 	{"GET", "/app.js", 0, Q_NONE, OPS_WEB_JS, NULL, NULL},
 	{"GET", "/app.css", 0, Q_NONE, OPS_WEB_CSS, NULL, NULL},
+	{"GET", "/favicon.svg", 0, Q_NONE, OPS_WEB_ICON, NULL, NULL},
+	/* what browsers ask for when a page names no icon (/openapi.json) */
+	{"GET", "/favicon.ico", 0, Q_NONE, OPS_WEB_ICON, NULL, NULL},
 
 	/* auth */
 	{"POST", "/api/v1/auth/register", RF_BODY | RF_SLOW | RF_CREATED, Q_NONE, OPS_NONE,

@@ -41,9 +41,10 @@ typedef enum ops_kind
 	OPS_OPENAPI,
 	OPS_DOCS,
 	OPS_DOCS_ASSET,
-	OPS_WEB_INDEX,				/* the web UI: web/index.html, app.js, app.css */
+	OPS_WEB_INDEX,				/* the web UI: web/index.html, app.js, app.css, ... */
 	OPS_WEB_JS,
 	OPS_WEB_CSS,
+	OPS_WEB_ICON,				/* web/favicon.svg, also as /favicon.ico */
 	OPS_WEBSOCKET
 } ops_kind;
 
