@@ -77,6 +77,9 @@ SQL
 provision_sql() {
   echo "SET client_min_messages = warning;"
   echo "CREATE EXTENSION IF NOT EXISTS taskmgmt CASCADE;"
+  # What an update newly requires (0.2.0: pg_trgm) must exist before it:
+  # ALTER EXTENSION UPDATE does not create it.
+  echo "CREATE EXTENSION IF NOT EXISTS pg_trgm;"
   echo "ALTER EXTENSION taskmgmt UPDATE;"
   # The scheduled jobs (due-soon, overdue, clean-ups) run under pg_cron,
   # which lives in the database named by cron.database_name.

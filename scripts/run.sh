@@ -29,6 +29,9 @@ fi
 psql_owner -d taskmgmt <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS taskmgmt CASCADE;
+-- 0.2.0 requires pg_trgm: ALTER EXTENSION UPDATE does not create what an
+-- update newly requires (a database made at 0.1.0 lacks it)
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
 ALTER EXTENSION taskmgmt UPDATE;
 -- scheduled jobs (due-soon/overdue reminders, cleanup, outbox retention)
 CREATE EXTENSION IF NOT EXISTS pg_cron;

@@ -80,11 +80,10 @@ BEGIN
 END
 $$;
 
--- Typo-tolerant fallback: when full text finds nothing (first page only)
--- and pg_trgm is installed in the database (CREATE EXTENSION pg_trgm; not a
--- hard requirement), titles similar to q by pg_trgm's word_similarity
--- (>= 0.4) among the visible tasks, best first, one page.  Returns NULL
--- without pg_trgm.
+-- Typo-tolerant fallback: when full text finds nothing (first page only),
+-- titles similar to q by pg_trgm's word_similarity (>= 0.4) among the
+-- visible tasks, best first, one page.  pg_trgm is required by the control
+-- file (since 0.2.0) and found wherever the DBA put it; NULL without it.
 CREATE FUNCTION @extschema@._search_fuzzy_sql(f jsonb, n integer) RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
@@ -109,8 +108,8 @@ $$;
 -- list parameters (tag, tag_mode, status, assignee, ..., limit, cursor)
 -- except sort and q.  Ranking and snippets only ever see visible rows: the
 -- RLS policy filters the candidates first (ts_rank is not leakproof).
--- When nothing matches and pg_trgm is installed, titles close to q are
--- returned instead, marked "fuzzy": true (one page, no cursor).
+-- When nothing matches, titles close to q (pg_trgm) are returned instead,
+-- marked "fuzzy": true (one page, no cursor).
 CREATE FUNCTION @extschema@.search_tasks(q text, filter jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
