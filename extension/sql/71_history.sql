@@ -233,8 +233,9 @@ BEGIN
     PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
   END IF;
   FOR k IN SELECT jsonb_object_keys(filter) ORDER BY 1 LOOP
-    IF k NOT IN ('limit', 'cursor') THEN
-      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter (limit, cursor)');
+    IF NOT k = ANY (@extschema@.filter_keys('task_history')) THEN
+      PERFORM @extschema@._bad_parameter(k, format('is not a known parameter (%s)',
+                                                    array_to_string(@extschema@.filter_keys('task_history'), ', ')));
     END IF;
   END LOOP;
   lim := @extschema@._limit_param(filter -> 'limit');

@@ -107,6 +107,32 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            WHEN 'due_date' THEN 'date' WHEN 'title' THEN 'text' ELSE 'timestamptz' END
 $$;
 
+-- The keys that the filter argument of an API function accepts (NULL for a
+-- function without one).  The functions check their filters against these
+-- lists, and the HTTP suite compares them with shim/openapi.json, so the
+-- documented query parameters cannot drift from what the SQL accepts.
+-- search_tasks takes q as its first argument and ranks instead of sorting;
+-- the export takes the list's keys (limit and cursor are ignored: it has
+-- every matching task) plus include_comments.
+CREATE FUNCTION @extschema@.filter_keys(api_function text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE api_function
+           WHEN 'list_tasks' THEN l
+           WHEN 'filter_tasks' THEN l
+           WHEN 'save_view' THEN l
+           WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
+           WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
+           WHEN 'export_tasks_csv_lines' THEN l || '{include_comments}'::text[]
+           WHEN 'task_history' THEN '{limit,cursor}'
+           WHEN 'notifications' THEN '{unread,cursor,limit,since}'
+           WHEN 'report_summary' THEN '{team,from,to}'
+           WHEN 'report_summary_pdf' THEN '{team,from,to}'
+         END
+    FROM (SELECT '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view}'::text[] AS l) k
+$$;
+COMMENT ON FUNCTION @extschema@.filter_keys(text) IS
+  'The keys the filter argument of an API function accepts, e.g. filter_keys(''list_tasks'').';
+
 -- Validates a list filter into canonical form:
 --   {status: [..], assignee: "me"|"none"|"user:N"|"team:N", team: N,
 --    priority: [..], tag: [..], tag_mode: "any"|"all", due_before, due_after,
@@ -117,7 +143,7 @@ $$;
 CREATE FUNCTION @extschema@._filter_normalize(filter jsonb, extra_keys text[] DEFAULT '{}')
 RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
-  known constant text[] := '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view}';
+  known constant text[] := @extschema@.filter_keys('list_tasks');
   f jsonb := '{}';
   k text;
   v jsonb;

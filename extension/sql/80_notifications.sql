@@ -301,6 +301,10 @@ BEGIN
     PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
   END IF;
   FOR k, v IN SELECT * FROM jsonb_each(filter) LOOP
+    IF NOT k = ANY (@extschema@.filter_keys('notifications')) THEN
+      PERFORM @extschema@._bad_parameter(k, format('is not a known parameter (%s)',
+                                                    array_to_string(@extschema@.filter_keys('notifications'), ', ')));
+    END IF;
     CASE k
       WHEN 'unread' THEN
         IF v IN ('true', '"true"') THEN unread := true;
@@ -324,8 +328,6 @@ BEGIN
           PERFORM @extschema@._bad_parameter('since', 'must be a notification id (0 or more)');
         END IF;
         since_id := (v #>> '{}')::bigint;
-      ELSE
-        PERFORM @extschema@._bad_parameter(k, 'is not a known parameter (unread, cursor, limit, since)');
     END CASE;
   END LOOP;
   IF since_id IS NOT NULL AND before_id IS NOT NULL THEN

@@ -32,7 +32,7 @@ BEGIN
     PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
   END IF;
   FOR k IN SELECT jsonb_object_keys(f) ORDER BY 1 LOOP
-    IF NOT k = ANY ('{team,from,to}') THEN
+    IF NOT k = ANY (@extschema@.filter_keys('report_summary')) THEN
       PERFORM @extschema@._bad_parameter(k, 'is not a known parameter');
     END IF;
   END LOOP;
