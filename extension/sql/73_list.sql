@@ -120,6 +120,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            WHEN 'list_tasks' THEN l
            WHEN 'filter_tasks' THEN l
            WHEN 'save_view' THEN l
+           WHEN 'task_rows' THEN array_remove(array_remove(l, 'limit'), 'cursor')
            WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
            WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
            WHEN 'export_tasks_csv_lines' THEN l || '{include_comments}'::text[]

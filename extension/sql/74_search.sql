@@ -82,13 +82,18 @@ $$;
 
 -- Typo-tolerant fallback: when full text finds nothing (first page only),
 -- titles similar to q by pg_trgm's word_similarity (>= 0.4) among the
--- visible tasks, best first, one page.  pg_trgm is required by the control
--- file (since 0.2.0) and found wherever the DBA put it; NULL without it.
+-- visible tasks, best first, one page.  Only for plain words: a query with
+-- -word, "a phrase" or "or" says exactly what it wants, which similar titles
+-- would ignore (NULL then).  pg_trgm is required by the control file (since
+-- 0.2.0) and found wherever the DBA put it; NULL without it.
 CREATE FUNCTION @extschema@._search_fuzzy_sql(f jsonb, n integer) RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
   trgm text;
 BEGIN
+  IF websearch_to_tsquery('english', f ->> 'q')::text ~ '!|\||<(-|[0-9]+)>' THEN
+    RETURN NULL;
+  END IF;
   SELECT x.nspname INTO trgm FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace x ON x.oid = e.extnamespace
    WHERE e.extname = 'pg_trgm';
   IF trgm IS NULL THEN

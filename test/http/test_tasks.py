@@ -168,8 +168,8 @@ def test_search(alice):
 def test_search_tolerates_typos_out_of_the_box():
     # pg_trgm comes with CREATE EXTENSION taskmgmt CASCADE: no set-up here
     u, other = new_user("typo"), new_user("typo-other")
-    launch = create(u, title="Plan the product launch")
-    spec = create(u, title="Draft the spec")
+    launch = create(u, title="Plan the product launch").json()
+    spec = create(u, title="Draft the spec").json()
     create(other, title="Their own launch")                 # invisible to u
     for typo, want in (("lanch", launch), ("spek", spec)):
         r = requests.get(API + "/search", params={"q": typo}, headers=u.h)

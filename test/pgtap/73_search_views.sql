@@ -4,7 +4,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(48);
+SELECT plan(49);
 
 SELECT pg_temp.wf_as('carol') IS NOT NULL AS signed_in \gset
 SELECT (taskmgmt.create_task('{"title": "Database migration secret", "description": "carol only <b>", "tags": ["db"]}') ->> 'id')::bigint AS secret \gset
@@ -78,6 +78,8 @@ SELECT is((:'fz'::jsonb -> 'items' -> 0 -> 'task' ->> 'id')::bigint, :t_title::b
 SELECT ok(NOT (:'fz'::jsonb @> jsonb_build_object('items', jsonb_build_array(jsonb_build_object('task', jsonb_build_object('id', :secret))))),
           '... never another user''s task (carol''s similar title is not there)');
 SELECT is(taskmgmt.search_tasks('database migration') -> 'fuzzy', NULL, 'full-text hits are not fuzzy');
+SELECT is(taskmgmt.search_tasks('"databse migraton" or databse -migraton'), '{"items": [], "next_cursor": null}'::jsonb,
+          'no fuzzy fallback for a query with a phrase, or, -word: it says exactly what it wants');
 
 -- ---- saved views ----
 SELECT is(taskmgmt.save_view('Open work', '{"status": "todo,in_progress", "sort": "-priority"}') - 'id' - 'created_at' - 'updated_at',

@@ -14,6 +14,7 @@ CREATE TEMP TABLE calls (fn text PRIMARY KEY, stmt text NOT NULL);
 INSERT INTO calls VALUES
   ('list_tasks', 'SELECT taskmgmt.list_tasks(%L)'),
   ('filter_tasks', 'SELECT count(*) FROM taskmgmt.filter_tasks(%L)'),
+  ('task_rows', 'SELECT count(*) FROM taskmgmt.task_rows(%L)'),
   ('save_view', 'SELECT taskmgmt.save_view(''probe'', %L)'),
   ('search_tasks', 'SELECT taskmgmt.search_tasks(''probe'', %L)'),
   ('export_tasks_csv', 'SELECT taskmgmt.export_tasks_csv(%L)'),
