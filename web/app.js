@@ -71,9 +71,12 @@ async function start() {
   await loadTasks(true);
   await loadNotifications();
   connectNotifications();
-  // links in notification emails point at /?task=ID
-  const linked = new URLSearchParams(location.search).get('task');
+  // links in notification emails point at /?task=ID and /?preferences; when
+  // this tab has no session, they take effect after signing in
+  const params = new URLSearchParams(location.search);
+  const linked = params.get('task');
   if (linked && /^[0-9]+$/.test(linked)) await openTask(linked).catch((e) => say(e.message));
+  if (params.has('preferences')) await showPreferences().catch((e) => say(e.message));
 }
 
 function text(tag, value, cls) {
@@ -120,6 +123,8 @@ async function loadTasks(reset) {
 async function openTask(id) {
   const t = await api('GET', `/api/v1/tasks/${id}`);
   state.current = t;
+  // the address names the open task: a reload or a copied link reopens it
+  history.replaceState(null, '', `/?task=${t.id}`);
   $('#detail').hidden = false;
   $('#detail-title').textContent = t.title;
   $('#detail-meta').textContent = `#${t.id} · ${statusLabel[t.status]} · priority ${t.priority}` +
@@ -200,6 +205,67 @@ function connectNotifications() {
   ws.onclose = () => { if (state.access && state.ws === ws) setTimeout(connectNotifications, 3000); };
 }
 
+// Notification preferences: what arrives in the app and by email, per event.
+const eventLabel = {
+  assigned: 'A task is assigned to you or your team', updated: 'A task you follow changes',
+  commented: 'Someone comments on a task you follow', mentioned: 'Someone mentions you',
+  due_soon: 'A task is due within 24 hours', overdue: 'A task is overdue',
+};
+
+async function showPreferences() {
+  const prefs = await api('GET', '/api/v1/me/notification-preferences');
+  const body = $('#prefs-form tbody');
+  body.replaceChildren();
+  for (const [ev, label] of Object.entries(eventLabel)) {
+    const tr = document.createElement('tr');
+    tr.append(text('td', label));
+    for (const ch of ['in_app', 'email']) {
+      const td = document.createElement('td');
+      const box = document.createElement('input');
+      box.type = 'checkbox';
+      box.name = `${ev}.${ch}`;
+      box.checked = Boolean(prefs[ev] && prefs[ev][ch]);
+      box.setAttribute('aria-label', `${label}: ${ch === 'email' ? 'by email' : 'in the app'}`);
+      td.append(box);
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+  $('#preferences').hidden = false;
+  $('#preferences').scrollIntoView();
+}
+
+async function savePreferences() {
+  const notifications = {};
+  for (const box of document.querySelectorAll('#prefs-form input[type=checkbox]')) {
+    const [ev, ch] = box.name.split('.');
+    (notifications[ev] = notifications[ev] || {})[ch] = box.checked;
+  }
+  await api('PATCH', '/api/v1/me', { preferences: { notifications } });
+  say('Preferences saved.', true);
+}
+
+// The one-click unsubscribe link of an email (List-Unsubscribe), opened in
+// a browser: ask first, then POST to the same address, as a mail provider
+// would.  The signed token in the address is the authority: no sign-in.
+function unsubscribePage() {
+  $('#auth').hidden = true;
+  $('#unsubscribe').hidden = false;
+  on('#unsubscribe-button', 'click', async () => {
+    const res = await fetch(location.pathname + location.search, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
+    if (!res.ok) {
+      const d = await res.json().catch(() => ({}));
+      throw new Error(d.detail || `request failed (${res.status})`);
+    }
+    $('#unsubscribe-button').hidden = true;
+    $('#unsubscribe-done').hidden = false;
+  });
+}
+
 function on(sel, ev, fn) {
   $(sel).addEventListener(ev, async (e) => {
     if (ev === 'submit') e.preventDefault();
@@ -254,11 +320,15 @@ on('#comment-form', 'submit', async (e) => {
   await openTask(state.current.id);
 });
 on('#notif-button', 'click', () => { $('#notifications').hidden = !$('#notifications').hidden; });
+on('#prefs-button', 'click', () => ($('#preferences').hidden ? showPreferences() : ($('#preferences').hidden = true)));
+on('#prefs-form', 'submit', savePreferences);
 on('#mark-all', 'click', async () => {
   await api('POST', '/api/v1/notifications/read', { all: true });
   await loadNotifications();
 });
 
-if (sessionStorage.getItem('refresh_token')) {
+if (location.pathname === '/api/v1/mail/unsubscribe') {
+  unsubscribePage();
+} else if (sessionStorage.getItem('refresh_token')) {
   refresh().then((ok) => ok && start()).catch(() => signedOut());
 }

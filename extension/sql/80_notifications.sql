@@ -297,14 +297,8 @@ DECLARE
   n int;
   last_id bigint;
 BEGIN
-  IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
-    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
-  END IF;
+  PERFORM @extschema@._check_filter_keys('notifications', filter);
   FOR k, v IN SELECT * FROM jsonb_each(filter) LOOP
-    IF NOT k = ANY (@extschema@.filter_keys('notifications')) THEN
-      PERFORM @extschema@._bad_parameter(k, format('is not a known parameter (%s)',
-                                                    array_to_string(@extschema@.filter_keys('notifications'), ', ')));
-    END IF;
     CASE k
       WHEN 'unread' THEN
         IF v IN ('true', '"true"') THEN unread := true;

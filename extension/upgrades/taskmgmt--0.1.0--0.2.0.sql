@@ -13,7 +13,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE api_function
            WHEN 'list_tasks' THEN l
            WHEN 'filter_tasks' THEN l
-           WHEN 'save_view' THEN l
+           WHEN 'save_view' THEN array_remove(array_remove(l, 'cursor'), 'view')
            WHEN 'task_rows' THEN array_remove(array_remove(l, 'limit'), 'cursor')
            WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
            WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
@@ -22,6 +22,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            WHEN 'notifications' THEN '{unread,cursor,limit,since}'
            WHEN 'report_summary' THEN '{team,from,to}'
            WHEN 'report_summary_pdf' THEN '{team,from,to}'
+           WHEN 'mail_unsubscribe' THEN '{token}'
          END
     FROM (SELECT '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view}'::text[] AS l) k
 $$;
@@ -30,6 +31,26 @@ COMMENT ON FUNCTION @extschema@.filter_keys(text) IS
   'The keys the filter argument of an API function accepts, e.g. filter_keys(''list_tasks'').';
 REVOKE ALL ON FUNCTION @extschema@.filter_keys(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.filter_keys(text) TO taskmgmt_client;
+
+CREATE FUNCTION @extschema@._check_filter_keys(api_function text, filter jsonb) RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  k text;
+BEGIN
+  IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
+    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(filter) ORDER BY 1 LOOP
+    IF NOT k = ANY (@extschema@.filter_keys(api_function)) THEN
+      PERFORM @extschema@._bad_parameter(k, format('is not a known parameter (%s)',
+                                                    array_to_string(@extschema@.filter_keys(api_function), ', ')));
+    END IF;
+  END LOOP;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._check_filter_keys(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._check_filter_keys(text, jsonb) TO taskmgmt_client;
 
 CREATE OR REPLACE FUNCTION @extschema@._filter_normalize(filter jsonb, extra_keys text[] DEFAULT '{}')
 RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
@@ -140,7 +161,6 @@ $$;
 CREATE OR REPLACE FUNCTION @extschema@.task_history(id bigint, filter jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
-  k text;
   lim integer;
   cur jsonb;
   last_id bigint;
@@ -149,15 +169,7 @@ DECLARE
   fhash text := md5('history:' || id);
 BEGIN
   PERFORM @extschema@._require_user();
-  IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
-    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
-  END IF;
-  FOR k IN SELECT jsonb_object_keys(filter) ORDER BY 1 LOOP
-    IF NOT k = ANY (@extschema@.filter_keys('task_history')) THEN
-      PERFORM @extschema@._bad_parameter(k, format('is not a known parameter (%s)',
-                                                    array_to_string(@extschema@.filter_keys('task_history'), ', ')));
-    END IF;
-  END LOOP;
+  PERFORM @extschema@._check_filter_keys('task_history', filter);
   lim := @extschema@._limit_param(filter -> 'limit');
   cur := @extschema@._cursor_read(filter -> 'cursor', 'history', fhash);
   IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = task_history.id) THEN
@@ -198,14 +210,8 @@ DECLARE
   n int;
   last_id bigint;
 BEGIN
-  IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
-    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
-  END IF;
+  PERFORM @extschema@._check_filter_keys('notifications', filter);
   FOR k, v IN SELECT * FROM jsonb_each(filter) LOOP
-    IF NOT k = ANY (@extschema@.filter_keys('notifications')) THEN
-      PERFORM @extschema@._bad_parameter(k, format('is not a known parameter (%s)',
-                                                    array_to_string(@extschema@.filter_keys('notifications'), ', ')));
-    END IF;
     CASE k
       WHEN 'unread' THEN
         IF v IN ('true', '"true"') THEN unread := true;
@@ -263,7 +269,6 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
   uid bigint := @extschema@._require_user();
   f jsonb := coalesce(filter, '{}');
-  k text;
   v jsonb;
   tz text;
   today date;
@@ -275,14 +280,7 @@ DECLARE
   t_to timestamptz;
   result jsonb;
 BEGIN
-  IF jsonb_typeof(f) <> 'object' THEN
-    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
-  END IF;
-  FOR k IN SELECT jsonb_object_keys(f) ORDER BY 1 LOOP
-    IF NOT k = ANY (@extschema@.filter_keys('report_summary')) THEN
-      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter');
-    END IF;
-  END LOOP;
+  PERFORM @extschema@._check_filter_keys('report_summary', f);
 
   v := f -> 'team';
   IF v IS NOT NULL AND v <> 'null' THEN
@@ -511,3 +509,270 @@ REVOKE ALL ON FUNCTION @extschema@.task_history_rows(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.task_history_rows(bigint) TO taskmgmt_client;
 REVOKE ALL ON FUNCTION @extschema@.comment_thread_rows(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.comment_thread_rows(bigint) TO taskmgmt_client;
+
+-- ==== mail: HTML alternative, one-click unsubscribe, subjects without the comment (#19) ====
+ALTER TABLE @extschema@.email_outbox ADD COLUMN unsubscribe_token text;
+
+CREATE FUNCTION @extschema@._outbox_link(app_url text, what text, arg text DEFAULT NULL) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT rtrim(app_url, '/') || CASE what
+    WHEN 'task' THEN '/?task=' || arg
+    WHEN 'preferences' THEN '/?preferences'
+    WHEN 'unsubscribe' THEN '/api/v1/mail/unsubscribe?token=' || arg
+  END
+$$;
+
+CREATE FUNCTION @extschema@._html_escape(s text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT replace(replace(replace(replace(replace(s, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+                         '"', '&quot;'), '\'', '&#39;')
+$$;
+
+CREATE FUNCTION @extschema@._outbox_html(items jsonb, app_url text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT E'<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
+         || E'<body style="font-family: sans-serif; line-height: 1.4">\n'
+         || string_agg(format(E'<div style="margin-bottom: 1.5em">\n<p>%s</p>\n%s<p><a href="%s">Open the task</a></p>\n</div>\n',
+                              @extschema@._html_escape(coalesce(i ->> 'headline', i ->> 'message')),
+                              CASE WHEN i ? 'comment' THEN
+                                format(E'<blockquote style="margin: 0 0 0 0.5em; padding-left: 0.8em; border-left: 3px solid #ccc">%s</blockquote>\n',
+                                       replace(@extschema@._html_escape(i ->> 'comment'), E'\n', E'<br>\n'))
+                                ELSE '' END,
+                              @extschema@._html_escape(@extschema@._outbox_link(app_url, 'task', i ->> 'task_id'))),
+                       '' ORDER BY ord)
+         || E'<hr>\n<p style="color: #666; font-size: small">You get this email because of your taskmgmt '
+         || format(E'notification preferences. <a href="%s">Change them</a>.</p>\n</body></html>\n',
+                   @extschema@._html_escape(@extschema@._outbox_link(app_url, 'preferences')))
+  FROM jsonb_array_elements(items) WITH ORDINALITY AS x(i, ord)
+$$;
+
+CREATE FUNCTION @extschema@._unsubscribe_mac(uid bigint) RETURNS bytea
+LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED AS $$
+  SELECT substr(sha256(sha256('taskmgmt unsubscribe outer key:'::bytea || k.secret)
+                       || sha256(sha256('taskmgmt unsubscribe inner key:'::bytea || k.secret)
+                                 || convert_to('unsubscribe:' || uid, 'UTF8'))), 1, 16)
+  FROM @extschema@.signing_keys k WHERE k.id = 1
+$$;
+
+CREATE FUNCTION @extschema@._unsubscribe_token(uid bigint) RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED AS $$
+  SELECT uid || '.' || @extschema@._b64url_encode(@extschema@._unsubscribe_mac(uid))
+$$;
+
+CREATE FUNCTION @extschema@.mail_unsubscribe(link jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m text[];
+  uid bigint;
+  mac bytea;
+BEGIN
+  PERFORM @extschema@._check_filter_keys('mail_unsubscribe', link);
+  m := regexp_match(CASE WHEN jsonb_typeof(link -> 'token') = 'string' THEN link ->> 'token' END,
+                    '^([0-9]{1,18})\.([A-Za-z0-9_-]{22})$');
+  uid := m[1]::bigint;
+  mac := @extschema@._b64url_decode(m[2]);
+  -- compared as digests: the time taken says nothing about the right MAC
+  IF m IS NULL OR mac IS NULL
+     OR sha256(mac) IS DISTINCT FROM sha256(@extschema@._unsubscribe_mac(uid)) THEN
+    PERFORM @extschema@._bad_parameter('token',
+      'is not a valid unsubscribe link (it may be older than a key rotation); change your email preferences in the web UI');
+  END IF;
+  UPDATE @extschema@.users u
+     SET preferences = jsonb_set(coalesce(u.preferences, '{}'), '{notifications}',
+           coalesce(u.preferences -> 'notifications', '{}')
+           || (SELECT jsonb_object_agg(e, coalesce(u.preferences -> 'notifications' -> e, '{}')
+                                          || '{"email": false}')
+                 FROM jsonb_object_keys(@extschema@.notification_defaults()) e)),
+         updated_at = now()
+   WHERE u.id = uid;
+  RETURN jsonb_build_object('unsubscribed', true);
+END
+$$;
+
+CREATE FUNCTION @extschema@._comment_headline(ev text, actor bigint, title text) RETURNS text
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT format(CASE ev WHEN 'mentioned' THEN '%s mentioned you on %s' ELSE '%s commented on %s' END,
+                @extschema@._actor_name(actor), @extschema@._short_title(title))
+$$;
+
+COMMENT ON FUNCTION @extschema@.mail_unsubscribe(jsonb) IS
+  'One-click unsubscribe (RFC 8058): {"token": ...} from a List-Unsubscribe link turns off every email notification of its user.';
+REVOKE ALL ON FUNCTION @extschema@._outbox_link(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._outbox_link(text, text, text) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@._html_escape(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._html_escape(text) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@._outbox_html(jsonb, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._outbox_html(jsonb, text) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@._unsubscribe_mac(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._unsubscribe_mac(bigint) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@._unsubscribe_token(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._unsubscribe_token(bigint) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@.mail_unsubscribe(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.mail_unsubscribe(jsonb) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@._comment_headline(text, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._comment_headline(text, bigint, text) TO taskmgmt_client;
+
+CREATE OR REPLACE FUNCTION @extschema@._outbox_enqueue(uid bigint, address text, ev text, task_id bigint,
+                                            actor bigint, msg text, comment bigint)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  s @extschema@.mail_settings;
+  title text := (SELECT t.title FROM @extschema@.tasks t WHERE t.id = _outbox_enqueue.task_id);
+  item jsonb := jsonb_build_object('event', ev, 'task_id', task_id, 'actor_id', actor,
+                                   'comment_id', comment, 'message', msg, 'at', now(), 'title', title);
+  open_id bigint;
+BEGIN
+  -- a comment goes into the body whole; the subject names the task only
+  IF comment IS NOT NULL AND ev IN ('mentioned', 'commented') THEN
+    item := item || jsonb_build_object(
+      'headline', @extschema@._comment_headline(ev, actor, title),
+      'comment', (SELECT c.body FROM @extschema@.comments c WHERE c.id = comment));
+  END IF;
+  IF ev IN ('updated', 'commented') THEN
+    s := @extschema@._mail_settings();
+    -- The open digest of this recipient, if any; one being claimed by a
+    -- mailer right now is locked and skipped (a new digest starts instead),
+    -- so a user's change never waits for an SMTP server.
+    SELECT o.id INTO open_id FROM @extschema@.email_outbox o
+    WHERE o.user_id = uid AND o.status = 'pending' AND o.kind = 'digest' AND o.claim_token IS NULL
+      AND o.created_at + s.digest_max > now()
+    ORDER BY o.id DESC LIMIT 1
+    FOR UPDATE SKIP LOCKED;
+    IF open_id IS NOT NULL THEN
+      UPDATE @extschema@.email_outbox o
+         SET items = o.items || item, recipient = address, last_event_at = now(),
+             send_after = least(now() + s.digest_idle, o.created_at + s.digest_max)
+       WHERE o.id = open_id;
+    ELSE
+      INSERT INTO @extschema@.email_outbox (user_id, recipient, kind, items, message_id, send_after, unsubscribe_token)
+      VALUES (uid, address, 'digest', jsonb_build_array(item), @extschema@._new_message_id(),
+              now() + least(s.digest_idle, s.digest_max), @extschema@._unsubscribe_token(uid));
+    END IF;
+  ELSE
+    INSERT INTO @extschema@.email_outbox (user_id, recipient, kind, items, message_id, unsubscribe_token)
+    VALUES (uid, address, 'single', jsonb_build_array(item), @extschema@._new_message_id(),
+            @extschema@._unsubscribe_token(uid));
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._outbox_subject(kind text, items jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT '[taskmgmt] ' || CASE
+    WHEN kind = 'single' OR jsonb_array_length(items) = 1 THEN
+      CASE WHEN length(h) > 150 THEN left(h, 149) || '…' ELSE h END
+    WHEN (SELECT count(DISTINCT i ->> 'task_id') = 1 AND bool_and(i ? 'title') FROM jsonb_array_elements(items) i) THEN
+      format('%s updates on %s', jsonb_array_length(items), @extschema@._short_title(items -> -1 ->> 'title'))
+    ELSE format('%s updates on your tasks', jsonb_array_length(items))
+  END
+  FROM (SELECT coalesce(items -> 0 ->> 'headline', items -> 0 ->> 'message') AS h) x
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._outbox_body(items jsonb, app_url text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT string_agg(CASE WHEN i ? 'comment' THEN
+                      format(E'%s:\n\n%s\n\nOpen the task: %s\n', i ->> 'headline',
+                             regexp_replace(i ->> 'comment', '^', '> ', 'gn'),
+                             @extschema@._outbox_link(app_url, 'task', i ->> 'task_id'))
+                    ELSE format(E'%s\nOpen the task: %s\n', i ->> 'message',
+                                @extschema@._outbox_link(app_url, 'task', i ->> 'task_id')) END,
+                    E'\n' ORDER BY ord)
+         || E'\n-- \nYou get this email because of your taskmgmt notification preferences.\n'
+         || 'Change them: ' || @extschema@._outbox_link(app_url, 'preferences') || E'\n'
+  FROM jsonb_array_elements(items) WITH ORDINALITY AS x(i, ord)
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._comment_mentions_notify() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  c @extschema@.comments;
+  t @extschema@.tasks;
+  actor bigint;
+BEGIN
+  SELECT * INTO c FROM @extschema@.comments WHERE id = NEW.comment_id;
+  IF NOT FOUND OR c.deleted_at IS NOT NULL THEN
+    RETURN NULL;
+  END IF;
+  SELECT * INTO t FROM @extschema@.tasks WHERE id = c.task_id;
+  actor := coalesce(@extschema@.current_user_id(), c.author_id);
+  PERFORM @extschema@._deliver(NEW.user_id, 'mentioned', t, actor,
+    @extschema@._comment_headline('mentioned', actor, t.title) || ': ' || @extschema@._comment_excerpt(c.body),
+    c.id);
+  RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._comments_notify() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t @extschema@.tasks;
+  actor bigint := coalesce(@extschema@.current_user_id(), NEW.author_id);
+  msg text;
+  r bigint;
+BEGIN
+  IF NEW.deleted_at IS NOT NULL THEN
+    RETURN NULL;
+  END IF;
+  SELECT * INTO t FROM @extschema@.tasks WHERE id = NEW.task_id;
+  msg := @extschema@._comment_headline('commented', actor, t.title) || ': ' || @extschema@._comment_excerpt(NEW.body);
+  FOR r IN
+    SELECT DISTINCT x FROM unnest(ARRAY[t.creator_id]
+                                  || @extschema@._assignees(t.assignee_user_id, t.assignee_team_id)
+                                  || ARRAY(SELECT c.author_id FROM @extschema@.comments c
+                                           WHERE c.task_id = NEW.task_id AND c.id < NEW.id
+                                             AND c.author_id IS NOT NULL)) x
+    WHERE NOT EXISTS (SELECT FROM @extschema@.comment_mentions m
+                      WHERE m.comment_id = NEW.id AND m.user_id = x)
+    ORDER BY 1
+  LOOP
+    PERFORM @extschema@._deliver(r, 'commented', t, actor, msg, NEW.id);
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
+-- outbox_claim returns two more columns (body_html, list_unsubscribe)
+DROP FUNCTION @extschema@.outbox_claim(integer, interval);
+CREATE FUNCTION @extschema@.outbox_claim(batch_size integer DEFAULT 10, lease interval DEFAULT '5 minutes')
+RETURNS TABLE (id bigint, recipient text, subject text, body text, message_id text,
+               attempts integer, claim_token uuid, body_html text, list_unsubscribe text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  url text;
+BEGIN
+  IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 1000 THEN
+    PERFORM @extschema@._invalid('batch_size', 'must be from 1 to 1000');
+  END IF;
+  IF lease IS NULL OR lease < '1 second' THEN
+    PERFORM @extschema@._invalid('lease', 'must be at least 1 second');
+  END IF;
+  url := (@extschema@._mail_settings()).app_url;
+  RETURN QUERY
+  WITH due AS (
+    SELECT o.id FROM @extschema@.email_outbox o
+    WHERE o.status = 'pending' AND o.send_after <= now()
+      AND (o.claimed_until IS NULL OR o.claimed_until < now())
+    ORDER BY o.send_after, o.id
+    LIMIT batch_size
+    FOR UPDATE SKIP LOCKED
+  )
+  UPDATE @extschema@.email_outbox o
+     SET attempts = o.attempts + 1, claim_token = gen_random_uuid(), claimed_until = now() + lease
+    FROM due WHERE o.id = due.id
+  RETURNING o.id, o.recipient, @extschema@._outbox_subject(o.kind, o.items),
+            @extschema@._outbox_body(o.items, url),
+            o.message_id, o.attempts, o.claim_token,
+            @extschema@._outbox_html(o.items, url),
+            @extschema@._outbox_link(url, 'unsubscribe', o.unsubscribe_token);
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@.outbox_claim(integer, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.outbox_claim(integer, interval) TO taskmgmt_client;
+GRANT EXECUTE ON FUNCTION @extschema@.outbox_claim(integer, interval),
+  @extschema@._outbox_html(jsonb, text), @extschema@._outbox_link(text, text, text),
+  @extschema@._html_escape(text), @extschema@._short_title(text)
+  TO taskmgmt_mailer;

@@ -4,7 +4,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(49);
+SELECT plan(48);
 
 SELECT pg_temp.wf_as('carol') IS NOT NULL AS signed_in \gset
 SELECT (taskmgmt.create_task('{"title": "Database migration secret", "description": "carol only <b>", "tags": ["db"]}') ->> 'id')::bigint AS secret \gset
