@@ -247,7 +247,7 @@ $$;
 CREATE FUNCTION @extschema@._html_escape(s text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   SELECT replace(replace(replace(replace(replace(s, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
-                         '"', '&quot;'), '\'', '&#39;')
+                         '"', '&quot;'), '''', '&#39;')
 $$;
 
 -- The text/html alternative: the same content, escaped; line breaks kept.

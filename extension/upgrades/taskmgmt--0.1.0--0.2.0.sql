@@ -525,7 +525,7 @@ $$;
 CREATE FUNCTION @extschema@._html_escape(s text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   SELECT replace(replace(replace(replace(replace(s, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
-                         '"', '&quot;'), '\'', '&#39;')
+                         '"', '&quot;'), '''', '&#39;')
 $$;
 
 CREATE FUNCTION @extschema@._outbox_html(items jsonb, app_url text) RETURNS text

@@ -24,6 +24,9 @@ $$;
 
 SET ROLE tap_notify;
 SELECT pg_temp.as_user(:ada) \gset
+-- Ada leads a team with Bob in it, so she may assign to him
+SELECT (taskmgmt.create_team('Mail') ->> 'id')::bigint AS team \gset
+SELECT taskmgmt.add_team_member(:team, :bob, 'member') IS NOT NULL AS ok \gset
 SELECT (taskmgmt.create_task(jsonb_build_object('title', 'Draft the <spec> & "plan"',
           'assignee', jsonb_build_object('type', 'user', 'id', :bob))) ->> 'id')::bigint AS t \gset
 SELECT taskmgmt.add_comment(:t, E'Please check section 2 before Friday, @bob@notify.test.\nAlso <b>this</b> & that: a long comment that goes on and on past any subject line length limit at all, really.') IS NOT NULL AS ok \gset
