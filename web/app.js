@@ -131,7 +131,7 @@ async function openTask(id) {
     (t.due_date ? ` · due ${t.due_date}` : '') + (t.assignee ? ` · ${t.assignee.name}` : '');
   $('#detail-description').textContent = t.description;
   $('#detail-status').value = t.status;
-  const [thread, history] = await Promise.all([
+  const [thread, events] = await Promise.all([
     api('GET', `/api/v1/tasks/${id}/comments`).catch(() => []),
     api('GET', `/api/v1/tasks/${id}/history`).catch(() => ({ items: [] })),
   ]);
@@ -144,7 +144,7 @@ async function openTask(id) {
   }
   const hist = $('#history');
   hist.replaceChildren();
-  for (const e of (history.items || history)) hist.append(text('li', `${e.at.slice(0, 16).replace('T', ' ')} — ${e.description}`));
+  for (const e of (events.items || events)) hist.append(text('li', `${e.at.slice(0, 16).replace('T', ' ')} — ${e.description}`));
 }
 
 async function updateCurrent(patch) {

@@ -251,8 +251,8 @@ def test_mention_subject_names_the_task_and_the_body_has_the_whole_comment(smtp,
     assert msg['Subject'] == '[taskmgmt] ann mentioned you on "itest Launch <plan> & "budget""'
     assert msg.get_content_type() == 'multipart/alternative'
     assert [p.get_content_type() for p in msg.iter_parts()] == ['text/plain', 'text/html']
-    text = msg.get_body(('plain',)).get_content()
-    html = msg.get_body(('html',)).get_content()
+    text = msg.get_body(('plain',)).get_content().replace('\r\n', '\n')
+    html = msg.get_body(('html',)).get_content().replace('\r\n', '\n')
     link = 'https://tasks.example.com/?task=%s' % task
     # the whole comment, quoted line by line, and the link that opens the task
     quoted = '\n'.join('> ' + line for line in (long + '@ben@itest.example').strip().split('\n'))

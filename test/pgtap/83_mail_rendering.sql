@@ -34,7 +34,7 @@ RESET ROLE;
 
 -- ---- a mention ----
 SELECT * FROM pg_temp.mail(:bob) \gset m_
-SELECT is(:'m_subject', '[taskmgmt] Ada mentioned you on "Draft the <spec> & "plan""',
+SELECT is(:'m_subject'::text, '[taskmgmt] Ada mentioned you on "Draft the <spec> & "plan""',
           'mention: the subject names the task and who, not the comment');
 SELECT ok(:'m_body' LIKE E'Ada mentioned you on "Draft the <spec> & "plan"":\n\n> Please check section 2 before Friday, @bob@notify.test.\n> Also <b>this</b> & that: a long comment%really.\n\nOpen the task: https://tasks.example.com/?task=' || :t || E'\n%',
           'mention: the whole comment, quoted, in the text body, then the link that opens the task');
@@ -71,7 +71,7 @@ SELECT taskmgmt.update_task(:t, '{"priority": "high"}', NULL) IS NOT NULL AS ok 
 RESET ROLE;
 UPDATE taskmgmt.email_outbox SET send_after = now() WHERE kind = 'digest';
 SELECT * FROM pg_temp.mail(:ada) \gset d_
-SELECT is(:'d_subject', '[taskmgmt] 2 updates on "Draft the <spec> & "plan""', 'a digest about one task names it');
+SELECT is(:'d_subject'::text, '[taskmgmt] 2 updates on "Draft the <spec> & "plan""', 'a digest about one task names it');
 SELECT ok(:'d_body' LIKE '%status todo → in_progress%priority none → high%', 'the digest lists every update');
 SET ROLE tap_notify;
 SELECT pg_temp.as_user(:ada) \gset
