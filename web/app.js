@@ -1,6 +1,9 @@
 // taskmgmt web UI: plain JavaScript over the HTTP API (no build step).
-// Tokens: the access token lives in memory only; the refresh token in
-// sessionStorage so a reload keeps the session in this tab and no other.
+// Tokens live in sessionStorage, so a reload or a link opened in this tab
+// keeps the session, and no other tab shares it.  A page load uses the
+// stored access token while it is valid instead of refreshing: refresh
+// tokens rotate on use, and a navigation that cut a refresh short would
+// leave the tab with a spent one (the server then ends the session).
 'use strict';
 
 const state = { access: null, user: null, cursor: null, current: null, lastNotif: 0, ws: null };
@@ -49,13 +52,26 @@ async function refresh() {
 
 function signedIn(tokens) {
   state.access = tokens.access_token;
+  sessionStorage.setItem('access_token', tokens.access_token);
   sessionStorage.setItem('refresh_token', tokens.refresh_token);
+}
+
+// The stored access token if it is still good for 30 s, else null.
+function storedAccessToken() {
+  const token = sessionStorage.getItem('access_token');
+  try {
+    const claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+    return claims.exp * 1000 > Date.now() + 30000 ? token : null;
+  } catch (e) {
+    return null;
+  }
 }
 
 function signedOut() {
   state.access = null;
   state.user = null;
   sessionStorage.removeItem('refresh_token');
+  sessionStorage.removeItem('access_token');
   if (state.ws) state.ws.close();
   $('#auth').hidden = false;
   $('#app').hidden = true;
@@ -330,5 +346,6 @@ on('#mark-all', 'click', async () => {
 if (location.pathname === '/api/v1/mail/unsubscribe') {
   unsubscribePage();
 } else if (sessionStorage.getItem('refresh_token')) {
-  refresh().then((ok) => ok && start()).catch(() => signedOut());
+  state.access = storedAccessToken();
+  (state.access ? Promise.resolve(true) : refresh()).then((ok) => ok && start()).catch(() => signedOut());
 }
