@@ -15,9 +15,9 @@ DATA_built  = taskmgmt--$(EXTVERSION).sql
 
 REGRESS      = $(basename $(notdir $(sort $(wildcard test/sql/*.sql))))
 TEST_OUTDIR ?= .run/test-out
-REGRESS_OPTS = --inputdir=test --outputdir=$(TEST_OUTDIR)/regress --load-extension=pgcrypto --load-extension=taskmgmt
+REGRESS_OPTS = --inputdir=test --outputdir=$(TEST_OUTDIR)/regress --load-extension=pgcrypto --load-extension=pg_trgm --load-extension=taskmgmt
 ISOLATION      = $(basename $(notdir $(sort $(wildcard test/isolation/specs/*.spec))))
-ISOLATION_OPTS = --inputdir=test/isolation --outputdir=$(TEST_OUTDIR)/isolation --load-extension=pgcrypto --load-extension=taskmgmt
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=$(TEST_OUTDIR)/isolation --load-extension=pgcrypto --load-extension=pg_trgm --load-extension=taskmgmt
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
               -Wno-sign-compare

@@ -41,6 +41,8 @@ const route routes[] = {
 	{"GET", "/app.js", 0, Q_NONE, OPS_WEB_JS, NULL, NULL},
 	{"GET", "/app.css", 0, Q_NONE, OPS_WEB_CSS, NULL, NULL},
 	{"GET", "/favicon.svg", 0, Q_NONE, OPS_WEB_ICON, NULL, NULL},
+	/* what browsers ask for when a page names no icon (/openapi.json) */
+	{"GET", "/favicon.ico", 0, Q_NONE, OPS_WEB_ICON, NULL, NULL},
 
 	/* auth */
 	{"POST", "/api/v1/auth/register", RF_BODY | RF_SLOW | RF_CREATED, Q_NONE, OPS_NONE,
@@ -59,6 +61,8 @@ const route routes[] = {
 	/* profile */
 	{"GET", "/api/v1/me", RF_AUTH, Q_NONE, OPS_NONE,
 		AUTH "SELECT taskmgmt.me() AS body FROM a", NULL},
+	{"GET", "/api/v1/me/notification-preferences", RF_AUTH, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.notification_preferences() AS body FROM a", NULL},
 	{"PATCH", "/api/v1/me", RF_AUTH | RF_BODY, Q_NONE, OPS_NONE,
 		AUTH "SELECT taskmgmt.update_me($2::jsonb) AS body FROM a", NULL},
 	{"POST", "/api/v1/me/password", RF_AUTH | RF_BODY | RF_SLOW | RF_NO_CONTENT, Q_NONE, OPS_NONE,
@@ -126,6 +130,16 @@ const route routes[] = {
 		"THEN ARRAY(SELECT jsonb_array_elements_text(b->'ids'))::bigint[] END) END "
 		"FROM a, (SELECT $2::jsonb AS b) s", NULL},
 	{"GET", "/api/v1/notifications/ws", 0, Q_NONE, OPS_WEBSOCKET, NULL, NULL},
+	/*
+	 * One-click unsubscribe (RFC 8058): the mail provider POSTs to the
+	 * List-Unsubscribe address, without a session; the signed token in its
+	 * query string is the authority (the body, "List-Unsubscribe=One-Click",
+	 * is not needed).  A person following the link gets the web UI, which
+	 * asks before it POSTs.
+	 */
+	{"POST", "/api/v1/mail/unsubscribe", 0, Q_FILTER, OPS_NONE,
+		"SELECT taskmgmt.mail_unsubscribe($1::jsonb) AS body", NULL},
+	{"GET", "/api/v1/mail/unsubscribe", 0, Q_NONE, OPS_WEB_INDEX, NULL, NULL},
 	{"GET", "/api/v1/reports/summary", RF_AUTH, Q_FILTER, OPS_NONE,
 		AUTH "SELECT taskmgmt.report_summary($2::jsonb) AS body FROM a", NULL},
 	{"GET", "/api/v1/reports/summary.pdf", RF_AUTH | RF_PDF, Q_FILTER, OPS_NONE,
