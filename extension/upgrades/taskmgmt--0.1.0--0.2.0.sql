@@ -55,46 +55,6 @@ BEGIN
       PERFORM @extschema@._invalid(k, 'is read-only');
     ELSIF NOT k = ANY (allowed) THEN
       PERFORM @extschema@._invalid(k, 'is not a known field');
-
--- ==== filter keys: the accepted query parameters in one place (#19) ====
--- filter_keys(fn) lists what each API function's filter accepts; the
--- functions check against it and the HTTP suite compares it with openapi.json.
-CREATE FUNCTION @extschema@.filter_keys(api_function text) RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE api_function
-           WHEN 'list_tasks' THEN l
-           WHEN 'filter_tasks' THEN l
-           WHEN 'save_view' THEN array_remove(array_remove(l, 'cursor'), 'view')
-           WHEN 'task_rows' THEN array_remove(array_remove(l, 'limit'), 'cursor')
-           WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
-           WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
-           WHEN 'export_tasks_csv_lines' THEN l || '{include_comments}'::text[]
-           WHEN 'task_history' THEN '{limit,cursor}'
-           WHEN 'notifications' THEN '{unread,cursor,limit,since}'
-           WHEN 'report_summary' THEN '{team,from,to}'
-           WHEN 'report_summary_pdf' THEN '{team,from,to}'
-           WHEN 'mail_unsubscribe' THEN '{token}'
-         END
-    FROM (SELECT '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view}'::text[] AS l) k
-$$;
-
-COMMENT ON FUNCTION @extschema@.filter_keys(text) IS
-  'The keys the filter argument of an API function accepts, e.g. filter_keys(''list_tasks'').';
-REVOKE ALL ON FUNCTION @extschema@.filter_keys(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.filter_keys(text) TO taskmgmt_client;
-
-CREATE FUNCTION @extschema@._check_filter_keys(api_function text, filter jsonb) RETURNS void
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-DECLARE
-  k text;
-BEGIN
-  IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
-    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
-  END IF;
-  FOR k IN SELECT jsonb_object_keys(filter) ORDER BY 1 LOOP
-    IF NOT k = ANY (@extschema@.filter_keys(api_function)) THEN
-      PERFORM @extschema@._bad_parameter(k, format('is not a known parameter (%s)',
-                                                    array_to_string(@extschema@.filter_keys(api_function), ', ')));
     END IF;
   END LOOP;
 END
@@ -436,6 +396,51 @@ BEGIN
   RETURN result;
 END
 $$;
+
+-- ==== filter keys: the accepted query parameters in one place (#19) ====
+-- filter_keys(fn) lists what each API function's filter accepts; the
+-- functions check against it and the HTTP suite compares it with openapi.json.
+CREATE FUNCTION @extschema@.filter_keys(api_function text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE api_function
+           WHEN 'list_tasks' THEN l
+           WHEN 'filter_tasks' THEN l
+           WHEN 'save_view' THEN array_remove(array_remove(l, 'cursor'), 'view')
+           WHEN 'task_rows' THEN array_remove(array_remove(l, 'limit'), 'cursor')
+           WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
+           WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
+           WHEN 'export_tasks_csv_lines' THEN l || '{include_comments}'::text[]
+           WHEN 'task_history' THEN '{limit,cursor}'
+           WHEN 'notifications' THEN '{unread,cursor,limit,since}'
+           WHEN 'report_summary' THEN '{team,from,to}'
+           WHEN 'report_summary_pdf' THEN '{team,from,to}'
+           WHEN 'mail_unsubscribe' THEN '{token}'
+         END
+    FROM (SELECT '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view}'::text[] AS l) k
+$$;
+
+COMMENT ON FUNCTION @extschema@.filter_keys(text) IS
+  'The keys the filter argument of an API function accepts, e.g. filter_keys(''list_tasks'').';
+REVOKE ALL ON FUNCTION @extschema@.filter_keys(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.filter_keys(text) TO taskmgmt_client;
+
+CREATE FUNCTION @extschema@._check_filter_keys(api_function text, filter jsonb) RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  k text;
+BEGIN
+  IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
+    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(filter) ORDER BY 1 LOOP
+    IF NOT k = ANY (@extschema@.filter_keys(api_function)) THEN
+      PERFORM @extschema@._bad_parameter(k, format('is not a known parameter (%s)',
+                                                    array_to_string(@extschema@.filter_keys(api_function), ', ')));
+    END IF;
+  END LOOP;
+END
+$$;
+
 REVOKE ALL ON FUNCTION @extschema@._check_filter_keys(text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._check_filter_keys(text, jsonb) TO taskmgmt_client;
 
