@@ -19,6 +19,16 @@ LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
     'created_at', t.created_at, 'updated_at', t.updated_at,
     'started_at', t.started_at, 'completed_at', t.completed_at,
     'version', t.version)
+  -- planning (#14): subtasks (61_subtasks.sql) and relations (62_relations.sql);
+  -- the counts run under the caller's policies, so they count visible tasks only
+  || jsonb_build_object(
+    'parent_id', t.parent_id,
+    'subtasks', (SELECT jsonb_build_object('total', count(*), 'done', count(*) FILTER (WHERE c.status = 'done'))
+                   FROM @extschema@.tasks c WHERE c.parent_id = t.id),
+    'blocked_by_open', (SELECT count(*) FROM @extschema@.task_relations r
+                          JOIN @extschema@.tasks b ON b.id = r.task_id
+                         WHERE r.other_id = t.id AND r.type = 'blocks'
+                           AND b.status NOT IN ('done', 'canceled')))
 $$;
 
 CREATE FUNCTION @extschema@._enum_field(obj jsonb, field text, allowed text[]) RETURNS text
@@ -103,6 +113,9 @@ BEGIN
       END CASE;
     END IF;
   END IF;
+  IF p ? 'parent_id' THEN  -- checked by the tasks_check_parent trigger (61_subtasks.sql)
+    r.parent_id := @extschema@._id_field(p, 'parent_id');
+  END IF;
   IF p ? 'tags' THEN
     IF p -> 'tags' = 'null' THEN
       r.tags := '{}';
@@ -170,10 +183,10 @@ BEGIN
 
   -- the version moves exactly when something a user sees changes
   IF (NEW.title, NEW.description, NEW.status, NEW.priority, NEW.due_date, NEW.team_id,
-      NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags)
+      NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags, NEW.parent_id)
      IS NOT DISTINCT FROM
      (OLD.title, OLD.description, OLD.status, OLD.priority, OLD.due_date, OLD.team_id,
-      OLD.assignee_user_id, OLD.assignee_team_id, OLD.tags) THEN
+      OLD.assignee_user_id, OLD.assignee_team_id, OLD.tags, OLD.parent_id) THEN
     NEW.version := OLD.version;
     NEW.updated_at := OLD.updated_at;
     RETURN NEW;
@@ -203,7 +216,7 @@ DECLARE
   r @extschema@.tasks;
 BEGIN
   PERFORM @extschema@._check_keys(task,
-    '{title,description,status,priority,due_date,team_id,assignee,tags}',
+    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id}',
     '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
   IF NOT task ? 'title' THEN PERFORM @extschema@._invalid('title', 'is required'); END IF;
   r.description := '';
@@ -212,9 +225,9 @@ BEGIN
   r.tags := '{}';
   r := @extschema@._apply_task_fields(task, r);
   INSERT INTO @extschema@.tasks (title, description, status, priority, due_date, team_id,
-                                 assignee_user_id, assignee_team_id, tags, creator_id)
+                                 assignee_user_id, assignee_team_id, tags, creator_id, parent_id)
   VALUES (r.title, r.description, r.status, r.priority, r.due_date, r.team_id,
-          r.assignee_user_id, r.assignee_team_id, r.tags, uid)
+          r.assignee_user_id, r.assignee_team_id, r.tags, uid, r.parent_id)
   RETURNING * INTO r;
   RETURN @extschema@.task_json(r);
 END
@@ -241,7 +254,7 @@ DECLARE
 BEGIN
   PERFORM @extschema@._require_user();
   PERFORM @extschema@._check_keys(patch,
-    '{title,description,status,priority,due_date,team_id,assignee,tags}',
+    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id}',
     '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
   SELECT * INTO r FROM @extschema@.tasks t WHERE t.id = update_task.id FOR UPDATE;
   IF NOT FOUND THEN PERFORM @extschema@._not_found('task'); END IF;
@@ -254,22 +267,32 @@ BEGIN
   UPDATE @extschema@.tasks t
      SET title = r.title, description = r.description, status = r.status, priority = r.priority,
          due_date = r.due_date, team_id = r.team_id, assignee_user_id = r.assignee_user_id,
-         assignee_team_id = r.assignee_team_id, tags = r.tags
+         assignee_team_id = r.assignee_team_id, tags = r.tags, parent_id = r.parent_id
    WHERE t.id = r.id
   RETURNING * INTO r;
   RETURN @extschema@.task_json(r);
 END
 $$;
 
-CREATE FUNCTION @extschema@.delete_task(id bigint) RETURNS void
+-- cascade: also delete the subtasks (every level) the caller can see;
+-- without it a task with visible subtasks is refused (TM422, field cascade).
+-- Subtasks the caller cannot see are detached (parent_id set to NULL).
+CREATE FUNCTION @extschema@.delete_task(id bigint, cascade boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  ids bigint[];
 BEGIN
   PERFORM @extschema@._require_user();
   IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = delete_task.id) THEN
     PERFORM @extschema@._not_found('task');
   END IF;
-  DELETE FROM @extschema@.tasks t WHERE t.id = delete_task.id;
-  IF NOT FOUND THEN
+  ids := @extschema@._visible_subtree(delete_task.id);
+  IF cardinality(ids) > 1 AND NOT coalesce(cascade, false) THEN
+    PERFORM @extschema@._invalid('cascade',
+      format('must be true to delete a task with subtasks (this one has %s)', cardinality(ids) - 1));
+  END IF;
+  DELETE FROM @extschema@.tasks t WHERE t.id = ANY (ids);
+  IF NOT FOUND OR (SELECT count(*) FROM @extschema@.tasks t WHERE t.id = ANY (ids)) > 0 THEN
     RAISE EXCEPTION USING ERRCODE = '42501',
       MESSAGE = 'only the creator, a lead or owner of its team, or an admin can delete this task';
   END IF;

@@ -117,7 +117,7 @@ $$;
 CREATE FUNCTION @extschema@._filter_normalize(filter jsonb, extra_keys text[] DEFAULT '{}')
 RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
-  known constant text[] := '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view}';
+  known constant text[] := '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view,ready}';
   f jsonb := '{}';
   k text;
   v jsonb;
@@ -179,6 +179,8 @@ BEGIN
       WHEN 'due_before', 'due_after' THEN
         f := f || jsonb_build_object(k, @extschema@._date_param(v, k));
       WHEN 'overdue' THEN
+        f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
+      WHEN 'ready' THEN  -- planning (#14, 62_relations.sql)
         f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
       WHEN 'q' THEN
         IF jsonb_typeof(v) <> 'string' OR btrim(v #>> '{}') = '' THEN
@@ -268,6 +270,9 @@ BEGIN
   IF f ? 'overdue' THEN
     conds := conds || format(CASE WHEN (f ->> 'overdue')::boolean THEN '%s' ELSE 'NOT coalesce(%s, false)' END,
       '(t.due_date < current_date AND t.status NOT IN (''done'', ''canceled''))');
+  END IF;
+  IF f ? 'ready' THEN  -- planning (#14, 62_relations.sql)
+    conds := conds || @extschema@._ready_sql((f ->> 'ready')::boolean);
   END IF;
   IF f ? 'q' THEN
     conds := conds || format('t.search_vector OPERATOR(@extschema@.@@) websearch_to_tsquery(''english'', %L)', f ->> 'q');
