@@ -91,8 +91,6 @@ CREATE TABLE @extschema@.tasks (
   started_at       timestamptz,
   completed_at     timestamptz,
   version          integer NOT NULL DEFAULT 1,
-  -- subtasks (#14, 61_subtasks.sql): a detached child outlives its parent
-  parent_id        bigint REFERENCES @extschema@.tasks ON DELETE SET NULL,
   CONSTRAINT tasks_one_assignee CHECK (assignee_user_id IS NULL OR assignee_team_id IS NULL)
 );
 CREATE INDEX tasks_creator_id_idx ON @extschema@.tasks (creator_id);

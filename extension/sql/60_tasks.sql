@@ -19,10 +19,11 @@ LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
     'created_at', t.created_at, 'updated_at', t.updated_at,
     'started_at', t.started_at, 'completed_at', t.completed_at,
     'version', t.version)
-  -- planning (#14): subtasks (61_subtasks.sql) and relations (62_relations.sql);
-  -- the counts run under the caller's policies, so they count visible tasks only
+  -- planning (#14): subtasks (76_subtasks.sql), relations (77_relations.sql),
+  -- recurrence (78_recurrence.sql); the counts run under the caller's
+  -- policies, so they count visible tasks only
   || jsonb_build_object(
-    'parent_id', t.parent_id,
+    'parent_id', t.parent_id, 'recurrence', t.recurrence,
     'subtasks', (SELECT jsonb_build_object('total', count(*), 'done', count(*) FILTER (WHERE c.status = 'done'))
                    FROM @extschema@.tasks c WHERE c.parent_id = t.id),
     'blocked_by_open', (SELECT count(*) FROM @extschema@.task_relations r
@@ -113,8 +114,11 @@ BEGIN
       END CASE;
     END IF;
   END IF;
-  IF p ? 'parent_id' THEN  -- checked by the tasks_check_parent trigger (61_subtasks.sql)
+  IF p ? 'parent_id' THEN  -- checked by the tasks_check_parent trigger (76_subtasks.sql)
     r.parent_id := @extschema@._id_field(p, 'parent_id');
+  END IF;
+  IF p ? 'recurrence' THEN  -- checked by the tasks_check_recurrence trigger (78_recurrence.sql)
+    r.recurrence := nullif(btrim(@extschema@._text_field(p, 'recurrence', 500)), '');
   END IF;
   IF p ? 'tags' THEN
     IF p -> 'tags' = 'null' THEN
@@ -144,7 +148,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
   uid bigint := @extschema@.current_user_id();
 BEGIN
-  IF uid IS NOT NULL THEN
+  -- the next occurrence of a recurring task (recurrence_of, which clients
+  -- cannot insert) continues its series as it was assigned (78_recurrence.sql)
+  IF uid IS NOT NULL AND NOT (TG_OP = 'INSERT' AND NEW.recurrence_of IS NOT NULL) THEN
     IF NEW.team_id IS NOT NULL
        AND (TG_OP = 'INSERT' OR NEW.team_id IS DISTINCT FROM OLD.team_id)
        AND NOT NEW.team_id = ANY (@extschema@.my_team_ids())
@@ -183,10 +189,10 @@ BEGIN
 
   -- the version moves exactly when something a user sees changes
   IF (NEW.title, NEW.description, NEW.status, NEW.priority, NEW.due_date, NEW.team_id,
-      NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags, NEW.parent_id)
+      NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags, NEW.parent_id, NEW.recurrence)
      IS NOT DISTINCT FROM
      (OLD.title, OLD.description, OLD.status, OLD.priority, OLD.due_date, OLD.team_id,
-      OLD.assignee_user_id, OLD.assignee_team_id, OLD.tags, OLD.parent_id) THEN
+      OLD.assignee_user_id, OLD.assignee_team_id, OLD.tags, OLD.parent_id, OLD.recurrence) THEN
     NEW.version := OLD.version;
     NEW.updated_at := OLD.updated_at;
     RETURN NEW;
@@ -216,7 +222,7 @@ DECLARE
   r @extschema@.tasks;
 BEGIN
   PERFORM @extschema@._check_keys(task,
-    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id}',
+    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id,recurrence}',
     '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
   IF NOT task ? 'title' THEN PERFORM @extschema@._invalid('title', 'is required'); END IF;
   r.description := '';
@@ -225,9 +231,9 @@ BEGIN
   r.tags := '{}';
   r := @extschema@._apply_task_fields(task, r);
   INSERT INTO @extschema@.tasks (title, description, status, priority, due_date, team_id,
-                                 assignee_user_id, assignee_team_id, tags, creator_id, parent_id)
+                                 assignee_user_id, assignee_team_id, tags, creator_id, parent_id, recurrence)
   VALUES (r.title, r.description, r.status, r.priority, r.due_date, r.team_id,
-          r.assignee_user_id, r.assignee_team_id, r.tags, uid, r.parent_id)
+          r.assignee_user_id, r.assignee_team_id, r.tags, uid, r.parent_id, r.recurrence)
   RETURNING * INTO r;
   RETURN @extschema@.task_json(r);
 END
@@ -254,7 +260,7 @@ DECLARE
 BEGIN
   PERFORM @extschema@._require_user();
   PERFORM @extschema@._check_keys(patch,
-    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id}',
+    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id,recurrence}',
     '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
   SELECT * INTO r FROM @extschema@.tasks t WHERE t.id = update_task.id FOR UPDATE;
   IF NOT FOUND THEN PERFORM @extschema@._not_found('task'); END IF;
@@ -267,7 +273,8 @@ BEGIN
   UPDATE @extschema@.tasks t
      SET title = r.title, description = r.description, status = r.status, priority = r.priority,
          due_date = r.due_date, team_id = r.team_id, assignee_user_id = r.assignee_user_id,
-         assignee_team_id = r.assignee_team_id, tags = r.tags, parent_id = r.parent_id
+         assignee_team_id = r.assignee_team_id, tags = r.tags, parent_id = r.parent_id,
+         recurrence = r.recurrence
    WHERE t.id = r.id
   RETURNING * INTO r;
   RETURN @extschema@.task_json(r);

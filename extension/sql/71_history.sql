@@ -113,6 +113,7 @@ BEGIN
                        THEN jsonb_build_array(NULL, @extschema@._assignee_value(r.assignee_user_id, r.assignee_team_id)) END,
       'tags', CASE WHEN cardinality(r.tags) > 0 THEN jsonb_build_array(NULL, to_jsonb(r.tags)) END,
       'parent_id', CASE WHEN r.parent_id IS NOT NULL THEN jsonb_build_array(NULL, r.parent_id) END,
+      'recurrence', CASE WHEN r.recurrence IS NOT NULL THEN jsonb_build_array(NULL, r.recurrence) END,
       'started_at', CASE WHEN r.started_at IS NOT NULL THEN jsonb_build_array(NULL, r.started_at) END,
       'completed_at', CASE WHEN r.completed_at IS NOT NULL THEN jsonb_build_array(NULL, r.completed_at) END));
     INSERT INTO @extschema@.task_events (task_id, actor_id, actor_role, source, kind, changes, description)
@@ -170,6 +171,10 @@ BEGIN
     ch := ch || jsonb_build_object('parent_id', jsonb_build_array(OLD.parent_id, NEW.parent_id));
     lines := lines || format('parent: %s → %s', coalesce('#' || OLD.parent_id, 'none'),
                              coalesce('#' || NEW.parent_id, 'none'));
+  END IF;
+  IF NEW.recurrence IS DISTINCT FROM OLD.recurrence THEN
+    ch := ch || jsonb_build_object('recurrence', jsonb_build_array(OLD.recurrence, NEW.recurrence));
+    lines := lines || format('recurrence: %s → %s', coalesce(OLD.recurrence, 'none'), coalesce(NEW.recurrence, 'none'));
   END IF;
   -- kept in the changes (so reopening a task keeps when it was completed),
   -- not repeated in the description: the status line says it

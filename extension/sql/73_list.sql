@@ -180,7 +180,7 @@ BEGIN
         f := f || jsonb_build_object(k, @extschema@._date_param(v, k));
       WHEN 'overdue' THEN
         f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
-      WHEN 'ready' THEN  -- planning (#14, 62_relations.sql)
+      WHEN 'ready' THEN  -- planning (#14, 77_relations.sql)
         f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
       WHEN 'q' THEN
         IF jsonb_typeof(v) <> 'string' OR btrim(v #>> '{}') = '' THEN
@@ -271,7 +271,7 @@ BEGIN
     conds := conds || format(CASE WHEN (f ->> 'overdue')::boolean THEN '%s' ELSE 'NOT coalesce(%s, false)' END,
       '(t.due_date < current_date AND t.status NOT IN (''done'', ''canceled''))');
   END IF;
-  IF f ? 'ready' THEN  -- planning (#14, 62_relations.sql)
+  IF f ? 'ready' THEN  -- planning (#14, 77_relations.sql)
     conds := conds || @extschema@._ready_sql((f ->> 'ready')::boolean);
   END IF;
   IF f ? 'q' THEN

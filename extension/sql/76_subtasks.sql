@@ -1,6 +1,11 @@
--- Subtasks (#14): tasks.parent_id (10_tables.sql), at most 10 levels deep,
--- never a cycle, and the parent must be a task the caller can see.  The
--- check is a trigger, so plain SQL (psql) obeys it as the API does.
+-- Subtasks (#14): tasks.parent_id, at most 10 levels deep, never a cycle,
+-- and the parent must be a task the caller can see.  The check is a
+-- trigger, so plain SQL (psql) obeys it as the API does.
+
+-- Added here, after search_vector (74_search.sql), so that a fresh install
+-- and an upgraded 0.1.0 have the same column order.  A detached subtask
+-- outlives its parent.
+ALTER TABLE @extschema@.tasks ADD COLUMN parent_id bigint REFERENCES @extschema@.tasks ON DELETE SET NULL;
 
 CREATE INDEX tasks_parent_id_idx ON @extschema@.tasks (parent_id) WHERE parent_id IS NOT NULL;
 
