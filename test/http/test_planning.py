@@ -102,3 +102,22 @@ def test_relations_to_invisible_tasks(alice, bob):
                           json={"type": "relates", "task_id": secret["id"]}), 404)
     problem(requests.delete(API + f"/tasks/{mine['id']}/relations/{other['id']}", headers=bob.h), 404)
     problem(requests.get(API + f"/tasks/{mine['id']}/relations", headers={}), 401)
+
+
+def test_recurring_task(alice):
+    b = problem(requests.post(API + "/tasks", headers=alice.h, json={"title": "x", "recurrence": "FREQ=MINUTELY"}), 422)
+    assert b["errors"][0]["field"] == "recurrence" and "DAILY" in b["detail"]
+    b = problem(requests.post(API + "/tasks", headers=alice.h, json={"title": "x", "recurrence": "every day"}), 422)
+    assert b["errors"][0]["field"] == "recurrence" and "RRULE" in b["detail"]
+    t = create(alice, title="pay rent", due_date="2030-01-31", recurrence="FREQ=MONTHLY;BYMONTHDAY=-1;COUNT=2")
+    assert t["recurrence"] == "FREQ=MONTHLY;BYMONTHDAY=-1;COUNT=2"
+    r = requests.patch(API + f"/tasks/{t['id']}", headers=alice.h, json={"status": "done"})
+    assert r.status_code == 200
+    history = requests.get(API + f"/tasks/{t['id']}/history", headers=alice.h).json()["items"]
+    nxt = next(e["changes"]["next_occurrence"][1] for e in history if "next_occurrence" in e["changes"])
+    n = requests.get(API + f"/tasks/{nxt}", headers=alice.h).json()
+    assert n["due_date"] == "2030-02-28" and n["status"] == "todo" and n["title"] == "pay rent"
+    # COUNT=2: the second occurrence is the last
+    assert requests.patch(API + f"/tasks/{nxt}", headers=alice.h, json={"status": "done"}).status_code == 200
+    history = requests.get(API + f"/tasks/{nxt}/history", headers=alice.h).json()["items"]
+    assert not any("next_occurrence" in e["changes"] for e in history)
