@@ -94,6 +94,8 @@ const route routes[] = {
 		AUTH "SELECT taskmgmt.add_relation($2::bigint, $3::jsonb) AS body FROM a", NULL},
 	{"DELETE", "/api/v1/tasks/{id}/relations/{id}", RF_AUTH | RF_NO_CONTENT, Q_NONE, OPS_NONE,
 		AUTH "SELECT taskmgmt.remove_relation($2::bigint, $3::bigint) FROM a", NULL},
+	{"GET", "/api/v1/tasks/{id}/as-of", RF_AUTH, Q_FILTER, OPS_NONE,
+		AUTH "SELECT taskmgmt.task_as_of($2::bigint, taskmgmt._as_of_param($3::jsonb)) AS body FROM a", NULL},
 	{"GET", "/api/v1/tasks/{id}/history", RF_AUTH, Q_FILTER, OPS_NONE,
 		AUTH "SELECT taskmgmt.task_history($2::bigint, $3::jsonb) AS body FROM a", NULL},
 	{"POST", "/api/v1/tasks/{id}/updates", RF_AUTH | RF_BODY | RF_CREATED, Q_NONE, OPS_NONE,

@@ -1034,6 +1034,140 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 
+CREATE OR REPLACE FUNCTION @extschema@.report_summary(filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  uid bigint := @extschema@._require_user();
+  f jsonb := coalesce(filter, '{}');
+  k text;
+  v jsonb;
+  tz text;
+  today date;
+  team bigint;
+  team_name text;
+  d_from date;
+  d_to date;
+  t_from timestamptz;
+  t_to timestamptz;
+  result jsonb;
+BEGIN
+  IF jsonb_typeof(f) <> 'object' THEN
+    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(f) ORDER BY 1 LOOP
+    IF NOT k = ANY ('{team,from,to}') THEN
+      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter');
+    END IF;
+  END LOOP;
+
+  v := f -> 'team';
+  IF v IS NOT NULL AND v <> 'null' THEN
+    IF jsonb_typeof(v) NOT IN ('string', 'number') OR (v #>> '{}') !~ '^[0-9]{1,18}$' THEN
+      PERFORM @extschema@._bad_parameter('team', 'must be a team id');
+    END IF;
+    team := (v #>> '{}')::bigint;
+    -- a team one may not see does not exist (teams' row-level security)
+    SELECT t.name INTO team_name FROM @extschema@.teams t WHERE t.id = team;
+    IF NOT FOUND THEN PERFORM @extschema@._not_found('team'); END IF;
+  END IF;
+
+  -- days are the caller's days: periods and "overdue" use their time zone
+  SELECT u.timezone INTO tz FROM @extschema@.users u WHERE u.id = uid;
+  tz := coalesce(tz, 'UTC');
+  today := (now() AT TIME ZONE tz)::date;
+  d_to := coalesce(@extschema@._report_date_param(f, 'to'), today);
+  d_from := coalesce(@extschema@._report_date_param(f, 'from'), d_to - 27);
+  IF d_from > d_to THEN
+    PERFORM @extschema@._bad_parameter('from', 'must not be after to');
+  END IF;
+  IF d_to - d_from > 731 THEN
+    PERFORM @extschema@._bad_parameter('from', 'the period may span at most 732 days');
+  END IF;
+  t_from := d_from::timestamp AT TIME ZONE tz;
+  t_to := (d_to + 1)::timestamp AT TIME ZONE tz;
+
+  WITH s AS MATERIALIZED (
+    -- the visible tasks in scope: a team's tasks are those it owns or is assigned
+    SELECT t.id, t.status, t.due_date, t.assignee_user_id, t.assignee_team_id,
+           t.created_at, t.started_at, t.completed_at,
+           t.status = 'done' AND t.completed_at >= t_from AND t.completed_at < t_to AS done_in_period,
+           t.status IN ('todo', 'in_progress') AS open
+      FROM @extschema@.tasks t
+     WHERE team IS NULL OR t.team_id = team OR t.assignee_team_id = team
+  ),
+  done AS (
+    SELECT extract(epoch FROM s.completed_at - s.created_at) / 3600 AS lead_h,
+           extract(epoch FROM s.completed_at - s.started_at) / 3600 AS cycle_h,
+           (s.completed_at AT TIME ZONE tz)::date AS day
+      FROM s WHERE s.done_in_period
+  ),
+  weeks AS (
+    SELECT w::date AS week_start
+      FROM generate_series(date_trunc('week', d_from::timestamp), d_to::timestamp, interval '1 week') w
+  ),
+  by_assignee AS (
+    SELECT CASE WHEN s.assignee_user_id IS NOT NULL THEN 'user'
+                WHEN s.assignee_team_id IS NOT NULL THEN 'team' END AS kind,
+           coalesce(s.assignee_user_id, s.assignee_team_id) AS aid,
+           count(*) FILTER (WHERE s.done_in_period) AS completed,
+           count(*) FILTER (WHERE s.open) AS open
+      FROM s GROUP BY 1, 2
+  ),
+  named AS (
+    SELECT a.*, CASE a.kind
+             WHEN 'user' THEN (SELECT u.display_name FROM @extschema@.users u WHERE u.id = a.aid)
+             WHEN 'team' THEN @extschema@._team_name(a.aid) END AS name
+      FROM by_assignee a
+     WHERE a.completed > 0 OR a.open > 0
+  )
+  SELECT jsonb_build_object(
+    'team', CASE WHEN team IS NOT NULL THEN jsonb_build_object('id', team, 'name', team_name) END,
+    'from', d_from, 'to', d_to, 'timezone', tz, 'as_of', today, 'generated_at', now(),
+    'total', (SELECT count(*) FROM s),
+    'counts_by_status', (
+      SELECT jsonb_object_agg(st, (SELECT count(*) FROM s WHERE s.status::text = st) ORDER BY st)
+        FROM unnest(enum_range(NULL::@extschema@.task_status)::text[]) st),
+    'created_in_period', (SELECT count(*) FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
+    'completed_in_period', (SELECT count(*) FROM done),
+    -- of the tasks created in the period, the share that is done now
+    'completion_rate', (
+      SELECT round(count(*) FILTER (WHERE s.status = 'done')::numeric / nullif(count(*), 0), 4)
+        FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
+    'overdue', (
+      SELECT jsonb_build_object('count', count(*),
+                                'mean_age_days', round(avg(today - s.due_date), 1),
+                                'max_age_days', max(today - s.due_date))
+        FROM s WHERE s.open AND s.due_date < today),
+    'lead_time_hours', (
+      SELECT jsonb_build_object('count', count(*),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2))
+        FROM done),
+    'cycle_time_hours', (
+      SELECT jsonb_build_object('count', count(done.cycle_h),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2))
+        FROM done WHERE done.cycle_h IS NOT NULL),
+    -- weeks start on Monday; the first and last may be cut by the period
+    'weekly_throughput', (
+      SELECT jsonb_agg(jsonb_build_object('week_start', w.week_start,
+               'completed', (SELECT count(*) FROM done
+                              WHERE done.day >= w.week_start AND done.day < w.week_start + 7))
+               ORDER BY w.week_start)
+        FROM weeks w),
+    -- #14 (79_as_of.sql): stays in each status that ended in the period
+    'time_in_status_hours', @extschema@._time_in_status(ARRAY(SELECT s.id FROM s), t_from, t_to),
+    'assignees', coalesce((
+      SELECT jsonb_agg(jsonb_build_object('type', n.kind, 'id', n.aid, 'name', n.name,
+                                          'completed', n.completed, 'open', n.open)
+                       ORDER BY n.completed DESC, n.open DESC, n.name NULLS LAST, n.aid)
+        FROM named n), '[]'))
+  INTO result;
+  RETURN result;
+END
+$$;
+
+
 DROP FUNCTION @extschema@.delete_task(bigint);
 -- cascade: also delete the subtasks (every level) the caller can see;
 -- without it a task with visible subtasks is refused (TM422, field cascade).
@@ -1060,6 +1194,106 @@ BEGIN
 END
 $$;
 
+-- from extension/sql/79_as_of.sql
+-- History read back (#14): a task as it was at a moment, rebuilt from its
+-- history (task_events, 71_history.sql), and the time tasks spend in each
+-- status, for report_summary (87_reports.sql).  Both read the history under
+-- the caller's policies: only tasks the caller can see now.
+
+-- The fields the history records, with their values before a creation
+-- event sets them (a created event names only the fields given a value).
+CREATE FUNCTION @extschema@._as_of_defaults() RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT '{"title": null, "description": "", "status": "todo", "priority": "none", "due_date": null,
+           "team_id": null, "assignee": null, "tags": [], "parent_id": null, "recurrence": null,
+           "started_at": null, "completed_at": null}'::jsonb
+$$;
+
+-- task_as_of(id, at): {id, as_of, title, ..., completed_at}, the task as its
+-- history says it was at `at`.  P0002 for a task the caller cannot see (or
+-- that no longer exists), and for a moment before the task was created.
+CREATE FUNCTION @extschema@.task_as_of(id bigint, at timestamptz) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  e record;
+  r jsonb;
+  k text;
+  v jsonb;
+  fields constant jsonb := @extschema@._as_of_defaults();
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF task_as_of.at IS NULL THEN
+    PERFORM @extschema@._bad_parameter('at', 'is required');
+  END IF;
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = task_as_of.id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  FOR e IN SELECT ev.kind, ev.changes FROM @extschema@.task_events ev
+            WHERE ev.task_id = task_as_of.id AND ev.at <= task_as_of.at AND ev.kind IN ('created', 'updated')
+            ORDER BY ev.id LOOP
+    IF e.kind = 'created' THEN
+      r := fields;
+    END IF;
+    CONTINUE WHEN r IS NULL;
+    FOR k, v IN SELECT * FROM jsonb_each(e.changes) LOOP
+      IF fields ? k AND jsonb_typeof(v) = 'array' THEN
+        r := jsonb_set(r, ARRAY[k], v -> 1);
+      END IF;
+    END LOOP;
+  END LOOP;
+  IF r IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'P0002', MESSAGE = 'task did not exist at that time';
+  END IF;
+  RETURN jsonb_build_object('id', task_as_of.id, 'as_of', task_as_of.at) || r;
+END
+$$;
+
+-- The query parameters of GET /tasks/{id}/as-of: at (an ISO 8601 timestamp).
+CREATE FUNCTION @extschema@._as_of_param(params jsonb) RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  k text;
+  v text := params ->> 'at';
+BEGIN
+  FOR k IN SELECT jsonb_object_keys(coalesce(params, '{}')) ORDER BY 1 LOOP
+    IF k <> 'at' THEN PERFORM @extschema@._bad_parameter(k, 'is not a known parameter'); END IF;
+  END LOOP;
+  IF v IS NULL OR v !~ '^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$' THEN
+    PERFORM @extschema@._bad_parameter('at', 'must be a timestamp such as 2030-01-31T12:00:00Z');
+  END IF;
+  BEGIN
+    RETURN v::timestamptz;
+  EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
+    PERFORM @extschema@._bad_parameter('at', 'is not a valid timestamp');
+  END;
+  RETURN NULL;
+END
+$$;
+
+-- report_summary's time_in_status_hours: per status, the stays that ended
+-- (the task moved to another status) within [t_from, t_to), of the given
+-- tasks: {status: {count, mean, p85}} in hours.  A stay still going on
+-- does not count: its length is not known yet.
+CREATE FUNCTION @extschema@._time_in_status(ids bigint[], t_from timestamptz, t_to timestamptz) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  WITH ch AS (
+    SELECT e.task_id, e.id, e.at, e.changes -> 'status' ->> 1 AS status
+      FROM @extschema@.task_events e
+     WHERE e.task_id = ANY (ids) AND e.kind IN ('created', 'updated') AND e.changes ? 'status'
+  ),
+  stays AS (
+    SELECT ch.status, lead(ch.at) OVER w AS left_at,
+           extract(epoch FROM lead(ch.at) OVER w - ch.at) / 3600 AS h
+      FROM ch WINDOW w AS (PARTITION BY ch.task_id ORDER BY ch.id)
+  )
+  SELECT jsonb_object_agg(st, (
+           SELECT jsonb_build_object('count', count(*), 'mean', round(avg(s.h)::numeric, 2),
+                    'p85', round((percentile_cont(0.85) WITHIN GROUP (ORDER BY s.h))::numeric, 2))
+             FROM stays s WHERE s.status = st AND s.left_at >= t_from AND s.left_at < t_to)
+         ORDER BY st)
+    FROM unnest(enum_range(NULL::@extschema@.task_status)::text[]) st
+$$;
+
 -- the new functions: not executable by PUBLIC, callable by clients (as 90_grants.sql)
 DO $$
 DECLARE
@@ -1067,7 +1301,7 @@ DECLARE
 BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
            WHERE p.pronamespace = '@extschema@'::regnamespace
-             AND p.proname IN ('_delete_cascade_param', '_ready_sql', '_relation_json', '_rrule_check', '_rrule_next', '_task_relations_check', '_tasks_check_parent', '_tasks_check_recurrence', '_tasks_notify_unblocked', '_tasks_recur', '_user_today', '_visible_subtree', 'add_relation', 'delete_task', 'list_relations', 'remove_relation', 'task_subtasks')
+             AND p.proname IN ('_as_of_defaults', '_as_of_param', '_delete_cascade_param', '_ready_sql', '_relation_json', '_rrule_check', '_rrule_next', '_task_relations_check', '_tasks_check_parent', '_tasks_check_recurrence', '_tasks_notify_unblocked', '_tasks_recur', '_time_in_status', '_user_today', '_visible_subtree', 'add_relation', 'delete_task', 'list_relations', 'remove_relation', 'task_as_of', 'task_subtasks')
   LOOP
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO taskmgmt_client', f);
