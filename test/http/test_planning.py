@@ -121,3 +121,22 @@ def test_recurring_task(alice):
     assert requests.patch(API + f"/tasks/{nxt}", headers=alice.h, json={"status": "done"}).status_code == 200
     history = requests.get(API + f"/tasks/{nxt}/history", headers=alice.h).json()["items"]
     assert not any("next_occurrence" in e["changes"] for e in history)
+
+
+def test_task_as_of(alice, bob):
+    t = create(alice, title="first title")
+    r = requests.get(API + f"/tasks/{t['id']}/as-of", params={"at": t["created_at"]}, headers=alice.h)
+    assert r.status_code == 200, r.text
+    assert r.json()["title"] == "first title" and r.json()["status"] == "todo" and r.json()["id"] == t["id"]
+    assert requests.patch(API + f"/tasks/{t['id']}", headers=alice.h, json={"title": "second"}).status_code == 200
+    later = requests.get(API + f"/tasks/{t['id']}", headers=alice.h).json()["updated_at"]
+    assert requests.get(API + f"/tasks/{t['id']}/as-of", params={"at": later}, headers=alice.h).json()["title"] == "second"
+    assert requests.get(API + f"/tasks/{t['id']}/as-of", params={"at": t["created_at"]}, headers=alice.h).json()["title"] == "first title"
+    problem(requests.get(API + f"/tasks/{t['id']}/as-of", params={"at": "2000-01-01T00:00:00Z"}, headers=alice.h), 404)
+    b = problem(requests.get(API + f"/tasks/{t['id']}/as-of", params={"at": "soon"}, headers=alice.h), 400)
+    assert b["errors"][0]["field"] == "at"
+    b = problem(requests.get(API + f"/tasks/{t['id']}/as-of", headers=alice.h), 400)
+    assert b["errors"][0]["field"] == "at"
+    problem(requests.get(API + f"/tasks/{t['id']}/as-of", params={"at": later}, headers=bob.h), 404)
+    r = requests.get(API + "/reports/summary", headers=alice.h)
+    assert set(r.json()["time_in_status_hours"]) == {"todo", "in_progress", "done", "canceled"}
