@@ -117,7 +117,7 @@ $$;
 CREATE FUNCTION @extschema@._filter_normalize(filter jsonb, extra_keys text[] DEFAULT '{}')
 RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
-  known constant text[] := '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view,ready}';
+  known constant text[] := '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view,ready,filter}';
   f jsonb := '{}';
   k text;
   v jsonb;
@@ -182,6 +182,14 @@ BEGIN
         f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
       WHEN 'ready' THEN  -- planning (#14, 77_relations.sql)
         f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
+      WHEN 'filter' THEN  -- the filter language (#14, 79_filter_lang.sql)
+        IF jsonb_typeof(v) <> 'string' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a filter text such as status:todo due<7d');
+        END IF;
+        f := f || jsonb_build_object(k, v #>> '{}')
+               || (SELECT jsonb_build_object('filter_sql', c -> 'sql', 'filter_params', c -> 'params',
+                                             'filter_narrows', c -> 'narrows')
+                     FROM @extschema@._filter_compile(v #>> '{}') c);
       WHEN 'q' THEN
         IF jsonb_typeof(v) <> 'string' OR btrim(v #>> '{}') = '' THEN
           PERFORM @extschema@._bad_parameter(k, 'must be a non-empty search text');
@@ -274,6 +282,9 @@ BEGIN
   IF f ? 'ready' THEN  -- planning (#14, 77_relations.sql)
     conds := conds || @extschema@._ready_sql((f ->> 'ready')::boolean);
   END IF;
+  IF f ? 'filter_sql' THEN  -- the filter language (#14): values in $1, see _filter_params
+    conds := conds || (f ->> 'filter_sql');
+  END IF;
   IF f ? 'q' THEN
     conds := conds || format('t.search_vector OPERATOR(@extschema@.@@) websearch_to_tsquery(''english'', %L)', f ->> 'q');
   END IF;
@@ -283,7 +294,9 @@ BEGIN
   -- and filtering by the policy.  Not for admins (who see everything), and
   -- not when an assignee (user or team) or team filter already narrows the
   -- scan through its own index.
-  IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team' AND NOT @extschema@.current_user_is_admin() THEN
+  IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team'
+     AND NOT coalesce((f ->> 'filter_narrows')::boolean, false)  -- the filter language (#14)
+     AND NOT @extschema@.current_user_is_admin() THEN
     teams := @extschema@.my_team_ids();
     conds := conds || format(CASE WHEN cardinality(teams) = 0 THEN '(t.creator_id = %1$s OR t.assignee_user_id = %1$s)'
                                   ELSE '(t.creator_id = %1$s OR t.assignee_user_id = %1$s '
@@ -400,7 +413,8 @@ BEGIN
   PERFORM @extschema@._filter_cursor(f, 'list');
   RETURN QUERY EXECUTE format('SELECT t.* FROM @extschema@.tasks t WHERE %s ORDER BY %s',
                               @extschema@._filter_where(f),
-                              (@extschema@._order_sql(@extschema@._filter_sort(f))).order_by);
+                              (@extschema@._order_sql(@extschema@._filter_sort(f))).order_by)
+               USING @extschema@._filter_params(f);
 END
 $$;
 
@@ -435,7 +449,7 @@ BEGIN
   f := @extschema@._filter_normalize(filter);
   lim := coalesce((f ->> 'limit')::integer, 50);
   cur := @extschema@._filter_cursor(f, 'list');
-  FOR rec IN EXECUTE @extschema@._list_sql(f, cur, lim + 1) LOOP
+  FOR rec IN EXECUTE @extschema@._list_sql(f, cur, lim + 1) USING @extschema@._filter_params(f) LOOP
     IF cardinality(items) = lim THEN
       more := true;
       EXIT;

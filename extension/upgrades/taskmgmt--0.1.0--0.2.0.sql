@@ -422,6 +422,32 @@ CREATE TRIGGER tasks_recur AFTER UPDATE OF status ON @extschema@.tasks
 
 CREATE INDEX tasks_recurrence_of_idx ON @extschema@.tasks (recurrence_of) WHERE recurrence_of IS NOT NULL;
 
+-- from extension/sql/79_filter_lang.sql
+-- The filter language (#14): list_tasks('{"filter": "status:todo due<7d"}')
+-- and GET /tasks?filter=... take the same text.  extension/filter_lang.c
+-- compiles it into a condition on t whose every value is an element of the
+-- bind parameter $1 (text[]); _filter_normalize() (73_list.sql) keeps the
+-- condition and its values in the normalized filter, and the list, export
+-- and search run it with EXECUTE ... USING _filter_params(f).
+
+-- {"sql": condition, "params": [values]}; TM400 (field filter) with the
+-- position and what was expected on a syntax error.
+CREATE FUNCTION @extschema@._filter_compile(filter text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'tm_filter_compile' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+-- The bind values of a normalized filter ('{}' without a filter text).
+CREATE FUNCTION @extschema@._filter_params(f jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT coalesce(ARRAY(SELECT jsonb_array_elements_text(f -> 'filter_params')), '{}')
+$$;
+
+-- The start of a day in the signed-in user's time zone (created<, updated>).
+CREATE FUNCTION @extschema@._day_start(d date) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT d::timestamp AT TIME ZONE coalesce(
+    (SELECT u.timezone FROM @extschema@.users u WHERE u.id = @extschema@.current_user_id()), 'UTC')
+$$;
+
 ALTER TABLE @extschema@.notifications DROP CONSTRAINT notifications_event_check;
 ALTER TABLE @extschema@.notifications ADD CONSTRAINT notifications_event_check
   CHECK (event IN ('assigned', 'updated', 'commented', 'mentioned', 'due_soon', 'overdue', 'unblocked'));
@@ -850,7 +876,7 @@ $$;
 CREATE OR REPLACE FUNCTION @extschema@._filter_normalize(filter jsonb, extra_keys text[] DEFAULT '{}')
 RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
-  known constant text[] := '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view,ready}';
+  known constant text[] := '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view,ready,filter}';
   f jsonb := '{}';
   k text;
   v jsonb;
@@ -915,6 +941,14 @@ BEGIN
         f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
       WHEN 'ready' THEN  -- planning (#14, 77_relations.sql)
         f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
+      WHEN 'filter' THEN  -- the filter language (#14, 79_filter_lang.sql)
+        IF jsonb_typeof(v) <> 'string' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a filter text such as status:todo due<7d');
+        END IF;
+        f := f || jsonb_build_object(k, v #>> '{}')
+               || (SELECT jsonb_build_object('filter_sql', c -> 'sql', 'filter_params', c -> 'params',
+                                             'filter_narrows', c -> 'narrows')
+                     FROM @extschema@._filter_compile(v #>> '{}') c);
       WHEN 'q' THEN
         IF jsonb_typeof(v) <> 'string' OR btrim(v #>> '{}') = '' THEN
           PERFORM @extschema@._bad_parameter(k, 'must be a non-empty search text');
@@ -1001,6 +1035,9 @@ BEGIN
   IF f ? 'ready' THEN  -- planning (#14, 77_relations.sql)
     conds := conds || @extschema@._ready_sql((f ->> 'ready')::boolean);
   END IF;
+  IF f ? 'filter_sql' THEN  -- the filter language (#14): values in $1, see _filter_params
+    conds := conds || (f ->> 'filter_sql');
+  END IF;
   IF f ? 'q' THEN
     conds := conds || format('t.search_vector OPERATOR(@extschema@.@@) websearch_to_tsquery(''english'', %L)', f ->> 'q');
   END IF;
@@ -1010,7 +1047,9 @@ BEGIN
   -- and filtering by the policy.  Not for admins (who see everything), and
   -- not when an assignee (user or team) or team filter already narrows the
   -- scan through its own index.
-  IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team' AND NOT @extschema@.current_user_is_admin() THEN
+  IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team'
+     AND NOT coalesce((f ->> 'filter_narrows')::boolean, false)  -- the filter language (#14)
+     AND NOT @extschema@.current_user_is_admin() THEN
     teams := @extschema@.my_team_ids();
     conds := conds || format(CASE WHEN cardinality(teams) = 0 THEN '(t.creator_id = %1$s OR t.assignee_user_id = %1$s)'
                                   ELSE '(t.creator_id = %1$s OR t.assignee_user_id = %1$s '
@@ -1018,6 +1057,114 @@ BEGIN
                              uid, teams);
   END IF;
   RETURN array_to_string(conds, ' AND ');
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@.filter_tasks(filter jsonb DEFAULT '{}') RETURNS SETOF @extschema@.tasks
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  f jsonb;
+BEGIN
+  PERFORM @extschema@._require_user();
+  f := @extschema@._filter_normalize(filter);
+  PERFORM @extschema@._filter_cursor(f, 'list');
+  RETURN QUERY EXECUTE format('SELECT t.* FROM @extschema@.tasks t WHERE %s ORDER BY %s',
+                              @extschema@._filter_where(f),
+                              (@extschema@._order_sql(@extschema@._filter_sort(f))).order_by)
+               USING @extschema@._filter_params(f);
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@.list_tasks(filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  f jsonb;
+  cur jsonb;
+  lim integer;
+  rec record;
+  items jsonb[] := '{}';
+  last_keys jsonb;
+  last_id bigint;
+  more boolean := false;
+BEGIN
+  PERFORM @extschema@._require_user();
+  f := @extschema@._filter_normalize(filter);
+  lim := coalesce((f ->> 'limit')::integer, 50);
+  cur := @extschema@._filter_cursor(f, 'list');
+  FOR rec IN EXECUTE @extschema@._list_sql(f, cur, lim + 1) USING @extschema@._filter_params(f) LOOP
+    IF cardinality(items) = lim THEN
+      more := true;
+      EXIT;
+    END IF;
+    items := items || @extschema@.task_json(rec.task);
+    last_keys := rec.keys;
+    last_id := (rec.task).id;
+  END LOOP;
+  RETURN jsonb_build_object(
+    'items', to_jsonb(items),
+    'next_cursor', CASE WHEN more THEN @extschema@._cursor_make(jsonb_build_object(
+      's', 'list', 'f', @extschema@._filter_hash(f), 'k', last_keys, 'i', last_id)) END);
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@.search_tasks(q text, filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  f jsonb;
+  query tsquery;
+  cur jsonb;
+  lim integer;
+  rec record;
+  items jsonb[] := '{}';
+  last_rank numeric;
+  last_id bigint;
+  more boolean := false;
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF filter IS NULL OR filter = 'null' THEN filter := '{}'; END IF;
+  IF jsonb_typeof(filter) = 'object' THEN
+    IF filter ? 'sort' THEN
+      PERFORM @extschema@._bad_parameter('sort', 'is not supported by search (results are ranked)');
+    END IF;
+    IF filter ? 'q' THEN
+      PERFORM @extschema@._bad_parameter('q', 'is given as the first argument');
+    END IF;
+  END IF;
+  IF q IS NULL OR btrim(q) = '' THEN
+    PERFORM @extschema@._bad_parameter('q', 'must be a non-empty search text');
+  END IF;
+  f := @extschema@._filter_normalize(filter || jsonb_build_object('q', q));
+  lim := coalesce((f ->> 'limit')::integer, 50);
+  cur := @extschema@._filter_cursor(f, 'search');
+  query := websearch_to_tsquery('english', f ->> 'q');
+  IF numnode(query) > 0 THEN
+    FOR rec IN EXECUTE @extschema@._search_sql(f, cur, lim + 1) USING @extschema@._filter_params(f) LOOP
+      IF cardinality(items) = lim THEN
+        more := true;
+        EXIT;
+      END IF;
+      items := items || jsonb_build_object('task', @extschema@.task_json(rec.task), 'rank', rec.rank,
+                                           'snippet', @extschema@._snippet(rec.task, query));
+      last_rank := rec.rank;
+      last_id := (rec.task).id;
+    END LOOP;
+  END IF;
+  IF cardinality(items) = 0 AND cur IS NULL AND @extschema@._search_fuzzy_sql(f, lim) IS NOT NULL THEN
+    FOR rec IN EXECUTE @extschema@._search_fuzzy_sql(f, lim) USING @extschema@._filter_params(f) LOOP
+      items := items || jsonb_build_object('task', @extschema@.task_json(rec.task), 'rank', rec.rank,
+        'snippet', replace(replace(replace((rec.task).title, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'));
+    END LOOP;
+    IF cardinality(items) > 0 THEN
+      RETURN jsonb_build_object('items', to_jsonb(items), 'next_cursor', NULL, 'fuzzy', true);
+    END IF;
+  END IF;
+  RETURN jsonb_build_object(
+    'items', to_jsonb(items),
+    'next_cursor', CASE WHEN more THEN @extschema@._cursor_make(jsonb_build_object(
+      's', 'search', 'f', @extschema@._filter_hash(f), 'r', last_rank, 'i', last_id)) END);
 END
 $$;
 
@@ -1301,7 +1448,7 @@ DECLARE
 BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
            WHERE p.pronamespace = '@extschema@'::regnamespace
-             AND p.proname IN ('_as_of_defaults', '_as_of_param', '_delete_cascade_param', '_ready_sql', '_relation_json', '_rrule_check', '_rrule_next', '_task_relations_check', '_tasks_check_parent', '_tasks_check_recurrence', '_tasks_notify_unblocked', '_tasks_recur', '_time_in_status', '_user_today', '_visible_subtree', 'add_relation', 'delete_task', 'list_relations', 'remove_relation', 'task_as_of', 'task_subtasks')
+             AND p.proname IN ('_as_of_defaults', '_as_of_param', '_day_start', '_delete_cascade_param', '_filter_compile', '_filter_params', '_ready_sql', '_relation_json', '_rrule_check', '_rrule_next', '_task_relations_check', '_tasks_check_parent', '_tasks_check_recurrence', '_tasks_notify_unblocked', '_tasks_recur', '_time_in_status', '_user_today', '_visible_subtree', 'add_relation', 'delete_task', 'list_relations', 'remove_relation', 'task_as_of', 'task_subtasks')
   LOOP
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO taskmgmt_client', f);
