@@ -140,3 +140,21 @@ def test_task_as_of(alice, bob):
     problem(requests.get(API + f"/tasks/{t['id']}/as-of", params={"at": later}, headers=bob.h), 404)
     r = requests.get(API + "/reports/summary", headers=alice.h)
     assert set(r.json()["time_in_status_hours"]) == {"todo", "in_progress", "done", "canceled"}
+
+
+def test_filter_language_over_http(alice, bob):
+    a = create(alice, title="launch plan draft", priority="high", tags=["web"])
+    create(alice, title="chore", priority="low")
+    create(bob, title="launch plan secret", priority="high")
+    r = requests.get(API + "/tasks", params={"filter": 'priority>=high text:"launch plan" -tag:blocked'}, headers=alice.h)
+    assert r.status_code == 200, r.text
+    assert [t["id"] for t in r.json()["items"]] == [a["id"]]
+    r = requests.get(API + "/tasks", params={"filter": "tag:web OR tag:none", "limit": 1}, headers=alice.h)
+    assert [t["id"] for t in r.json()["items"]] == [a["id"]]
+    b = problem(requests.get(API + "/tasks", params={"filter": "status:todo due<"}, headers=alice.h), 400)
+    assert b["errors"][0]["field"] == "filter"
+    assert b["detail"] == "filter: expected a value after '<' at position 17"
+    b = problem(requests.get(API + "/tasks", params={"filter": "x\"; DROP TABLE taskmgmt.tasks; --"}, headers=alice.h), 400)
+    assert b["errors"][0]["field"] == "filter" and "closing" in b["detail"]
+    # SQL in a value is only text
+    assert requests.get(API + "/tasks", params={"filter": "text:'); SELECT 1; --"}, headers=alice.h).status_code == 200
