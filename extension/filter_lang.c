@@ -546,7 +546,7 @@ tm_filter_compile_text(const char *src, char ***params, int *nparams, bool *narr
 	parse_or(&st);
 	skip_ws(&st);
 	if (st.pos < st.len)
-		fl_error(&st, st.pos, st.src[st.pos] == ')' ? "no ')' without a matching '('" : "the end of the filter");
+		fl_error(&st, st.pos, st.src[st.pos] == ')' ? "a condition or the end of the filter (this ')' has no '(')" : "the end of the filter");
 	*params = st.params;
 	*nparams = st.nparams;
 	*narrows = st.narrows && !st.top_or;

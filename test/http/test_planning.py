@@ -156,5 +156,8 @@ def test_filter_language_over_http(alice, bob):
     assert b["detail"] == "filter: expected a value after '<' at position 17"
     b = problem(requests.get(API + "/tasks", params={"filter": "x\"; DROP TABLE taskmgmt.tasks; --"}, headers=alice.h), 400)
     assert b["errors"][0]["field"] == "filter" and "closing" in b["detail"]
-    # SQL in a value is only text
-    assert requests.get(API + "/tasks", params={"filter": "text:'); SELECT 1; --"}, headers=alice.h).status_code == 200
+    # SQL in a value is only text; an unbalanced ')' outside quotes is a syntax error
+    r = requests.get(API + "/tasks", params={"filter": "text:\"'); SELECT 1; --\""}, headers=alice.h)
+    assert r.status_code == 200 and r.json()["items"] == []
+    b = problem(requests.get(API + "/tasks", params={"filter": "text:'); SELECT 1; --"}, headers=alice.h), 400)
+    assert b["detail"] == "filter: expected a condition or the end of the filter (this ')' has no '(') at position 7"
