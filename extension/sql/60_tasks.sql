@@ -1,7 +1,15 @@
 -- Tasks: JSON shape, validation, the four CRUD functions, and the trigger
 -- that enforces the assignment rules for every door (SQL API or plain SQL).
 
+-- The task JSON: the row's own fields (_task_json_core) and the planning
+-- keys (#14, 77_relations.sql), which list_tasks fetches for a whole page
+-- at once (_with_planning) instead of per task.
 CREATE FUNCTION @extschema@.task_json(t @extschema@.tasks) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT @extschema@._task_json_core(t) || @extschema@._task_planning_json(t)
+$$;
+
+CREATE FUNCTION @extschema@._task_json_core(t @extschema@.tasks) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
   SELECT jsonb_build_object(
     'id', t.id, 'title', t.title, 'description', t.description,
@@ -18,18 +26,10 @@ LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
     'tags', to_jsonb(t.tags), 'creator_id', t.creator_id,
     'created_at', t.created_at, 'updated_at', t.updated_at,
     'started_at', t.started_at, 'completed_at', t.completed_at,
-    'version', t.version)
-  -- planning (#14): subtasks (76_subtasks.sql), relations (77_relations.sql),
-  -- recurrence (78_recurrence.sql); the counts run under the caller's
-  -- policies, so they count visible tasks only
-  || jsonb_build_object(
-    'parent_id', t.parent_id, 'recurrence', t.recurrence,
-    'subtasks', (SELECT jsonb_build_object('total', count(*), 'done', count(*) FILTER (WHERE c.status = 'done'))
-                   FROM @extschema@.tasks c WHERE c.parent_id = t.id),
-    'blocked_by_open', (SELECT count(*) FROM @extschema@.task_relations r
-                          JOIN @extschema@.tasks b ON b.id = r.task_id
-                         WHERE r.other_id = t.id AND r.type = 'blocks'
-                           AND b.status NOT IN ('done', 'canceled')))
+    'version', t.version,
+    -- planning (#14): the row's own planning fields; the counts are
+    -- _task_planning_json / _with_planning (77_relations.sql)
+    'parent_id', t.parent_id, 'recurrence', t.recurrence)
 $$;
 
 CREATE FUNCTION @extschema@._enum_field(obj jsonb, field text, allowed text[]) RETURNS text

@@ -454,10 +454,11 @@ BEGIN
       more := true;
       EXIT;
     END IF;
-    items := items || @extschema@.task_json(rec.task);
+    items := items || @extschema@._task_json_core(rec.task);  -- + planning keys below (#14)
     last_keys := rec.keys;
     last_id := (rec.task).id;
   END LOOP;
+  items := @extschema@._with_planning(items);  -- #14: the page's planning keys in two queries
   RETURN jsonb_build_object(
     'items', to_jsonb(items),
     'next_cursor', CASE WHEN more THEN @extschema@._cursor_make(jsonb_build_object(
