@@ -1496,7 +1496,7 @@ DECLARE
 BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
            WHERE p.pronamespace = '@extschema@'::regnamespace
-             AND p.proname IN ('_as_of_defaults', '_as_of_param', '_day_start', '_delete_cascade_param', '_filter_compile', '_filter_params', '_ready_sql', '_relation_json', '_rrule_check', '_rrule_next', '_task_planning_json', '_task_relations_check', '_tasks_check_parent', '_tasks_check_recurrence', '_tasks_notify_unblocked', '_tasks_recur', '_time_in_status', '_user_today', '_visible_subtree', '_with_planning', 'add_relation', 'delete_task', 'list_relations', 'remove_relation', 'task_as_of', 'task_subtasks')
+             AND p.proname IN ('_as_of_defaults', '_as_of_param', '_day_start', '_delete_cascade_param', '_filter_compile', '_filter_params', '_ready_sql', '_relation_json', '_rrule_check', '_rrule_next', '_task_json_core', '_task_planning_json', '_task_relations_check', '_tasks_check_parent', '_tasks_check_recurrence', '_tasks_notify_unblocked', '_tasks_recur', '_time_in_status', '_user_today', '_visible_subtree', '_with_planning', 'add_relation', 'delete_task', 'list_relations', 'remove_relation', 'task_as_of', 'task_subtasks')
   LOOP
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO taskmgmt_client', f);
