@@ -14,7 +14,7 @@ def test_notification_preferences_route(alice):
     r = requests.get(API + "/me/notification-preferences", headers=alice.h)
     assert r.status_code == 200
     prefs = r.json()
-    assert set(prefs) == {"assigned", "updated", "commented", "mentioned", "due_soon", "overdue"}
+    assert set(prefs) == {"assigned", "updated", "commented", "mentioned", "due_soon", "overdue", "unblocked"}
     assert prefs["mentioned"] == {"in_app": True, "email": True}
     r = requests.patch(API + "/me", headers=alice.h,
                        json={"preferences": {"notifications": {"mentioned": {"email": False}}}})

@@ -108,7 +108,7 @@ SELECT is(taskmgmt.mail_unsubscribe(jsonb_build_object('token', :'tok')), '{"uns
 RESET ROLE;
 SELECT is((SELECT jsonb_object_agg(e, taskmgmt._wants(u.preferences, e, 'email'))
              FROM taskmgmt.users u, jsonb_object_keys(taskmgmt.notification_defaults()) e WHERE u.id = :bob),
-          '{"assigned": false, "updated": false, "overdue": false, "due_soon": false, "commented": false, "mentioned": false}'::jsonb,
+          '{"assigned": false, "updated": false, "overdue": false, "due_soon": false, "commented": false, "mentioned": false, "unblocked": false}'::jsonb,
           'every email notification of Bob is off');
 SELECT is((SELECT jsonb_object_agg(e, taskmgmt._wants(u.preferences, e, 'in_app'))
              FROM taskmgmt.users u, jsonb_object_keys(taskmgmt.notification_defaults()) e WHERE u.id = :bob),

@@ -97,7 +97,7 @@ test('the unsubscribe link of an email asks, then stops every email notification
   assert.match(wants(), /true/, 'opening the link changes nothing');
   await tab.page.click('#unsubscribe-button');
   await tab.page.locator('#unsubscribe-done').waitFor({ state: 'visible' });
-  assert.equal(wants(), 'false,false,false,false,false,false');
+  assert.match(wants(), /^false(,false)+$/, 'every event: no email');
 
   await tab.page.goto(`${BASE}/api/v1/mail/unsubscribe?token=${user.id}.forged`);
   await tab.page.click('#unsubscribe-button');
