@@ -2805,6 +2805,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            WHEN 'report_summary_pdf' THEN '{team,from,to}'
            WHEN 'mail_unsubscribe' THEN '{token}'
            WHEN 'delete_task' THEN '{cascade}'
+           WHEN 'task_as_of' THEN '{at}'
          END
     FROM (SELECT '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view,ready,filter}'::text[] AS l) k
 $$;
