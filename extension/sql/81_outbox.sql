@@ -178,7 +178,9 @@ BEGIN
 END
 $$;
 CREATE TRIGGER email_outbox_wake AFTER INSERT ON @extschema@.email_outbox
-  FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._outbox_wake();
+  FOR EACH STATEMENT
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._outbox_wake();
 
 CREATE FUNCTION @extschema@._outbox_subject(kind text, items jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
