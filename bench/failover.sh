@@ -11,10 +11,13 @@ cd "$(dirname "$0")/.."
 runs=${RUNS:-3}
 figures=$(mktemp)
 trap 'rm -f "$figures"' EXIT
+n=0
 run() {  # label
+  n=$((n + 1))
+  local log=.run/bench-failover-$n.log
   : > "$figures"
   HA_FIGURES=$figures TEST_CLUSTER=bench-failover TEST_OUTDIR=.run/bench-failover-out \
-    bash test/suites/84-ha.sh > .run/bench-failover.log 2>&1 || { echo "$1: the run failed (.run/bench-failover.log)"; tail -5 .run/bench-failover.log; return 1; }
+    bash test/suites/84-ha.sh > "$log" 2>&1 || { echo "$1: the run failed ($log)"; grep -A5 '^not ok' "$log"; return 1; }
   /usr/bin/python3 - "$1" "$figures" <<'PY'
 import json, sys
 for line in open(sys.argv[2]):
