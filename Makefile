@@ -8,16 +8,16 @@ EXTVERSION := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" taskmgmt.con
 MODULE_big  = taskmgmt
 OBJS        = extension/taskmgmt.o extension/identity.o extension/auth.o \
               extension/jwt.o extension/base64url.o extension/autonomous.o \
-              extension/spi_util.o extension/export_csv.o extension/export_pdf.o \
-              extension/report_chart.o
+              extension/spi_util.o extension/crypto.o extension/export_csv.o \
+              extension/pdf_canvas.o extension/report_chart.o extension/report_pdf.o
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = taskmgmt--$(EXTVERSION).sql
 
 REGRESS      = $(basename $(notdir $(sort $(wildcard test/sql/*.sql))))
 TEST_OUTDIR ?= .run/test-out
-REGRESS_OPTS = --inputdir=test --outputdir=$(TEST_OUTDIR)/regress --load-extension=pgcrypto --load-extension=taskmgmt
+REGRESS_OPTS = --inputdir=test --outputdir=$(TEST_OUTDIR)/regress --load-extension=pgcrypto --load-extension=pg_trgm --load-extension=taskmgmt
 ISOLATION      = $(basename $(notdir $(sort $(wildcard test/isolation/specs/*.spec))))
-ISOLATION_OPTS = --inputdir=test/isolation --outputdir=$(TEST_OUTDIR)/isolation --load-extension=pgcrypto --load-extension=taskmgmt
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=$(TEST_OUTDIR)/isolation --load-extension=pgcrypto --load-extension=pg_trgm --load-extension=taskmgmt
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
               -Wno-sign-compare

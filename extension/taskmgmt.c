@@ -47,7 +47,7 @@ _PG_init(void)
 							"How long sign-in is refused after too many failures.",
 							NULL, &tm_login_lockout, 60, 1, 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
-	tm_export_pdf_init();
+	tm_report_pdf_init();
 	MarkGUCPrefixReserved("taskmgmt");
 
 	tm_identity_xact_callback_register();

@@ -39,7 +39,9 @@ typedef struct OutboxRow
 	long long	id;
 	char	   *recipient;
 	char	   *subject;
-	char	   *body;
+	char	   *body;			/* text/plain */
+	char	   *body_html;		/* text/html alternative ("" for none) */
+	char	   *list_unsubscribe;	/* one-click unsubscribe URL ("" for none) */
 	char	   *message_id;
 	int			attempts;
 	char	   *claim_token;
@@ -94,8 +96,7 @@ extern void outbox_release(Outbox *ob, const OutboxRow *row);
 extern double outbox_seconds_to_next_due(Outbox *ob);
 extern int	outbox_wait(Outbox *ob, double seconds);
 
-/* main.c */
-extern volatile int mailer_stop;
+/* log.c */
 extern void mlog(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -1,7 +1,9 @@
 # Shared by scripts/pgcluster.sh and scripts/ha.sh (sourced): where a
 # private cluster's files live under .run/, and running as the cluster owner.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+# PG_CONFIG names the installation (make test uses a private copy, see
+# pgcluster.sh private-install); the machine's PostgreSQL 15 otherwise.
+bindir=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi

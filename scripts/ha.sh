@@ -20,7 +20,7 @@
 # pg_auto_failover's own roles with random passwords kept in a passfile.
 set -euo pipefail
 source "$(dirname "$0")/cluster-lib.sh"
-export PGCLUSTER_LOGIN_ROLES=${PGCLUSTER_LOGIN_ROLES:-taskmgmt_app taskmgmt_mailer_app}
+export PGCLUSTER_LOGIN_ROLES=${PGCLUSTER_LOGIN_ROLES:-taskmgmt_client_login taskmgmt_mailer_login}
 
 cmd=${1:-}; name=${2:-}
 [ -n "$cmd" ] && [ -n "$name" ] || { sed -n '2,18p' "$0"; exit 2; }
@@ -32,7 +32,8 @@ ha_env() {
   local d
   d=$(readlink -f "$dir")
   echo "XDG_CONFIG_HOME=$d/xdg/config XDG_DATA_HOME=$d/xdg/share XDG_RUNTIME_DIR=$d/xdg/run"
-  echo "PGHOST=$d PGPASSFILE=$d/pgpass PATH=$bindir:/usr/bin:/bin"
+  # pg_autoctl finds pg_ctl (and so the installation) through PG_CONFIG
+  echo "PGHOST=$d PGPASSFILE=$d/pgpass PATH=$bindir:/usr/bin:/bin PG_CONFIG=$bindir/pg_config"
 }
 autoctl() { as_owner env $(ha_env) pg_autoctl "$@"; }
 ports() { cat "$dir/ports"; }   # monitor node1 node2

@@ -15,7 +15,7 @@ make --no-print-directory -s all
 make --no-print-directory -s install >/dev/null
 # Nobody else on this machine may use the cluster: the socket admits you as
 # the project's login roles (peer), TCP needs a password (scram-sha-256).
-export PGCLUSTER_LOGIN_ROLES="taskmgmt_app taskmgmt_mailer_app"
+export PGCLUSTER_LOGIN_ROLES="taskmgmt_client_login taskmgmt_mailer_login"
 if [ "${HA:-0}" = 1 ]; then
   # monitor, node1, node2 on the three ports after the database's
   layout=$cluster-ha
@@ -45,20 +45,20 @@ if ! psql_owner -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'tas
 fi
 psql_owner -d taskmgmt < scripts/setup-db.sql
 
-# taskmgmt_app's password for TCP, made once and kept in a passfile only you
+# taskmgmt_client_login's password for TCP, made once and kept in a passfile only you
 # can read (libpq finds it through PGPASSFILE).
 passfile=$root/.run/$cluster.pgpass
-if [ ! -s "$passfile" ]; then
-  (umask 077; printf '127.0.0.1:*:*:taskmgmt_app:%s\n' "$(openssl rand -hex 16)" > "$passfile")
+if ! grep -qs '^127\.0\.0\.1:\*:\*:taskmgmt_client_login:' "$passfile"; then   # none yet, or one for an older role name
+  (umask 077; printf '127.0.0.1:*:*:taskmgmt_client_login:%s\n' "$(openssl rand -hex 16)" > "$passfile")
 fi
 app_pw=$(cut -d: -f5 "$passfile")
 psql_owner -d postgres -v pw="$app_pw" <<'SQL'
-ALTER ROLE taskmgmt_app PASSWORD :'pw';
+ALTER ROLE taskmgmt_client_login PASSWORD :'pw';
 SQL
 
 # Within one version, ALTER EXTENSION UPDATE cannot bring in SQL that changed
 # since this database was created (development only): say so.
-script_md5=$(md5sum "$(/usr/lib/postgresql/15/bin/pg_config --sharedir)/extension/taskmgmt--$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" taskmgmt.control).sql" | cut -c1-32)
+script_md5=$(md5sum "$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --sharedir)/extension/taskmgmt--$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" taskmgmt.control).sql" | cut -c1-32)
 if [ -f ".run/$cluster-extension.md5" ] && [ "$(cat ".run/$cluster-extension.md5")" != "$script_md5" ]; then
   echo "run: note: the extension's SQL changed since database 'taskmgmt' was created;"
   echo "     'make run RESET=1' recreates it (its data is lost)."
@@ -69,8 +69,8 @@ fi
 cat <<EOF
 
 taskmgmt database is ready.
-  connect:  psql "$db_conninfo dbname=taskmgmt user=taskmgmt_app"
-      (or)  PGPASSFILE=$passfile psql "host=127.0.0.1 port=$db_port dbname=taskmgmt user=taskmgmt_app"
+  connect:  psql "$db_conninfo dbname=taskmgmt user=taskmgmt_client_login"
+      (or)  PGPASSFILE=$passfile psql "host=127.0.0.1 port=$db_port dbname=taskmgmt user=taskmgmt_client_login"
   stop:     make stop
   logs:     $sock/$( [ "${HA:-0}" = 1 ] && echo '{monitor,node1,node2}.log' || echo postgres.log)
 EOF
@@ -84,7 +84,7 @@ fi
 services=(scripts/run.d/*.sh)
 [ -e "${services[0]}" ] || exit 0
 
-export DATABASE_URL="$db_conninfo dbname=taskmgmt user=taskmgmt_app"
+export DATABASE_URL="$db_conninfo dbname=taskmgmt user=taskmgmt_client_login"
 # where the services connect (TASKMGMT_DB_CONNINFO: the hosts and ports;
 # socket and port: the primary now, for set-up as the cluster owner)
 export TASKMGMT_DB_SOCKET_DIR=$sock TASKMGMT_DB_PORT=$db_port TASKMGMT_DB_CONNINFO=$db_conninfo

@@ -1,8 +1,8 @@
 /*
  * ops.c: routes the shim answers itself: /healthz, /metrics,
  * /openapi.json and the /docs page (Redoc, installed from npm into
- * docs-dist/ at build time and served from here, no CDN), and the three
- * files of the web UI (web/).
+ * docs-dist/ at build time and served from here, no CDN), and the four
+ * files of the web UI (web/dist, built by Vite with these fixed names).
  */
 #include "shim.h"
 
@@ -21,7 +21,8 @@ static file_cache openapi,
 			redoc,
 			web_index,
 			web_js,
-			web_css;
+			web_css,
+			web_icon;
 
 static int
 load(file_cache *f, const char *path)
@@ -52,7 +53,8 @@ load(file_cache *f, const char *path)
 
 static const char docs_page[] =
 	"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>taskmgmt API</title>\n"
-	"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\n"
+	"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+	"<link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\"></head>\n"
 	"<body><redoc spec-url=\"/openapi.json\"></redoc>\n"
 	"<script src=\"/docs/redoc.standalone.js\"></script></body></html>\n";
 
@@ -123,6 +125,8 @@ ops_handle(h2o_req_t *req, const route *r)
 			return send_web_file(req, &web_js, "app.js", "text/javascript; charset=utf-8");
 		case OPS_WEB_CSS:
 			return send_web_file(req, &web_css, "app.css", "text/css; charset=utf-8");
+		case OPS_WEB_ICON:
+			return send_web_file(req, &web_icon, "favicon.svg", "image/svg+xml");
 		default:
 			break;
 	}

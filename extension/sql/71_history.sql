@@ -222,7 +222,6 @@ $$;
 CREATE FUNCTION @extschema@.task_history(id bigint, filter jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
-  k text;
   lim integer;
   cur jsonb;
   last_id bigint;
@@ -231,14 +230,7 @@ DECLARE
   fhash text := md5('history:' || id);
 BEGIN
   PERFORM @extschema@._require_user();
-  IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
-    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
-  END IF;
-  FOR k IN SELECT jsonb_object_keys(filter) ORDER BY 1 LOOP
-    IF k NOT IN ('limit', 'cursor') THEN
-      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter (limit, cursor)');
-    END IF;
-  END LOOP;
+  PERFORM @extschema@._check_filter_keys('task_history', filter);
   lim := @extschema@._limit_param(filter -> 'limit');
   cur := @extschema@._cursor_read(filter -> 'cursor', 'history', fhash);
   IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = task_history.id) THEN

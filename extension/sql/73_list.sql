@@ -107,6 +107,54 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            WHEN 'due_date' THEN 'date' WHEN 'title' THEN 'text' ELSE 'timestamptz' END
 $$;
 
+-- The keys that the filter argument of an API function accepts (NULL for a
+-- function without one; mail_unsubscribe's is the link's query string).  The functions check their filters against these
+-- lists, and the HTTP suite compares them with shim/openapi.json, so the
+-- documented query parameters cannot drift from what the SQL accepts.
+-- search_tasks takes q as its first argument and ranks instead of sorting;
+-- the export takes the list's keys (limit and cursor are ignored: it has
+-- every matching task) plus include_comments.
+CREATE FUNCTION @extschema@.filter_keys(api_function text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE api_function
+           WHEN 'list_tasks' THEN l
+           WHEN 'filter_tasks' THEN l
+           WHEN 'save_view' THEN array_remove(array_remove(l, 'cursor'), 'view')
+           WHEN 'task_rows' THEN array_remove(array_remove(l, 'limit'), 'cursor')
+           WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
+           WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
+           WHEN 'export_tasks_csv_lines' THEN l || '{include_comments}'::text[]
+           WHEN 'task_history' THEN '{limit,cursor}'
+           WHEN 'notifications' THEN '{unread,cursor,limit,since}'
+           WHEN 'report_summary' THEN '{team,from,to}'
+           WHEN 'report_summary_pdf' THEN '{team,from,to}'
+           WHEN 'mail_unsubscribe' THEN '{token}'
+         END
+    FROM (SELECT '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view}'::text[] AS l) k
+$$;
+COMMENT ON FUNCTION @extschema@.filter_keys(text) IS
+  'The keys the filter argument of an API function accepts, e.g. filter_keys(''list_tasks'').';
+
+-- Refuses a filter that is not a JSON object or has a key that
+-- filter_keys(api_function) does not list: TM400 naming it, with the keys
+-- there are.
+CREATE FUNCTION @extschema@._check_filter_keys(api_function text, filter jsonb) RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  k text;
+BEGIN
+  IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
+    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(filter) ORDER BY 1 LOOP
+    IF NOT k = ANY (@extschema@.filter_keys(api_function)) THEN
+      PERFORM @extschema@._bad_parameter(k, format('is not a known parameter (%s)',
+                                                    array_to_string(@extschema@.filter_keys(api_function), ', ')));
+    END IF;
+  END LOOP;
+END
+$$;
+
 -- Validates a list filter into canonical form:
 --   {status: [..], assignee: "me"|"none"|"user:N"|"team:N", team: N,
 --    priority: [..], tag: [..], tag_mode: "any"|"all", due_before, due_after,
@@ -117,7 +165,7 @@ $$;
 CREATE FUNCTION @extschema@._filter_normalize(filter jsonb, extra_keys text[] DEFAULT '{}')
 RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
-  known constant text[] := '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view}';
+  known constant text[] := @extschema@.filter_keys('list_tasks');
   f jsonb := '{}';
   k text;
   v jsonb;

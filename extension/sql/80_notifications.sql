@@ -301,9 +301,7 @@ DECLARE
   n int;
   last_id bigint;
 BEGIN
-  IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
-    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
-  END IF;
+  PERFORM @extschema@._check_filter_keys('notifications', filter);
   FOR k, v IN SELECT * FROM jsonb_each(filter) LOOP
     CASE k
       WHEN 'unread' THEN
@@ -328,8 +326,6 @@ BEGIN
           PERFORM @extschema@._bad_parameter('since', 'must be a notification id (0 or more)');
         END IF;
         since_id := (v #>> '{}')::bigint;
-      ELSE
-        PERFORM @extschema@._bad_parameter(k, 'is not a known parameter (unread, cursor, limit, since)');
     END CASE;
   END LOOP;
   IF since_id IS NOT NULL AND before_id IS NOT NULL THEN

@@ -1,5 +1,5 @@
 -- Reports: report_summary(filter) as JSON, and report_summary_pdf(filter),
--- the same report rendered as a PDF in C (export_pdf.c, libharu).
+-- the same report rendered as a PDF in C (report_pdf.c, libharu).
 -- Only tasks the caller may see count: the queries run under the caller's
 -- row-level security like any other.
 
@@ -16,7 +16,6 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
   uid bigint := @extschema@._require_user();
   f jsonb := coalesce(filter, '{}');
-  k text;
   v jsonb;
   tz text;
   today date;
@@ -28,14 +27,7 @@ DECLARE
   t_to timestamptz;
   result jsonb;
 BEGIN
-  IF jsonb_typeof(f) <> 'object' THEN
-    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
-  END IF;
-  FOR k IN SELECT jsonb_object_keys(f) ORDER BY 1 LOOP
-    IF NOT k = ANY ('{team,from,to}') THEN
-      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter');
-    END IF;
-  END LOOP;
+  PERFORM @extschema@._check_filter_keys('report_summary', f);
 
   v := f -> 'team';
   IF v IS NOT NULL AND v <> 'null' THEN

@@ -2,7 +2,7 @@
 -- table, view and function in the schema (including those added later), and
 -- the policies and grants of the foundation tables.
 BEGIN;
-SELECT plan(85);
+SELECT plan(86);
 
 -- Tables of the foundation.
 SELECT has_table('taskmgmt', t, 'table taskmgmt.' || t || ' exists')
@@ -40,6 +40,28 @@ SELECT is(array(SELECT c.relname::text FROM pg_class c
                  WHERE c.relnamespace = 'taskmgmt'::regnamespace AND c.relkind = 'm'
                    AND has_table_privilege('taskmgmt_client', c.oid, 'SELECT') ORDER BY 1),
           '{}'::text[], 'no materialized view (which RLS cannot filter) is readable by clients');
+
+-- Every SQL and PL/pgSQL function body parses.  CREATE EXTENSION does not
+-- check bodies, so a broken one would only fail when first called: run
+-- PostgreSQL's own validators on each.
+CREATE FUNCTION pg_temp.body_error(f oid) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  SET LOCAL check_function_bodies = on;
+  IF (SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.oid = f) = 'sql' THEN
+    PERFORM fmgr_sql_validator(f);
+  ELSE
+    PERFORM plpgsql_validator(f);
+  END IF;
+  RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLERRM;
+END
+$$;
+SELECT is(array(SELECT p.oid::regprocedure::text || ': ' || pg_temp.body_error(p.oid) FROM pg_proc p
+                  JOIN pg_language l ON l.oid = p.prolang
+                 WHERE p.pronamespace = 'taskmgmt'::regnamespace AND l.lanname IN ('sql', 'plpgsql')
+                   AND pg_temp.body_error(p.oid) IS NOT NULL ORDER BY 1),
+          '{}'::text[], 'every SQL and PL/pgSQL function body parses');
 
 -- Functions: nothing executable by PUBLIC; every SECURITY DEFINER function
 -- pins a search_path that no client can write to, pg_temp explicitly last.

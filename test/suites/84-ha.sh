@@ -45,9 +45,9 @@ scripts/ha.sh psql "$layout" "$primary" -d taskmgmt < scripts/setup-db.sql > "$o
   || fail_setup "the database set up as make run does (scripts/setup-db.sql)"
 
 # the shim as make run starts it, on both nodes' socket: peer authentication
-# admits the person running the suite as taskmgmt_app
+# admits the person running the suite as taskmgmt_client_login
 port=$(free_port)
-url="$(scripts/ha.sh url "$layout") user=taskmgmt_app"
+url="$(scripts/ha.sh url "$layout") user=taskmgmt_client_login"
 echo "# shim: DATABASE_URL=$url"
 make --no-print-directory -s shim/taskmgmt-shim || fail_setup "the shim builds"
 shim/taskmgmt-shim --database-url "$url" --port "$port" --log-format off > "$out/shim.log" 2>&1 &
