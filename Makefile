@@ -9,7 +9,8 @@ MODULE_big  = taskmgmt
 OBJS        = extension/taskmgmt.o extension/identity.o extension/auth.o \
               extension/jwt.o extension/base64url.o extension/autonomous.o \
               extension/spi_util.o extension/crypto.o extension/export_csv.o \
-              extension/pdf_canvas.o extension/report_chart.o extension/report_pdf.o
+              extension/pdf_canvas.o extension/report_chart.o extension/report_pdf.o \
+              extension/recurrence.o extension/filter_lang.o
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = taskmgmt--$(EXTVERSION).sql
 
@@ -21,7 +22,7 @@ ISOLATION_OPTS = --inputdir=test/isolation --outputdir=$(TEST_OUTDIR)/isolation 
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
               -Wno-sign-compare
-SHLIB_LINK  = -lcrypto -lhpdf
+SHLIB_LINK  = -lcrypto -lhpdf -lical
 
 # pg_config on the PATH, as PGXS extensions do; name another one for another
 # installation (PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config).
@@ -82,3 +83,13 @@ deps:
 
 # Components (shim, mailer, ...) bring their own rules in <dir>/<name>.mk.
 -include $(wildcard */*.mk)
+
+# libFuzzer on the filter language parser (extension/fuzz_filter.c), as
+# make shim-fuzz does for the routes: make filter-fuzz FUZZ_RUNS=5000000
+.PHONY: filter-fuzz
+extension/fuzz-filter: extension/fuzz_filter.c extension/filter_lang.c extension/filter_lang_fuzz.h
+	clang -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-function -Wno-unused-parameter -Wno-unused-variable -fsanitize=fuzzer,address,undefined \
+	  -DFL_STANDALONE -Iextension -o $@ extension/fuzz_filter.c extension/filter_lang.c
+filter-fuzz: extension/fuzz-filter
+	mkdir -p .run/filter-corpus && cp extension/fuzz-seeds/* .run/filter-corpus/
+	extension/fuzz-filter -runs=$(or $(FUZZ_RUNS),1000000) -max_len=512 .run/filter-corpus

@@ -13,6 +13,8 @@ packages=(
   libh2o-evloop-dev libwslay-dev libcurl4-openssl-dev wrk clang libclang-rt-14-dev curl
   # PDF reports (libharu, an embedded TrueType font) and their tests
   libhpdf-dev fonts-dejavu-core poppler-utils
+  # recurring tasks: RFC 5545 RRULEs (libical; the image's runtime gets libical3)
+  libical-dev
   # web UI tests: Debian's chromium, driven by playwright-core from npm
   chromium
   # high availability (make run HA=1, suite ha) and the pooler (suite pgbouncer)

@@ -146,7 +146,7 @@ BEGIN
   cur := @extschema@._filter_cursor(f, 'search');
   query := websearch_to_tsquery('english', f ->> 'q');
   IF numnode(query) > 0 THEN
-    FOR rec IN EXECUTE @extschema@._search_sql(f, cur, lim + 1) LOOP
+    FOR rec IN EXECUTE @extschema@._search_sql(f, cur, lim + 1) USING @extschema@._filter_params(f) LOOP
       IF cardinality(items) = lim THEN
         more := true;
         EXIT;
@@ -158,7 +158,7 @@ BEGIN
     END LOOP;
   END IF;
   IF cardinality(items) = 0 AND cur IS NULL AND @extschema@._search_fuzzy_sql(f, lim) IS NOT NULL THEN
-    FOR rec IN EXECUTE @extschema@._search_fuzzy_sql(f, lim) LOOP
+    FOR rec IN EXECUTE @extschema@._search_fuzzy_sql(f, lim) USING @extschema@._filter_params(f) LOOP
       items := items || jsonb_build_object('task', @extschema@.task_json(rec.task), 'rank', rec.rank,
         'snippet', replace(replace(replace((rec.task).title, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'));
     END LOOP;

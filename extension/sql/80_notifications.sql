@@ -11,7 +11,7 @@ CREATE TABLE @extschema@.notifications (
   -- NULL before (see there).  One sequence: unique across users.
   id         bigint,
   user_id    bigint NOT NULL REFERENCES @extschema@.users ON DELETE CASCADE,
-  event      text NOT NULL CHECK (event IN ('assigned', 'updated', 'commented', 'mentioned', 'due_soon', 'overdue')),
+  event      text NOT NULL CHECK (event IN ('assigned', 'updated', 'commented', 'mentioned', 'due_soon', 'overdue', 'unblocked')),
   task_id    bigint NOT NULL REFERENCES @extschema@.tasks ON DELETE CASCADE,
   actor_id   bigint REFERENCES @extschema@.users ON DELETE SET NULL,
   comment_id bigint,
@@ -56,7 +56,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            "commented": {"in_app": true, "email": false},
            "mentioned": {"in_app": true, "email": true},
            "due_soon":  {"in_app": true, "email": true},
-           "overdue":   {"in_app": true, "email": false}}'::jsonb
+           "overdue":   {"in_app": true, "email": false},
+           "unblocked": {"in_app": true, "email": false}}'::jsonb
 $$;
 
 CREATE FUNCTION @extschema@._wants(prefs jsonb, event text, channel text) RETURNS boolean

@@ -124,6 +124,8 @@ BEGIN
                               WHERE done.day >= w.week_start AND done.day < w.week_start + 7))
                ORDER BY w.week_start)
         FROM weeks w),
+    -- #14 (79_as_of.sql): stays in each status that ended in the period
+    'time_in_status_hours', @extschema@._time_in_status(ARRAY(SELECT s.id FROM s), t_from, t_to),
     'assignees', coalesce((
       SELECT jsonb_agg(jsonb_build_object('type', n.kind, 'id', n.aid, 'name', n.name,
                                           'completed', n.completed, 'open', n.open)

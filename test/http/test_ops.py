@@ -208,7 +208,7 @@ def test_docs_page_served_locally():
 
 
 def test_favicon_is_served_and_named_by_every_page():
-    svg = open(os.path.join(os.path.dirname(__file__), "..", "..", "web", "favicon.svg"), "rb").read()
+    svg = open(os.path.join(os.path.dirname(__file__), "..", "..", "web", "public", "favicon.svg"), "rb").read()
     for path in ("/favicon.svg", "/favicon.ico"):      # .ico: what a browser asks when a page names none
         r = requests.get(URL + path)
         assert r.status_code == 200, path

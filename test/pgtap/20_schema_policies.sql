@@ -99,7 +99,7 @@ SELECT ok(has_function_privilege('taskmgmt_client', f, 'EXECUTE'), 'clients may 
                      'taskmgmt.me()', 'taskmgmt.update_me(jsonb)', 'taskmgmt.create_team(text)',
                      'taskmgmt.add_team_member(bigint,bigint,text)', 'taskmgmt.remove_team_member(bigint,bigint)',
                      'taskmgmt.create_task(jsonb)', 'taskmgmt.get_task(bigint)',
-                     'taskmgmt.update_task(bigint,jsonb,integer)', 'taskmgmt.delete_task(bigint)']) f;
+                     'taskmgmt.update_task(bigint,jsonb,integer)', 'taskmgmt.delete_task(bigint,boolean)']) f;
 
 -- Every SQLSTATE that SQL code in the schema raises is one doc/sql-api.md
 -- documents: the table under "Errors", plus 0A000 from schedule_jobs()

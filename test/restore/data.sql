@@ -22,6 +22,15 @@ SELECT add_update(:t1, 'copied the dump to the new host') IS NOT NULL AS progres
 SELECT add_comment(:t1, 'Please check this, @bob') ->> 'id' AS c1 \gset
 SELECT add_comment(:t1, 'and the @bob@example.com address', :c1) IS NOT NULL AS replied \gset
 SELECT save_view('Mine', '{"assignee": "me"}', true) IS NOT NULL AS saved \gset
+-- planning: a subtask, then a change to its parent (the parent's row moves
+-- behind the subtask's, so the dump lists the subtask first), a relation,
+-- and a recurring task done once (its next occurrence exists)
+SELECT create_task(jsonb_build_object('title', 'Check the checksums', 'parent_id', :t1)) ->> 'id' AS sub \gset
+SELECT update_task(:t1, '{"priority": "high"}', :v) ->> 'version' AS v \gset
+SELECT add_relation(:t2, jsonb_build_object('type', 'blocks', 'task_id', :t1)) IS NOT NULL AS related \gset
+SELECT create_task(jsonb_build_object('title', 'Weekly restore drill', 'recurrence', 'FREQ=WEEKLY',
+         'due_date', current_date)) ->> 'id' AS drill \gset
+SELECT update_task(:drill, '{"status": "done"}', 1) IS NOT NULL AS drilled \gset
 SELECT sign_out() IS NULL AS signed_out \gset
 RESET ROLE;
 -- the mailer sent the first message; the others are still pending
