@@ -62,6 +62,7 @@ installcheck-isolation: submake
 
 stop:
 	@scripts/pgcluster.sh stop db
+	@scripts/ha.sh stop db-ha
 
 bench: deps
 	@bench/run.sh

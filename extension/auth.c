@@ -19,6 +19,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -28,6 +29,20 @@
 #define EMAIL_MAX_BYTES 254
 #define DISPLAY_NAME_MAX_CHARS 100
 #define REFRESH_TOKEN_BYTES 32
+
+/*
+ * Every function here writes (a session, a refresh token, a failure count),
+ * so on a hot standby, or in a read-only transaction, it refuses at once
+ * with 25006: before the bcrypt, and before a failed password could start
+ * an autonomous write that cannot happen there (a standby would then let
+ * anyone guess passwords without ever being locked out).  Verifying an
+ * access token (authenticate) only reads, and works on a standby.
+ */
+static void
+require_writable(const char *function)
+{
+	PreventCommandIfReadOnly(function);
+}
 
 static void
 invalid_field(const char *field, const char *message)
@@ -261,6 +276,7 @@ tm_register(PG_FUNCTION_ARGS)
 	int64		user_id;
 	Datum		result;
 
+	require_writable("register()");
 	if (PG_ARGISNULL(0))
 		invalid_field("email", "is required");
 	if (PG_ARGISNULL(1))
@@ -335,6 +351,7 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 	char	   *refresh;
 	Datum		result;
 
+	require_writable(sign_in_connection ? "sign_in()" : "password_grant()");
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),
@@ -493,6 +510,7 @@ tm_refresh(PG_FUNCTION_ARGS)
 	char	   *refresh;
 	Datum		result;
 
+	require_writable("refresh()");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
@@ -588,6 +606,7 @@ tm_sign_out(PG_FUNCTION_ARGS)
 	int64		sid = require_session();
 	TmOwnerContext ctx;
 
+	require_writable("sign_out()");
 	tm_spi_begin_as_owner(&ctx);
 	revoke_sessions("id = $1", sid, "sign out");
 	tm_spi_end_as_owner(&ctx);
@@ -609,6 +628,7 @@ tm_change_password(PG_FUNCTION_ARGS)
 	Datum		args[2];
 	int64		user_id;
 
+	require_writable("change_password()");
 	if (PG_ARGISNULL(0))
 		invalid_field("current_password", "is required");
 	if (PG_ARGISNULL(1))
@@ -656,6 +676,7 @@ tm_rotate_signing_key(PG_FUNCTION_ARGS)
 	Oid			types[1] = {BYTEAOID};
 	Datum		args[1];
 
+	require_writable("rotate_signing_key()");
 	tm_random_bytes(raw, sizeof(raw));
 	SET_VARSIZE(secret, VARHDRSZ + sizeof(raw));
 	memcpy(VARDATA(secret), raw, sizeof(raw));

@@ -17,6 +17,8 @@ packages=(
   libical-dev
   # web UI tests: Debian's chromium, driven by playwright-core from npm
   chromium
+  # high availability (make run HA=1, suite ha) and the pooler (suite pgbouncer)
+  postgresql-15-auto-failover pg-auto-failover-cli pgbouncer
 )
 
 missing=()

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make run: build, install, start the private cluster 'db' and create the
 # database 'taskmgmt' with the extension.  Idempotent.
+# make run HA=1: the same on pg_auto_failover's monitor, primary and
+# secondary instead (scripts/ha.sh, layout 'db-ha'; doc/operations.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,38 +15,35 @@ make --no-print-directory -s all
 make --no-print-directory -s install >/dev/null
 # Nobody else on this machine may use the cluster: the socket admits you as
 # the project's login roles (peer), TCP needs a password (scram-sha-256).
-PGCLUSTER_LOGIN_ROLES="taskmgmt_client_login taskmgmt_mailer_login" scripts/pgcluster.sh start "$cluster" "$db_port"
-
-sock=$(readlink -f ".run/$cluster")
+export PGCLUSTER_LOGIN_ROLES="taskmgmt_client_login taskmgmt_mailer_login"
+if [ "${HA:-0}" = 1 ]; then
+  # monitor, node1, node2 on the three ports after the database's
+  layout=$cluster-ha
+  scripts/ha.sh start "$layout" "$((db_port + 1))" "$((db_port + 2))" "$((db_port + 3))"
+  sock=$(readlink -f ".run/$layout")
+  # set-up goes to whichever node is primary now; clients name both
+  read -r _ p1 p2 < "$sock/ports"
+  db_port=$p1; [ "$(scripts/ha.sh primary "$layout")" = node2 ] && db_port=$p2
+  db_conninfo="host=$sock,$sock port=$p1,$p2 target_session_attrs=read-write"
+  stop_db() { scripts/ha.sh stop "$layout"; }
+else
+  scripts/pgcluster.sh start "$cluster" "$db_port"
+  sock=$(readlink -f ".run/$cluster")
+  db_conninfo="host=$sock port=$db_port"
+  stop_db() { scripts/pgcluster.sh stop "$cluster"; }
+fi
 psql_owner() { scripts/pgcluster.sh as-owner psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$db_port" -U postgres "$@"; }
 
 if [ "${RESET:-0}" = 1 ]; then
   echo "run: RESET=1: dropping database taskmgmt"
   psql_owner -d postgres -c "DROP DATABASE IF EXISTS taskmgmt WITH (FORCE)"
 fi
+# (pg_auto_failover creates it on the HA layout)
 if ! psql_owner -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'taskmgmt'" | grep -q 1; then
   psql_owner -d postgres -c "CREATE DATABASE taskmgmt"
   rm -f ".run/$cluster-extension.md5"
 fi
-psql_owner -d taskmgmt <<'SQL'
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS taskmgmt CASCADE;
--- 0.2.0 requires pg_trgm: ALTER EXTENSION UPDATE does not create what an
--- update newly requires (a database made at 0.1.0 lacks it)
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-ALTER EXTENSION taskmgmt UPDATE;
--- scheduled jobs (due-soon/overdue reminders, cleanup, outbox retention)
-CREATE EXTENSION IF NOT EXISTS pg_cron;
-DO $$ BEGIN PERFORM taskmgmt.schedule_jobs(); END $$;
--- a login role for people and the shim: a member of taskmgmt_client
-DO $$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'taskmgmt_client_login') THEN
-    CREATE ROLE taskmgmt_client_login LOGIN;
-  END IF;
-END $$;
-GRANT taskmgmt_client TO taskmgmt_client_login;
-ALTER ROLE taskmgmt_client_login SET search_path = taskmgmt, public;
-SQL
+psql_owner -d taskmgmt < scripts/setup-db.sql
 
 # taskmgmt_client_login's password for TCP, made once and kept in a passfile only you
 # can read (libpq finds it through PGPASSFILE).
@@ -70,11 +69,14 @@ fi
 cat <<EOF
 
 taskmgmt database is ready.
-  connect:  psql "host=$sock port=$db_port dbname=taskmgmt user=taskmgmt_client_login"
+  connect:  psql "$db_conninfo dbname=taskmgmt user=taskmgmt_client_login"
       (or)  PGPASSFILE=$passfile psql "host=127.0.0.1 port=$db_port dbname=taskmgmt user=taskmgmt_client_login"
   stop:     make stop
-  logs:     $sock/postgres.log
+  logs:     $sock/$( [ "${HA:-0}" = 1 ] && echo '{monitor,node1,node2}.log' || echo postgres.log)
 EOF
+if [ "${HA:-0}" = 1 ]; then
+  echo "  failover: scripts/ha.sh state $layout · scripts/ha.sh crash $layout node1 · scripts/ha.sh rejoin $layout node1"
+fi
 
 # Services (shim, mailer, ...) each have a script in scripts/run.d/ that runs
 # its service in the foreground.  With any present, make run stays in the
@@ -82,8 +84,10 @@ EOF
 services=(scripts/run.d/*.sh)
 [ -e "${services[0]}" ] || exit 0
 
-export DATABASE_URL="host=$sock port=$db_port dbname=taskmgmt user=taskmgmt_client_login"
-export TASKMGMT_DB_SOCKET_DIR=$sock TASKMGMT_DB_PORT=$db_port
+export DATABASE_URL="$db_conninfo dbname=taskmgmt user=taskmgmt_client_login"
+# where the services connect (TASKMGMT_DB_CONNINFO: the hosts and ports;
+# socket and port: the primary now, for set-up as the cluster owner)
+export TASKMGMT_DB_SOCKET_DIR=$sock TASKMGMT_DB_PORT=$db_port TASKMGMT_DB_CONNINFO=$db_conninfo
 pids=()
 stop_all() {
   trap - INT TERM EXIT
@@ -91,7 +95,7 @@ stop_all() {
   # each service leads its own process group: stop the whole group
   for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; done
   wait 2>/dev/null
-  scripts/pgcluster.sh stop "$cluster"
+  stop_db
   exit 0
 }
 trap stop_all INT TERM EXIT

@@ -37,13 +37,20 @@ static char default_openapi[PATH_MAX + 32];
 static char default_docs[PATH_MAX + 32];
 static char default_web[PATH_MAX + 32];
 static const char *log_format = "text";
+static const char *pooler = "none";
 
 static option_def options[] = {
 	{"database-url", "DATABASE_URL", T_STR, &cfg.database_url, 0, 0,
-	"libpq connection string or URI (default: dbname=taskmgmt)"},
+	"libpq connection string or URI; several hosts with target_session_attrs=read-write follow a failover (default: dbname=taskmgmt)"},
+	{"pooler", "POOLER", T_STR, &pooler, 0, 0,
+	"transaction: DATABASE_URL is a transaction-mode pooler (PgBouncer): no named prepared statements, no startup options (default none)"},
+	{"notify-database-url", "NOTIFY_DATABASE_URL", T_STR, &cfg.notify_database_url, 0, 0,
+	"connection string of the LISTEN connection, PostgreSQL itself when DATABASE_URL is a pooler (default: DATABASE_URL)"},
 	{"listen", "LISTEN_ADDR", T_STR, &cfg.listen_addr, 0, 0,
 	"numeric IPv4/IPv6 address to listen on (default 127.0.0.1; 0.0.0.0 in containers)"},
 	{"port", "PORT", T_INT, &cfg.port, 1, 65535, "TCP port (default 8080)"},
+	{"workers", "WORKERS", T_INT, &cfg.workers, 1, 64,
+	"event loop processes sharing the port (SO_REUSEPORT), each with its own pool and LISTEN connection (default 1)"},
 	{"pool-size", "POOL_SIZE", T_INT, &cfg.pool_size, 1, 256,
 	"database connections (default 8)"},
 	{"pipeline", "PIPELINE", T_INT, &cfg.pipeline, 1, 64,
@@ -139,8 +146,10 @@ config_load(int argc, char **argv)
 	ssize_t		n;
 
 	cfg.database_url = "dbname=taskmgmt";
+	cfg.notify_database_url = "";
 	cfg.listen_addr = "127.0.0.1";
 	cfg.port = 8080;
+	cfg.workers = 1;
 	cfg.pool_size = 8;
 	cfg.pipeline = 4;
 	cfg.slow_cap = 2;
@@ -217,5 +226,13 @@ config_load(int argc, char **argv)
 	}
 	cfg.log_json = strcmp(log_format, "json") == 0;
 	cfg.log_quiet = strcmp(log_format, "off") == 0;
+	if (strcmp(pooler, "none") != 0 && strcmp(pooler, "transaction") != 0)
+	{
+		fprintf(stderr, "taskmgmt-shim: invalid value for --pooler / POOLER (none or transaction)\n");
+		return -1;
+	}
+	cfg.pooler_transaction = strcmp(pooler, "transaction") == 0;
+	if (!*cfg.notify_database_url)
+		cfg.notify_database_url = cfg.database_url;
 	return 0;
 }

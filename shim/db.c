@@ -12,6 +12,13 @@
  * and streamed results (CSV) run alone.  A lost connection fails its
  * requests (503, never replayed) and is retried every 250 ms; while no
  * connection is up, requests are refused at once instead of waiting.
+ *
+ * Behind a transaction-mode pooler (--pooler transaction, e.g. PgBouncer
+ * 1.18) consecutive transactions may run on different server connections,
+ * so a statement prepared on one is unknown to the next: each request is
+ * then Parse + Bind + Execute + Sync of an unnamed statement (parsed and
+ * planned every time), and no startup options are sent (the pooler would
+ * refuse them; the timeouts are the login role's settings then).
  */
 #include "shim.h"
 
@@ -186,7 +193,8 @@ conn_ready(pg_conn *pc)
 		conn_failed(c);
 		return;
 	}
-	memset(c->prepared, P_NO, (size_t) n_routes);
+	/* behind a pooler nothing is prepared, so every statement is ready */
+	memset(c->prepared, cfg.pooler_transaction ? P_YES : P_NO, (size_t) n_routes);
 	c->up = 1;
 	pool.up++;
 	pgw_attach(&pc->w, pool.loop, pc->pg, on_db_read);
@@ -216,8 +224,12 @@ conn_send(db_conn *c, db_query *q)
 		c->prepared[q->stmt] = P_SENT;
 		q->_ph = PH_PREPARE;
 	}
-	ok = ok && PQsendQueryPrepared(c->pc.pg, name, q->nparams, q->values, NULL, NULL,
-								   q->binary_result);
+	if (cfg.pooler_transaction)
+		ok = PQsendQueryParams(c->pc.pg, r->sql, q->nparams, NULL, q->values, NULL, NULL,
+							   q->binary_result);
+	else
+		ok = ok && PQsendQueryPrepared(c->pc.pg, name, q->nparams, q->values, NULL, NULL,
+									   q->binary_result);
 	ok = ok && PQpipelineSync(c->pc.pg);
 	if (!ok)
 	{
@@ -398,7 +410,8 @@ db_init(h2o_loop_t *loop)
 			 cfg.statement_timeout_ms, cfg.statement_timeout_ms);
 	pool.conninfo[0] = cfg.database_url;
 	pool.conninfo[1] = "taskmgmt-shim";
-	pool.conninfo[2] = pool.options;
+	/* a NULL value leaves its keyword out */
+	pool.conninfo[2] = cfg.pooler_transaction ? NULL : pool.options;
 	pool.conninfo[3] = "UTF8";
 	for (int i = 0; i < pool.n; i++)
 	{

@@ -109,7 +109,8 @@ on_lc_connect_failed(pg_conn *pc)
 void
 listen_init(h2o_loop_t *loop)
 {
-	values[0] = cfg.database_url;
+	/* LISTEN needs a session of its own: never a transaction-mode pooler */
+	values[0] = cfg.notify_database_url;
 	values[1] = "taskmgmt-shim-listen";
 	values[2] = "UTF8";
 	lc.state = LC_CONNECTING;

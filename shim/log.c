@@ -61,19 +61,25 @@ log_access(const char *request_id, const char *method, size_t method_len,
 	sb_free(&b);
 }
 
+/* One write per message: --workers share stderr, and lines must not mix. */
 void
 log_msg(const char *fmt,...)
 {
 	char		ts[40];
+	strbuf		b;
 	va_list		ap;
+	char		msg[1024];
 
 	if (fmt == NULL)
 		return;
 	timestamp(ts, sizeof(ts));
-	fprintf(stderr, "%s taskmgmt-shim: ", ts);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (fmt[0] && fmt[strlen(fmt) - 1] != '\n')
-		fputc('\n', stderr);
+	sb_init(&b);
+	sb_printf(&b, "%s taskmgmt-shim: %s", ts, msg);
+	if (b.len == 0 || b.data[b.len - 1] != '\n')
+		sb_puts(&b, "\n");
+	fwrite(b.data, 1, b.len, stderr);
+	sb_free(&b);
 }

@@ -2,6 +2,13 @@
  * main.c: taskmgmt-shim, the HTTP and websocket front door of taskmgmt.
  * One h2o event loop owns the listener, the database pool and the
  * notification listener.
+ *
+ * --workers N runs N such processes (workers), each a whole shim with its
+ * own listening socket on the same port: with SO_REUSEPORT the kernel
+ * spreads new connections over them.  Every worker has its own pool and
+ * LISTEN connection, so a notification reaches a websocket whichever
+ * worker holds it.  The parent only starts them, starts again one that
+ * dies, and passes SIGTERM/SIGINT on.
  */
 #include "shim.h"
 
@@ -14,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 h2o_loop_t *shim_loop;
@@ -59,8 +68,9 @@ on_accept(h2o_socket_t *listener, const char *err)
 }
 
 /*
- * SO_REUSEADDR only: without SO_REUSEPORT a second instance fails to bind
- * instead of silently sharing the port.
+ * A single process sets SO_REUSEADDR only: without SO_REUSEPORT a second
+ * instance fails to bind instead of silently sharing the port.  Workers
+ * set SO_REUSEPORT, which Linux only lets processes of the same user share.
  */
 static int
 open_listener(void)
@@ -95,6 +105,8 @@ open_listener(void)
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (cfg.workers > 1)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	if (bind(fd, (struct sockaddr *) &ss, len) != 0 || listen(fd, SOMAXCONN) != 0)
 	{
@@ -109,20 +121,11 @@ bad_addr:
 	return -1;
 }
 
-int
-main(int argc, char **argv)
+/* One shim: the whole server in this process.  Returns the exit code. */
+static int
+serve(int worker)
 {
-	int			rc = config_load(argc, argv);
 	int			fd;
-	struct sigaction sa;
-
-	if (rc != 0)
-		return rc > 0 ? 0 : 2;
-	signal(SIGPIPE, SIG_IGN);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 
 	h2o_config_init(&config);
 	config.server_name = h2o_iovec_init(H2O_STRLIT("taskmgmt-shim"));
@@ -151,7 +154,11 @@ main(int argc, char **argv)
 	h2o_socket_t *listener = h2o_evloop_socket_create(shim_loop, fd, H2O_SOCKET_FLAG_DONT_READ);
 
 	h2o_socket_read_start(listener, on_accept);
-	log_msg("listening on http://%s:%d/ (pool %d)", cfg.listen_addr, cfg.port, cfg.pool_size);
+	if (worker)
+		log_msg("worker %d of %d listening on http://%s:%d/ (pool %d)", worker, cfg.workers,
+				cfg.listen_addr, cfg.port, cfg.pool_size);
+	else
+		log_msg("listening on http://%s:%d/ (pool %d)", cfg.listen_addr, cfg.port, cfg.pool_size);
 
 	/* h2o_evloop_run returns -1 on EINTR: only the stop flag ends the loop */
 	while (!stopping)
@@ -163,4 +170,109 @@ main(int argc, char **argv)
 	for (int i = 0; i < 10; i++)
 		h2o_evloop_run(shim_loop, 10);
 	return 0;
+}
+
+static pid_t
+start_worker(int worker)
+{
+	pid_t		pid = fork();
+
+	if (pid == 0)
+		_exit(serve(worker));
+	if (pid < 0)
+		log_msg("cannot start worker %d: %s", worker, strerror(errno));
+	return pid;
+}
+
+/*
+ * The parent of --workers.  A worker that dies is started again, unless it
+ * died within its first seconds (it could not listen, say): then they all
+ * stop, rather than fail again and again.
+ */
+static int
+supervise(void)
+{
+	pid_t	   *pids = calloc((size_t) cfg.workers, sizeof(pid_t));
+	time_t	   *started = calloc((size_t) cfg.workers, sizeof(time_t));
+	int			alive = 0,
+				rc = 0,
+				passed_on = 0;
+
+	for (int i = 0; i < cfg.workers; i++)
+	{
+		pids[i] = start_worker(i + 1);
+		started[i] = time(NULL);
+		if (pids[i] < 0)
+		{
+			stopping = 1;
+			rc = 1;
+			break;
+		}
+		alive++;
+	}
+	while (alive > 0)
+	{
+		int			status;
+		pid_t		pid;
+
+		if (stopping && !passed_on)
+		{
+			for (int i = 0; i < cfg.workers; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGTERM);
+			passed_on = 1;
+		}
+		/* polled, so that a signal between the check and the wait is not missed */
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid == 0 || (pid < 0 && errno == EINTR))
+		{
+			usleep(100 * 1000);
+			continue;
+		}
+		if (pid < 0)
+			break;
+		for (int i = 0; i < cfg.workers; i++)
+		{
+			if (pids[i] != pid)
+				continue;
+			pids[i] = 0;
+			alive--;
+			if (stopping)
+				break;
+			if (time(NULL) - started[i] < 3)
+			{
+				log_msg("worker %d exited at start: stopping", i + 1);
+				stopping = 1;
+				rc = 1;
+				break;
+			}
+			log_msg("worker %d exited (%s %d): starting it again", i + 1,
+					WIFSIGNALED(status) ? "signal" : "status",
+					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			pids[i] = start_worker(i + 1);
+			started[i] = time(NULL);
+			if (pids[i] > 0)
+				alive++;
+		}
+	}
+	free(pids);
+	free(started);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	int			rc = config_load(argc, argv);
+	struct sigaction sa;
+
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
+	signal(SIGPIPE, SIG_IGN);
+	/* no SA_RESTART: a signal interrupts the supervisor's sleep */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	return cfg.workers > 1 ? supervise() : serve(0);
 }

@@ -20,8 +20,11 @@
 typedef struct shim_config
 {
 	const char *database_url;
+	const char *notify_database_url;	/* the LISTEN connection's; "" = database_url */
+	int			pooler_transaction;	/* behind a transaction-mode pooler (--pooler) */
 	const char *listen_addr;
 	int			port;
+	int			workers;			/* event loop processes sharing the port */
 	int			pool_size;
 	int			pipeline;			/* requests in flight per connection */
 	int			slow_cap;			/* concurrent bcrypt calls (sign-in, register, password) */

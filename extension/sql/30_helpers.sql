@@ -31,6 +31,22 @@ BEGIN
 END
 $$;
 
+-- True in a session that loads rows as they are: pg_restore, and a plain
+-- pg_dump script run with psql, always begin with SET row_security = off.
+-- Restored rows already carry what the triggers derive (history, versions
+-- and times, mentions, notifications, outbox rows); deriving it again would
+-- duplicate history, renumber versions and notify and mail everyone again.
+-- So the triggers that derive rows or send a NOTIFY have
+-- WHEN (NOT _restoring()) (test/pgtap/90_restore.sql lists them), and a restore
+-- needs no step that turns triggers off.  Nobody else writes these tables
+-- with row_security off: they force RLS, which makes that an error for
+-- every role but superusers and BYPASSRLS roles.  Logical replication's
+-- apply workers (session_replication_role = replica) skip them on their own.
+CREATE FUNCTION @extschema@._restoring() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT pg_catalog.current_setting('row_security') = 'off'
+$$;
+
 -- The signed-in user, or SQLSTATE 28000.
 CREATE FUNCTION @extschema@._require_user() RETURNS bigint
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$

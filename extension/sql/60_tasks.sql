@@ -213,7 +213,9 @@ END
 $$;
 
 CREATE TRIGGER tasks_before_write BEFORE INSERT OR UPDATE ON @extschema@.tasks
-  FOR EACH ROW EXECUTE FUNCTION @extschema@._tasks_before_write();
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_before_write();
 
 CREATE FUNCTION @extschema@.create_task(task jsonb) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$

@@ -195,7 +195,9 @@ END
 $$;
 
 CREATE TRIGGER tasks_record_history AFTER INSERT OR UPDATE OR DELETE ON @extschema@.tasks
-  FOR EACH ROW EXECUTE FUNCTION @extschema@._tasks_record_history();
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_record_history();
 
 CREATE FUNCTION @extschema@.task_event_json(e @extschema@.task_events) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$

@@ -106,7 +106,9 @@ BEGIN
 END
 $$;
 CREATE TRIGGER comments_before_write BEFORE INSERT OR UPDATE ON @extschema@.comments
-  FOR EACH ROW EXECUTE FUNCTION @extschema@._comments_before_write();
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._comments_before_write();
 
 -- @mentions in a text: '@ada@example.com' (an email, case-insensitive) or
 -- '@ada' (the part of an email before '@', when exactly one active user has
@@ -157,7 +159,9 @@ BEGIN
 END
 $$;
 CREATE TRIGGER comments_sync_mentions AFTER INSERT OR UPDATE OF body ON @extschema@.comments
-  FOR EACH ROW EXECUTE FUNCTION @extschema@._comments_sync_mentions();
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._comments_sync_mentions();
 
 CREATE FUNCTION @extschema@.comment_json(c @extschema@.comments, depth integer DEFAULT NULL) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$

@@ -64,7 +64,7 @@ END
 $$;
 
 CREATE TRIGGER tasks_check_parent BEFORE INSERT OR UPDATE OF parent_id ON @extschema@.tasks
-  FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL)
+  FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL AND NOT @extschema@._restoring())
   EXECUTE FUNCTION @extschema@._tasks_check_parent();
 
 -- The task and every subtask below it that the caller can see (the walk

@@ -62,7 +62,9 @@ END
 $$;
 
 CREATE TRIGGER task_relations_check BEFORE INSERT ON @extschema@.task_relations
-  FOR EACH ROW EXECUTE FUNCTION @extschema@._task_relations_check();
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._task_relations_check();
 
 -- One relation as seen from task `me`: {type, task_id, title, status}.
 CREATE FUNCTION @extschema@._relation_json(r @extschema@.task_relations, me bigint) RETURNS jsonb
@@ -184,7 +186,8 @@ END
 $$;
 
 CREATE TRIGGER tasks_notify_unblocked AFTER UPDATE OF status ON @extschema@.tasks
-  FOR EACH ROW WHEN (NEW.status IN ('done', 'canceled') AND OLD.status NOT IN ('done', 'canceled'))
+  FOR EACH ROW WHEN (NEW.status IN ('done', 'canceled') AND OLD.status NOT IN ('done', 'canceled')
+                     AND NOT @extschema@._restoring())
   EXECUTE FUNCTION @extschema@._tasks_notify_unblocked();
 
 -- The planning counts of a task's JSON (task_json, 60_tasks.sql):

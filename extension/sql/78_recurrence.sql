@@ -60,7 +60,8 @@ END
 $$;
 
 CREATE TRIGGER tasks_check_recurrence BEFORE INSERT OR UPDATE ON @extschema@.tasks
-  FOR EACH ROW WHEN (NEW.recurrence IS NOT NULL OR NEW.recurrence_start IS NOT NULL)
+  FOR EACH ROW WHEN ((NEW.recurrence IS NOT NULL OR NEW.recurrence_start IS NOT NULL)
+                     AND NOT @extschema@._restoring())
   EXECUTE FUNCTION @extschema@._tasks_check_recurrence();
 
 -- The next occurrence, when an occurrence is done.  SECURITY DEFINER: the
@@ -104,7 +105,8 @@ END
 $$;
 
 CREATE TRIGGER tasks_recur AFTER UPDATE OF status ON @extschema@.tasks
-  FOR EACH ROW WHEN (NEW.status = 'done' AND OLD.status <> 'done' AND NEW.recurrence IS NOT NULL)
+  FOR EACH ROW WHEN (NEW.status = 'done' AND OLD.status <> 'done' AND NEW.recurrence IS NOT NULL
+                     AND NOT @extschema@._restoring())
   EXECUTE FUNCTION @extschema@._tasks_recur();
 
 CREATE INDEX tasks_recurrence_of_idx ON @extschema@.tasks (recurrence_of) WHERE recurrence_of IS NOT NULL;

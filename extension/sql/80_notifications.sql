@@ -222,7 +222,9 @@ END
 $$;
 
 CREATE TRIGGER tasks_notify AFTER INSERT OR UPDATE ON @extschema@.tasks
-  FOR EACH ROW EXECUTE FUNCTION @extschema@._tasks_notify();
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_notify();
 
 -- Commit-time publication.
 --
@@ -268,7 +270,9 @@ $$;
 
 CREATE CONSTRAINT TRIGGER notifications_publish AFTER INSERT ON @extschema@.notifications
   DEFERRABLE INITIALLY DEFERRED
-  FOR EACH ROW EXECUTE FUNCTION @extschema@._notifications_publish();
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._notifications_publish();
 
 CREATE FUNCTION @extschema@.notification_json(n @extschema@.notifications) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE AS $$

@@ -196,7 +196,9 @@ BEGIN
 END
 $$;
 CREATE TRIGGER email_outbox_wake AFTER INSERT ON @extschema@.email_outbox
-  FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._outbox_wake();
+  FOR EACH STATEMENT
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._outbox_wake();
 
 -- Rendering, from the items alone (so a re-send carries the same text).
 -- Items written before 0.2.0 have no headline, title or comment: their

@@ -44,7 +44,9 @@ END
 $$;
 
 CREATE TRIGGER comment_mentions_notify AFTER INSERT ON @extschema@.comment_mentions
-  FOR EACH ROW EXECUTE FUNCTION @extschema@._comment_mentions_notify();
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._comment_mentions_notify();
 
 CREATE FUNCTION @extschema@._comments_notify() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -79,4 +81,6 @@ $$;
 -- AFTER triggers of one event fire in name order: this one must run after
 -- comments_sync_mentions (72), so that this comment's mentions are known.
 CREATE TRIGGER comments_then_notify AFTER INSERT ON @extschema@.comments
-  FOR EACH ROW EXECUTE FUNCTION @extschema@._comments_notify();
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._comments_notify();

@@ -3123,3 +3123,74 @@ BEGIN
   RETURN jsonb_build_object('id', task_as_of.id, 'as_of', task_as_of.at) || r;
 END
 $$;
+
+-- ==== restore without re-deriving rows (#15) ====
+-- True in a session that loads rows as they are: pg_restore, and a plain
+-- pg_dump script run with psql, always begin with SET row_security = off.
+-- The deriving triggers skip such sessions (see 30_helpers.sql).
+CREATE FUNCTION @extschema@._restoring() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT pg_catalog.current_setting('row_security') = 'off'
+$$;
+REVOKE ALL ON FUNCTION @extschema@._restoring() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._restoring() TO taskmgmt_client;
+
+CREATE OR REPLACE TRIGGER tasks_before_write BEFORE INSERT OR UPDATE ON @extschema@.tasks
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_before_write();
+CREATE OR REPLACE TRIGGER tasks_record_history AFTER INSERT OR UPDATE OR DELETE ON @extschema@.tasks
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_record_history();
+CREATE OR REPLACE TRIGGER comments_before_write BEFORE INSERT OR UPDATE ON @extschema@.comments
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._comments_before_write();
+CREATE OR REPLACE TRIGGER comments_sync_mentions AFTER INSERT OR UPDATE OF body ON @extschema@.comments
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._comments_sync_mentions();
+CREATE OR REPLACE TRIGGER tasks_notify AFTER INSERT OR UPDATE ON @extschema@.tasks
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_notify();
+-- a constraint trigger cannot be replaced in place
+DROP TRIGGER notifications_publish ON @extschema@.notifications;
+CREATE CONSTRAINT TRIGGER notifications_publish AFTER INSERT ON @extschema@.notifications
+  DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._notifications_publish();
+CREATE OR REPLACE TRIGGER comment_mentions_notify AFTER INSERT ON @extschema@.comment_mentions
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._comment_mentions_notify();
+CREATE OR REPLACE TRIGGER comments_then_notify AFTER INSERT ON @extschema@.comments
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._comments_notify();
+CREATE OR REPLACE TRIGGER email_outbox_wake AFTER INSERT ON @extschema@.email_outbox
+  FOR EACH STATEMENT
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._outbox_wake();
+-- the planning triggers of #14 (subtasks, relations, recurrence) likewise
+CREATE OR REPLACE TRIGGER tasks_check_parent BEFORE INSERT OR UPDATE OF parent_id ON @extschema@.tasks
+  FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL AND NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_check_parent();
+CREATE OR REPLACE TRIGGER task_relations_check BEFORE INSERT ON @extschema@.task_relations
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._task_relations_check();
+CREATE OR REPLACE TRIGGER tasks_notify_unblocked AFTER UPDATE OF status ON @extschema@.tasks
+  FOR EACH ROW WHEN (NEW.status IN ('done', 'canceled') AND OLD.status NOT IN ('done', 'canceled')
+                     AND NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_notify_unblocked();
+CREATE OR REPLACE TRIGGER tasks_check_recurrence BEFORE INSERT OR UPDATE ON @extschema@.tasks
+  FOR EACH ROW WHEN ((NEW.recurrence IS NOT NULL OR NEW.recurrence_start IS NOT NULL)
+                     AND NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_check_recurrence();
+CREATE OR REPLACE TRIGGER tasks_recur AFTER UPDATE OF status ON @extschema@.tasks
+  FOR EACH ROW WHEN (NEW.status = 'done' AND OLD.status <> 'done' AND NEW.recurrence IS NOT NULL
+                     AND NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_recur();

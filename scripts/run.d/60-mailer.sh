@@ -20,7 +20,7 @@ END $$;
 GRANT taskmgmt_mailer TO taskmgmt_mailer_login;
 SQL
 
-export DATABASE_URL="host=$sock port=$port dbname=taskmgmt user=taskmgmt_mailer_login"
+export DATABASE_URL="${TASKMGMT_DB_CONNINFO:-host=$sock port=$port} dbname=taskmgmt user=taskmgmt_mailer_login"
 export SMTP_URL=${SMTP_URL:-smtp://127.0.0.1:${TASKMGMT_SMTP_SINK_PORT:-2525}}
 export SMTP_TLS=${SMTP_TLS:-none}
 export MAIL_FROM=${MAIL_FROM:-taskmgmt@localhost}

@@ -65,6 +65,8 @@ neg "a missing required field (container name)" '/^        - name: shim$/d' k8s/
 neg "an unknown apiVersion" 's#^apiVersion: autoscaling/v2#apiVersion: autoscaling/v9#' k8s/base/shim.yaml "no API types for apiVersion='autoscaling/v9'"
 neg "a misspelt CloudNativePG field" 's/enablePodAntiAffinity/enablePodAntiAfinity/' k8s/cnpg/cluster.yaml "enablePodAntiAfinity"
 neg "a misspelt NetworkPolicy field" 's/policyTypes:/policyType:/' k8s/base/networkpolicy.yaml "policyType"
+neg "a misspelt CloudNativePG recovery field" 's/targetTime:/targetTme:/' k8s/cnpg/restore/cluster.yaml "targetTme"
+neg "a ScheduledBackup without its cluster" '/^  cluster:$/,+1d' k8s/cnpg/scheduled-backup.yaml "cluster"
 
 # ---- kustomize renderings
 kustomize_cmd=()

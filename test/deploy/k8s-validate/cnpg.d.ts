@@ -4,7 +4,7 @@
 // declared here is an error, so using a new CNPG field means adding it here
 // (with the type the reference gives).
 import type { ObjectMeta } from 'kubernetes-types/meta/v1';
-import type { ResourceRequirements, Toleration } from 'kubernetes-types/core/v1';
+import type { ResourceRequirements, Toleration, SecretKeySelector } from 'kubernetes-types/core/v1';
 
 export interface Cluster {
   apiVersion: 'postgresql.cnpg.io/v1';
@@ -19,6 +19,9 @@ export interface ClusterSpec {
   imagePullPolicy?: 'Always' | 'Never' | 'IfNotPresent';
   primaryUpdateStrategy?: 'unsupervised' | 'supervised';
   primaryUpdateMethod?: 'switchover' | 'restart';
+  enablePDB?: boolean;
+  failoverDelay?: number;
+  switchoverDelay?: number;
   enableSuperuserAccess?: boolean;
   superuserSecret?: { name: string };
   minSyncReplicas?: number;
@@ -30,7 +33,51 @@ export interface ClusterSpec {
   resources?: ResourceRequirements;
   affinity?: AffinityConfiguration;
   monitoring?: MonitoringConfiguration;
+  backup?: BackupConfiguration;
+  externalClusters?: ExternalCluster[];
   description?: string;
+}
+
+export interface BackupConfiguration {
+  barmanObjectStore?: BarmanObjectStoreConfiguration;
+  retentionPolicy?: string;
+  target?: 'primary' | 'prefer-standby';
+}
+
+export interface BarmanObjectStoreConfiguration {
+  destinationPath: string;
+  endpointURL?: string;
+  serverName?: string;
+  s3Credentials?: {
+    accessKeyId?: SecretKeySelector;
+    secretAccessKey?: SecretKeySelector;
+    region?: SecretKeySelector;
+    sessionToken?: SecretKeySelector;
+    inheritFromIAMRole?: boolean;
+  };
+  wal?: { compression?: 'gzip' | 'bzip2' | 'snappy'; maxParallel?: number };
+  data?: { compression?: 'gzip' | 'bzip2' | 'snappy'; jobs?: number };
+}
+
+export interface ExternalCluster {
+  name: string;
+  connectionParameters?: { [name: string]: string };
+  barmanObjectStore?: BarmanObjectStoreConfiguration;
+}
+
+export interface ScheduledBackup {
+  apiVersion: 'postgresql.cnpg.io/v1';
+  kind: 'ScheduledBackup';
+  metadata: ObjectMeta;
+  spec: {
+    schedule: string;
+    cluster: { name: string };
+    backupOwnerReference?: 'none' | 'self' | 'cluster';
+    immediate?: boolean;
+    suspend?: boolean;
+    method?: 'barmanObjectStore' | 'volumeSnapshot';
+    target?: 'primary' | 'prefer-standby';
+  };
 }
 
 export interface PostgresConfiguration {
@@ -41,6 +88,21 @@ export interface PostgresConfiguration {
 
 export interface BootstrapConfiguration {
   initdb?: BootstrapInitDB;
+  recovery?: BootstrapRecovery;
+}
+
+export interface BootstrapRecovery {
+  source?: string;
+  backup?: { name: string };
+  database?: string;
+  owner?: string;
+  recoveryTarget?: {
+    targetTime?: string;
+    targetLSN?: string;
+    targetName?: string;
+    targetImmediate?: boolean;
+    exclusive?: boolean;
+  };
 }
 
 export interface BootstrapInitDB {

@@ -138,8 +138,20 @@ def main(path, cnpg):
         check("CNPG Cluster: 3 instances with pg_cron preloaded",
               cl and cl["spec"]["instances"] >= 3 and "pg_cron" in cl["spec"]["postgresql"]["shared_preload_libraries"])
         check("CNPG: no StatefulSet database left", "StatefulSet" not in by)
-        check("CNPG: clients use the read-write service",
-              "host=taskmgmt-db-rw" in by["ConfigMap"][[k for k in by["ConfigMap"]][0]]["data"]["DATABASE_URL"])
+        conf = by["ConfigMap"][[k for k in by["ConfigMap"]][0]]["data"]
+        check("CNPG: the shim and the mailer use the read-write service, read-write sessions only",
+              all("host=taskmgmt-db-rw" in conf[k] and "target_session_attrs=read-write" in conf[k]
+                  for k in ("DATABASE_URL", "MAILER_DATABASE_URL")))
+        spec = (cl or {}).get("spec", {})
+        check("CNPG: one synchronous replica (an acknowledged commit survives a failover)",
+              spec.get("minSyncReplicas", 0) >= 1 and spec.get("maxSyncReplicas", 0) >= 1)
+        check("CNPG: PodDisruptionBudgets for the instances, new images by switchover",
+              spec.get("enablePDB") is True and spec.get("primaryUpdateMethod") == "switchover")
+        store = spec.get("backup", {}).get("barmanObjectStore", {})
+        sched = [s for s in by.get("ScheduledBackup", {}).values()
+                 if s["spec"]["cluster"]["name"] == "taskmgmt-db"]
+        check("CNPG: base backups and WAL to object storage, a scheduled base backup",
+              store.get("destinationPath") and spec["backup"].get("retentionPolicy") and sched)
     else:
         sts = by.get("StatefulSet", {}).get("taskmgmt-db")
         check("database StatefulSet with a volume claim",
