@@ -48,6 +48,8 @@ max_client_conn = 500
 ;; so no client ever runs with another one's identity.
 server_reset_query = RESET ALL
 server_reset_query_always = 1
+;; after a restart of PostgreSQL, try again soon (default 15 s)
+server_login_retry = 0.5
 ;; the shim's --pooler mode sends no startup options; its timeouts are the
 ;; login role's settings (ALTER ROLE ... SET statement_timeout)
 EOF

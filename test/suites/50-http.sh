@@ -3,8 +3,8 @@
 # against the test database (PGHOST/PGPORT/TEST_DB_NAME from scripts/test.sh),
 # runs test/http with pytest, and ends with "http: N passed, M failed".
 #   SHIM_VARIANT=asan  runs the AddressSanitizer build instead (55-http-asan.sh)
-#   SHIM_DB_CONNINFO, SHIM_EXTRA_ARGS  where the shim's pool connects and more
-#                      options (57-http-pgbouncer.sh: through PgBouncer)
+#   SHIM_DB_CONNINFO   where the shim's pool connects (57-http-pgbouncer.sh:
+#                      PgBouncer, with POOLER and NOTIFY_DATABASE_URL exported)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -43,7 +43,7 @@ export UBSAN_OPTIONS="log_path=$out/ubsan:print_stacktrace=1"
 shim_args=(--database-url "$SHIM_DATABASE_URL" --listen 127.0.0.1 --port "$port"
   --pool-size 4 --slow-cap 2 --header-timeout 1000 --request-timeout 4000
   --statement-timeout 3000 --cors-origins "http://allowed.example"
-  --ws-ping 2 --ws-max-frame 4096 --ws-max-per-user 3 --ws-max-queue 65536 ${SHIM_EXTRA_ARGS:-})
+  --ws-ping 2 --ws-max-frame 4096 --ws-max-per-user 3 --ws-max-queue 65536)
 export SHIM_ARGS="${shim_args[*]}"
 "$bin" "${shim_args[@]}" >"$SHIM_LOG" 2>"$SHIM_ERR" &
 shim_pid=$!

@@ -83,8 +83,9 @@ fi
 # ---- the HTTP suite through PgBouncer
 export SUITE_NAME=$name
 export SHIM_DB_CONNINFO="host=127.0.0.1 port=$port"
-# (a URI: the options are split on spaces)
-export SHIM_EXTRA_ARGS="--pooler transaction --notify-database-url postgresql:///$db?host=$PGHOST&port=$PGPORT&user=tm_http_shim"
+# as environment variables, so that every shim a test starts gets them too
+export POOLER=transaction
+export NOTIFY_DATABASE_URL="host=$PGHOST port=$PGPORT dbname=$db user=tm_http_shim"
 bash test/suites/50-http.sh > "${TEST_OUTDIR:-$root/.run/test-out}/$name.http.log" 2>&1
 tail -62 "${TEST_OUTDIR:-$root/.run/test-out}/$name.http.log" | head -61
 line=$(tail -1 "${TEST_OUTDIR:-$root/.run/test-out}/$name.http.log")
