@@ -8,8 +8,8 @@ EXTVERSION := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" taskmgmt.con
 MODULE_big  = taskmgmt
 OBJS        = extension/taskmgmt.o extension/identity.o extension/auth.o \
               extension/jwt.o extension/base64url.o extension/autonomous.o \
-              extension/spi_util.o extension/export_csv.o extension/export_pdf.o \
-              extension/report_chart.o
+              extension/spi_util.o extension/crypto.o extension/export_csv.o \
+              extension/pdf_canvas.o extension/report_chart.o extension/report_pdf.o
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = taskmgmt--$(EXTVERSION).sql
 

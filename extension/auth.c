@@ -37,6 +37,7 @@ invalid_field(const char *field, const char *message)
 	ereport(ERROR,
 			(errcode(ERRCODE_TM_VALIDATION),
 			 errhidestmt(true),
+			 tm_errclient(),
 			 errmsg("%s %s", field, message),
 			 err_generic_string(PG_DIAG_COLUMN_NAME, field)));
 }
@@ -294,6 +295,7 @@ tm_register(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("email is already registered"),
 				 err_generic_string(PG_DIAG_COLUMN_NAME, "email")));
 	user_id = spi_int64(0, 1);
@@ -410,6 +412,7 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid email or password")));
 	email = trim_copy(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	password = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -435,6 +438,7 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("sign-in is busy, try again in a moment"),
 				 errdetail("The attempt could not be recorded."),
 				 errhint("Raise max_worker_processes if this persists.")));
@@ -442,6 +446,7 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 		ereport(ERROR,
 				(errcode(ERRCODE_TM_TOO_MANY_ATTEMPTS),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("too many failed sign-in attempts"),
 				 errdetail("Try again in %d seconds.", wait)));
 
@@ -481,6 +486,7 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid email or password")));
 	}
 
@@ -581,6 +587,7 @@ tm_refresh(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid refresh token")));
 	token = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	tm_sha256((unsigned char *) token, strlen(token), hash);
@@ -603,6 +610,7 @@ tm_refresh(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid refresh token")));
 	session_id = spi_int64(0, 1);
 	user_id = spi_int64(0, 2);
@@ -616,6 +624,7 @@ tm_refresh(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid refresh token"),
 				 errdetail("The token was already used; the session has been ended.")));
 	}
@@ -623,6 +632,7 @@ tm_refresh(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid refresh token")));
 
 	spi_exec("UPDATE taskmgmt.refresh_tokens SET rotated_at = now() WHERE token_hash = $1",
@@ -643,6 +653,7 @@ require_session(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("not signed in"),
 				 errhint("Call taskmgmt.sign_in(email, password) or taskmgmt.authenticate(token) first.")));
 	return sid;
@@ -709,6 +720,7 @@ tm_change_password(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("current password is wrong"),
 				 err_generic_string(PG_DIAG_COLUMN_NAME, "current_password")));
 	hash = hash_password(new_password);

@@ -2,14 +2,16 @@
  * report_chart.c
  *	  Bar chart drawing for the PDF report (libharu).
  *
- * Nothing here raises errors: libharu records failures in the document's
- * error state, which export_pdf.c checks after each part of the page.
+ * A file of its own because the chart is the one part of the page with
+ * arithmetic (scale, ticks, label spacing) rather than placement.  Nothing
+ * here raises errors: libharu records failures in the document's error
+ * state, which report_pdf.c checks after each part of the page.
  */
 #include "postgres.h"
 
 #include <math.h>
 
-#include "report_pdf.h"
+#include "report_chart.h"
 
 #define AXIS_LABEL_SIZE	7.5f
 #define BAR_LABEL_SIZE	7.0f

@@ -1,7 +1,7 @@
 /*
  * spi_util.c
- *	  SPI helpers: running internal queries as the extension's owner, kept
- *	  plans, and small crypto utilities.
+ *	  SPI helpers: running internal queries as the extension's owner, and
+ *	  kept plans.
  *
  * Credentials, sessions and the signing key live in tables that no client
  * role may read (RLS forced, no policies, no grants).  The identity functions
@@ -11,13 +11,10 @@
  */
 #include "taskmgmt.h"
 
-#include <openssl/evp.h>
-
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
-#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 Oid
@@ -73,47 +70,4 @@ tm_spi_keep_plan(const char *sql, int nargs, Oid *argtypes)
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
 	return plan;
-}
-
-/* pgcrypto may live in any schema; find it once per backend. */
-const char *
-tm_pgcrypto_schema(void)
-{
-	static char *schema = NULL;
-
-	if (schema == NULL)
-	{
-		int			rc = SPI_execute("SELECT n.nspname FROM pg_catalog.pg_extension e "
-									 "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
-									 "WHERE e.extname = 'pgcrypto'", true, 1);
-
-		if (rc != SPI_OK_SELECT || SPI_processed != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("extension \"pgcrypto\" is required by taskmgmt")));
-		schema = MemoryContextStrdup(TopMemoryContext,
-									 SPI_getvalue(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 1));
-	}
-	return schema;
-}
-
-void
-tm_random_bytes(unsigned char *buf, size_t len)
-{
-	if (!pg_strong_random(buf, len))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random bytes")));
-}
-
-void
-tm_sha256(const unsigned char *data, size_t len, unsigned char out[32])
-{
-	unsigned int outlen = 0;
-
-	if (!EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) || outlen != 32)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute digest")));
 }

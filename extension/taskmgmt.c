@@ -60,7 +60,7 @@ _PG_init(void)
 							"Spacing between sign-in attempts on an email that has too many failures.",
 							NULL, &tm_login_account_delay, 1, 1, 3600,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
-	tm_export_pdf_init();
+	tm_report_pdf_init();
 	MarkGUCPrefixReserved("taskmgmt");
 
 	tm_identity_xact_callback_register();

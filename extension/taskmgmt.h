@@ -14,6 +14,15 @@
 #define ERRCODE_TM_VALIDATION		MAKE_SQLSTATE('T','M','4','2','2')
 #define ERRCODE_TM_TOO_MANY_ATTEMPTS MAKE_SQLSTATE('T','M','4','2','9')
 
+/*
+ * Marks an error whose message is written for clients: the HTTP shim shows
+ * it, and replaces any other message (PostgreSQL's own may name tables).
+ * The mark is SCHEMA NAME taskmgmt without a table or type, as RAISE ...
+ * USING SCHEMA sets it in the SQL files; PostgreSQL gives a schema only
+ * with the table or type an error is about.
+ */
+#define tm_errclient() err_generic_string(PG_DIAG_SCHEMA_NAME, "taskmgmt")
+
 /* GUCs (taskmgmt.c) */
 extern int	tm_bcrypt_cost;
 extern int	tm_access_token_ttl;
@@ -60,6 +69,8 @@ extern Oid	tm_extension_owner(void);
 extern void tm_spi_begin_as_owner(TmOwnerContext *ctx);
 extern void tm_spi_end_as_owner(TmOwnerContext *ctx);
 extern SPIPlanPtr tm_spi_keep_plan(const char *sql, int nargs, Oid *argtypes);
+
+/* crypto.c: random bytes, SHA-256, where pgcrypto is (SPI connected) */
 extern const char *tm_pgcrypto_schema(void);
 extern void tm_random_bytes(unsigned char *buf, size_t len);
 extern void tm_sha256(const unsigned char *data, size_t len, unsigned char out[32]);
@@ -71,7 +82,7 @@ extern int	tm_autonomous_login_attempt(const unsigned char email_key[32], const 
 extern bool tm_autonomous_login_success(const unsigned char email_key[32], const char *client);
 extern bool tm_autonomous_legacy_login_failure(const unsigned char email_key[32]);
 
-/* export_pdf.c: defines taskmgmt.report_font */
-extern void tm_export_pdf_init(void);
+/* report_pdf.c: defines taskmgmt.report_font */
+extern void tm_report_pdf_init(void);
 
 #endif							/* TASKMGMT_H */

@@ -94,8 +94,7 @@ extern void outbox_release(Outbox *ob, const OutboxRow *row);
 extern double outbox_seconds_to_next_due(Outbox *ob);
 extern int	outbox_wait(Outbox *ob, double seconds);
 
-/* main.c */
-extern volatile int mailer_stop;
+/* log.c */
 extern void mlog(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 
 #endif

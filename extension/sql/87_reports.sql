@@ -1,5 +1,5 @@
 -- Reports: report_summary(filter) as JSON, and report_summary_pdf(filter),
--- the same report rendered as a PDF in C (export_pdf.c, libharu).
+-- the same report rendered as a PDF in C (report_pdf.c, libharu).
 -- Only tasks the caller may see count: the queries run under the caller's
 -- row-level security like any other.
 

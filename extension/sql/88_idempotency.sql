@@ -63,7 +63,7 @@ BEGIN
     EXIT WHEN FOUND;
   END LOOP;
   IF k.request_hash <> h THEN
-    RAISE EXCEPTION USING ERRCODE = 'TM422', COLUMN = 'Idempotency-Key',
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM422', COLUMN = 'Idempotency-Key',
       MESSAGE = 'Idempotency-Key was already used with another request',
       HINT = 'Use a new key for a new request.';
   END IF;

@@ -1,18 +1,14 @@
 /*
- * export_pdf.c
+ * report_pdf.c
  *	  taskmgmt.report_summary_pdf(filter): the summary report as a PDF,
- *	  rendered with libharu from one call to taskmgmt.report_summary().
+ *	  laid out from one call to taskmgmt.report_summary(), and its setting
+ *	  taskmgmt.report_font.
  *
- * libharu reports failures through an error callback.  Ours only records the
- * first failure; the renderer checks after each part of the document and
- * raises a proper ereport from our own code, so we never longjmp out of the
- * middle of a libharu function.  libharu allocates through palloc in a
- * context of its own (without raising on out-of-memory, which libharu
- * handles), and HPDF_Free runs on every path, error or not.
+ * Only the layout lives here: what goes where on the page and how the
+ * report's JSON reads.  Drawing with libharu from inside a backend (memory,
+ * errors, fonts, text) is pdf_canvas.c, the bar chart report_chart.c.
  */
 #include "taskmgmt.h"
-
-#include <unistd.h>
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -23,134 +19,17 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "report_pdf.h"
+#include "pdf_canvas.h"
+#include "report_chart.h"
 
 PG_FUNCTION_INFO_V1(tm_report_summary_pdf);
 
 /* taskmgmt.report_font: a TrueType font to use instead of DejaVu Sans. */
 static char *tm_report_font = NULL;
 
-/* Where distributions put DejaVu Sans (Debian's fonts-dejavu-core first). */
-static const char *const font_dirs[] = {
-	"/usr/share/fonts/truetype/dejavu",
-	"/usr/share/fonts/dejavu",
-	"/usr/share/fonts/TTF",
-	"/usr/local/share/fonts",
-	NULL
-};
-
 #define PAGE_WIDTH	595.276f	/* A4 in points */
 #define PAGE_HEIGHT 841.89f
 #define MARGIN		48.0f
-
-/* First libharu failure seen by the error callback. */
-typedef struct PdfErrorState
-{
-	HPDF_STATUS error_no;
-	HPDF_STATUS detail_no;
-} PdfErrorState;
-
-/* libharu allocates here while a document is being made. */
-static MemoryContext pdf_memory = NULL;
-
-static void HPDF_STDCALL
-pdf_on_error(HPDF_STATUS error_no, HPDF_STATUS detail_no, void *user_data)
-{
-	PdfErrorState *state = (PdfErrorState *) user_data;
-
-	if (state->error_no == 0)
-	{
-		state->error_no = error_no;
-		state->detail_no = detail_no;
-	}
-}
-
-static void *HPDF_STDCALL
-pdf_alloc(HPDF_UINT size)
-{
-	Assert(pdf_memory != NULL);
-	return MemoryContextAllocExtended(pdf_memory, size, MCXT_ALLOC_NO_OOM | MCXT_ALLOC_HUGE);
-}
-
-static void HPDF_STDCALL
-pdf_free(void *ptr)
-{
-	if (ptr != NULL)
-		pfree(ptr);
-}
-
-/* Turns a recorded libharu failure into an error with a fitting SQLSTATE. */
-static void
-pdf_check(const PdfErrorState *state)
-{
-	int			sqlstate;
-	const char *message;
-
-	if (state->error_no == 0)
-		return;
-
-	switch (state->error_no)
-	{
-		case HPDF_FAILD_TO_ALLOC_MEM:
-			sqlstate = ERRCODE_OUT_OF_MEMORY;
-			message = "out of memory while rendering the PDF report";
-			break;
-		case HPDF_FILE_OPEN_ERROR:
-		case HPDF_FILE_IO_ERROR:
-		case HPDF_TTF_CANNOT_EMBEDDING_FONT:
-		case HPDF_TTF_INVALID_CMAP:
-		case HPDF_TTF_INVALID_FOMAT:
-		case HPDF_TTF_MISSING_TABLE:
-		case HPDF_INVALID_TTC_FILE:
-		case HPDF_INVALID_TTC_INDEX:
-		case HPDF_UNSUPPORTED_FONT_TYPE:
-			sqlstate = ERRCODE_CONFIG_FILE_ERROR;
-			message = "the font for PDF reports could not be loaded";
-			break;
-		default:
-			sqlstate = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
-			message = "could not render the PDF report";
-			break;
-	}
-	ereport(ERROR,
-			(errcode(sqlstate),
-			 errmsg("%s", message),
-			 errdetail("libharu error 0x%04X (detail %u).",
-					   (unsigned int) state->error_no, (unsigned int) state->detail_no),
-			 sqlstate == ERRCODE_CONFIG_FILE_ERROR ?
-			 errhint("Set taskmgmt.report_font to a TrueType font, or install the Debian package fonts-dejavu-core.") : 0));
-}
-
-/*
- * The TrueType file for the given DejaVu face, or NULL.  taskmgmt.report_font,
- * when set, is used for every face.
- */
-static const char *
-find_font(const char *face, bool required)
-{
-	if (tm_report_font != NULL && tm_report_font[0] != '\0')
-	{
-		if (access(tm_report_font, R_OK) == 0)
-			return tm_report_font;
-	}
-	else
-	{
-		for (int i = 0; font_dirs[i] != NULL; i++)
-		{
-			char	   *path = psprintf("%s/%s", font_dirs[i], face);
-
-			if (access(path, R_OK) == 0)
-				return path;
-			pfree(path);
-		}
-	}
-	if (required)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("the font for PDF reports is not installed"),
-				 errhint("Install the Debian package fonts-dejavu-core, or set taskmgmt.report_font to a TrueType font.")));
-	return NULL;
-}
 
 /* ---- the report's JSON ---- */
 
@@ -241,60 +120,7 @@ format_overdue_age(JsonbContainer *overdue)
 	return psprintf("%.1f d / %.0f d", mean, max);
 }
 
-/* ---- drawing ---- */
-
-void
-tm_pdf_text(TmPdfCanvas *c, HPDF_Font font, float size, float x, float y,
-			const char *utf8, bool right_align)
-{
-	HPDF_Page_BeginText(c->page);
-	HPDF_Page_SetFontAndSize(c->page, font, size);
-	if (right_align)
-		x -= HPDF_Page_TextWidth(c->page, utf8);
-	HPDF_Page_TextOut(c->page, x, y, utf8);
-	HPDF_Page_EndText(c->page);
-}
-
-float
-tm_pdf_text_width(TmPdfCanvas *c, HPDF_Font font, float size, const char *utf8)
-{
-	HPDF_Page_SetFontAndSize(c->page, font, size);
-	return HPDF_Page_TextWidth(c->page, utf8);
-}
-
-/* The longest prefix of utf8 (whole characters) that fits, with an ellipsis. */
-static char *
-fit_text(TmPdfCanvas *c, HPDF_Font font, float size, const char *utf8, float max_width)
-{
-	int			len = strlen(utf8);
-	char	   *buf;
-
-	if (tm_pdf_text_width(c, font, size, utf8) <= max_width)
-		return pstrdup(utf8);
-
-	buf = palloc(len + 4);
-	while (len > 0)
-	{
-		/* drop the last character: back over UTF-8 continuation bytes */
-		do
-			len--;
-		while (len > 0 && (utf8[len] & 0xC0) == 0x80);
-		memcpy(buf, utf8, len);
-		memcpy(buf + len, "\xE2\x80\xA6", 4);	/* "…" and the terminator */
-		if (tm_pdf_text_width(c, font, size, buf) <= max_width)
-			break;
-	}
-	return buf;
-}
-
-static void
-new_page(TmPdfCanvas *c)
-{
-	c->page = HPDF_AddPage(c->doc);
-	HPDF_Page_SetWidth(c->page, PAGE_WIDTH);
-	HPDF_Page_SetHeight(c->page, PAGE_HEIGHT);
-	c->pages = lappend(c->pages, c->page);
-}
+/* ---- the layout (A4, points from the bottom left) ---- */
 
 /* "Page i of n" on every page, once the number of pages is known. */
 static void
@@ -346,7 +172,7 @@ draw_title(TmPdfCanvas *c, JsonbContainer *report, float y)
 		title = pstrdup("Task report: all visible tasks");
 	HPDF_Page_SetRGBFill(c->page, 0.05f, 0.05f, 0.05f);
 	tm_pdf_text(c, c->bold, 20, MARGIN,  y,
-				fit_text(c, c->bold, 20, title, PAGE_WIDTH - 2 * MARGIN), false);
+				tm_pdf_fit_text(c, c->bold, 20, title, PAGE_WIDTH - 2 * MARGIN), false);
 	y -= 20;
 
 	line = psprintf("Period %s to %s (%s), as of %s",
@@ -446,7 +272,7 @@ draw_table_header(TmPdfCanvas *c, float y, const float *cols)
 
 /* Per-assignee throughput and open load; continues on new pages. */
 static void
-draw_assignees(TmPdfCanvas *c, JsonbContainer *report, float y, PdfErrorState *err)
+draw_assignees(TmPdfCanvas *c, JsonbContainer *report, float y, TmPdfErrors *err)
 {
 	JsonbContainer *rows = json_container(report, "assignees");
 	int			n = rows != NULL ? JsonContainerSize(rows) : 0;
@@ -455,7 +281,7 @@ draw_assignees(TmPdfCanvas *c, JsonbContainer *report, float y, PdfErrorState *e
 
 	if (y < MARGIN + 80)
 	{
-		new_page(c);
+		tm_pdf_new_page(c, PAGE_WIDTH, PAGE_HEIGHT);
 		y = PAGE_HEIGHT - MARGIN;
 	}
 	y = draw_heading(c, y, "By assignee");
@@ -479,8 +305,8 @@ draw_assignees(TmPdfCanvas *c, JsonbContainer *report, float y, PdfErrorState *e
 		row = r->val.binary.data;
 		if (y < MARGIN + 10)
 		{
-			pdf_check(err);
-			new_page(c);
+			tm_pdf_check(err);
+			tm_pdf_new_page(c, PAGE_WIDTH, PAGE_HEIGHT);
 			y = PAGE_HEIGHT - MARGIN;
 			draw_table_header(c, y, cols);
 			y -= row_h + 2;
@@ -495,7 +321,7 @@ draw_assignees(TmPdfCanvas *c, JsonbContainer *report, float y, PdfErrorState *e
 		}
 		HPDF_Page_SetRGBFill(c->page, 0.05f, 0.05f, 0.05f);
 		tm_pdf_text(c, c->regular, 10, cols[0], y,
-					fit_text(c, c->regular, 10, name, cols[1] - cols[0] - 10), false);
+					tm_pdf_fit_text(c, c->regular, 10, name, cols[1] - cols[0] - 10), false);
 		tm_pdf_text(c, c->regular, 10, cols[1], y, kind[0] ? kind : "\xE2\x80\x93", false);
 		tm_pdf_text(c, c->regular, 10, cols[2], y, json_text(row, "completed", "0"), true);
 		tm_pdf_text(c, c->regular, 10, cols[3], y, json_text(row, "open", "0"), true);
@@ -531,55 +357,27 @@ fetch_report(Datum filter, bool filter_isnull)
 }
 
 static bytea *
-render(HPDF_Doc doc, PdfErrorState *err, Jsonb *report)
+render(HPDF_Doc doc, TmPdfErrors *err, Jsonb *report)
 {
 	TmPdfCanvas canvas = {.doc = doc};
-	const char *regular_path = find_font("DejaVuSans.ttf", true);
-	const char *bold_path = find_font("DejaVuSans-Bold.ttf", false);
-	const char *name;
 	float		y;
-	HPDF_UINT32 size;
-	bytea	   *result;
 
 	HPDF_SetCompressionMode(doc, HPDF_COMP_ALL);
 	HPDF_SetInfoAttr(doc, HPDF_INFO_CREATOR, "taskmgmt");
 	HPDF_SetInfoAttr(doc, HPDF_INFO_TITLE, "Task report");
-	/* UTF-8 text needs an embedded TrueType font (Type 0, Identity-H) */
-	HPDF_UseUTFEncodings(doc);
-	name = HPDF_LoadTTFontFromFile(doc, regular_path, HPDF_TRUE);
-	pdf_check(err);
-	canvas.regular = HPDF_GetFont(doc, name, "UTF-8");
-	canvas.bold = canvas.regular;
-	if (bold_path != NULL && bold_path != regular_path)
-	{
-		name = HPDF_LoadTTFontFromFile(doc, bold_path, HPDF_TRUE);
-		pdf_check(err);
-		canvas.bold = HPDF_GetFont(doc, name, "UTF-8");
-	}
-	pdf_check(err);
+	tm_pdf_load_fonts(&canvas, err, tm_report_font);
 
-	new_page(&canvas);
+	tm_pdf_new_page(&canvas, PAGE_WIDTH, PAGE_HEIGHT);
 	y = draw_title(&canvas, &report->root, PAGE_HEIGHT - MARGIN);
 	y = draw_figures(&canvas, &report->root, y);
-	pdf_check(err);
+	tm_pdf_check(err);
 	y = draw_throughput(&canvas, &report->root, y);
-	pdf_check(err);
+	tm_pdf_check(err);
 	draw_assignees(&canvas, &report->root, y, err);
 	draw_footers(&canvas);
-	pdf_check(err);
+	tm_pdf_check(err);
 
-	HPDF_SaveToStream(doc);
-	pdf_check(err);
-	size = HPDF_GetStreamSize(doc);
-	result = (bytea *) palloc(VARHDRSZ + size);
-	HPDF_ResetStream(doc);
-	HPDF_ReadFromStream(doc, (HPDF_BYTE *) VARDATA(result), &size);
-	/* reading the whole stream ends at its end, which libharu reports as EOF */
-	if (err->error_no == HPDF_STREAM_EOF)
-		err->error_no = 0;
-	pdf_check(err);
-	SET_VARSIZE(result, VARHDRSZ + size);
-	return result;
+	return tm_pdf_save(doc, err);
 }
 
 /* taskmgmt.report_summary_pdf(filter jsonb) RETURNS bytea */
@@ -588,7 +386,7 @@ tm_report_summary_pdf(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *report;
 	MemoryContext pdf_cxt;
-	PdfErrorState err = {0};
+	TmPdfErrors err = {0};
 	HPDF_Doc volatile doc = NULL;
 	bytea	   *volatile result = NULL;
 
@@ -599,19 +397,12 @@ tm_report_summary_pdf(PG_FUNCTION_ARGS)
 									ALLOCSET_DEFAULT_SIZES);
 	PG_TRY();
 	{
-		pdf_memory = pdf_cxt;
-		doc = HPDF_NewEx(pdf_on_error, pdf_alloc, pdf_free, 0, &err);
-		if (doc == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory while rendering the PDF report")));
+		doc = tm_pdf_new(pdf_cxt, &err);
 		result = render(doc, &err, report);
 	}
 	PG_FINALLY();
 	{
-		if (doc != NULL)
-			HPDF_Free(doc);
-		pdf_memory = NULL;
+		tm_pdf_free(doc);
 		MemoryContextDelete(pdf_cxt);
 	}
 	PG_END_TRY();
@@ -621,7 +412,7 @@ tm_report_summary_pdf(PG_FUNCTION_ARGS)
 
 /* Called from _PG_init: the GUC must exist before anyone may SET it. */
 void
-tm_export_pdf_init(void)
+tm_report_pdf_init(void)
 {
 	DefineCustomStringVariable("taskmgmt.report_font",
 							   "TrueType font file for PDF reports.",
