@@ -315,7 +315,7 @@ tm_register(PG_FUNCTION_ARGS)
  * The client address an attempt is counted against: the one the caller
  * passes (the HTTP shim passes its peer's), else the connection's; "local"
  * for a Unix socket.  IPv6 addresses count by /64, what one host usually
- * gets.  Runs in the caller's SPI session.
+ * gets (IPv4-mapped ones by themselves).  Runs in the caller's SPI session.
  */
 static char *
 client_key(FunctionCallInfo fcinfo)
@@ -331,7 +331,8 @@ client_key(FunctionCallInfo fcinfo)
 		nulls[0] = ' ';
 	}
 	if (SPI_execute_with_args("SELECT CASE WHEN a IS NULL THEN 'local' "
-							  "WHEN family(a) = 6 THEN network(set_masklen(a, 64))::text "
+							  "WHEN family(a) = 6 AND NOT a <<= '::ffff:0.0.0.0/96' "
+							  "THEN network(set_masklen(a, 64))::text "
 							  "ELSE host(a) END FROM (SELECT coalesce($1, inet_client_addr()) AS a) s",
 							  1, types, args, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "client address lookup failed");

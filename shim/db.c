@@ -67,6 +67,8 @@ query_free(db_query *q)
 {
 	if (q->counter)
 		(*q->counter)--;
+	if (q->on_free)
+		q->on_free();
 	if (q->_prep_err)
 		PQclear(q->_prep_err);
 	if (q->_final)
@@ -452,6 +454,12 @@ db_submit(db_query *q)
 		pool.n_waiting++;
 	}
 	return 0;
+}
+
+void
+db_query_free(db_query *q)
+{
+	query_free(q);
 }
 
 void

@@ -22,6 +22,12 @@ def psql(sql):
                           check=True, capture_output=True, text=True).stdout.strip()
 
 
+def summary(line):
+    """One line of figures for the suite's output (FAULTS_OUT/summary.txt)."""
+    with open(os.path.join(os.environ.get("FAULTS_OUT", "/tmp"), "summary.txt"), "a") as f:
+        f.write(line + "\n")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -40,14 +46,15 @@ def wait_for(pred, timeout, what):
 
 def users(prefix, n):
     """n users registered through SQL; [(id, email, access_token)]."""
-    rows = psql(f"""SELECT u ->> 'id', u ->> 'email',
-                           taskmgmt.password_grant(u ->> 'email', '{PASSWORD}') ->> 'access_token'
-                      FROM (SELECT taskmgmt.register(format('{prefix}-%s-%s@faults.test', g, md5(random()::text)),
-                                                     '{PASSWORD}') AS u
-                              FROM generate_series(1, {n}) g) r""")
+    emails = psql_lines(psql(f"""SELECT taskmgmt.register(format('{prefix}-%s-%s@faults.test', g, md5(random()::text)),
+                                                          '{PASSWORD}') ->> 'email'
+                                   FROM generate_series(1, {n}) g"""))
     out = []
-    for line in psql_lines(rows):
-        uid, email, tok = line.split("|")
+    for email in emails:
+        # a statement of its own: a grant does not see a user registered by the same statement
+        line = psql(f"""SELECT g ->> 'user_id', g ->> 'access_token'
+                          FROM taskmgmt.password_grant('{email}', '{PASSWORD}') g""")
+        uid, tok = line.split("|")
         out.append((int(uid), email, tok))
     return out
 

@@ -45,6 +45,7 @@ export SHIM_BIN="$root/shim/taskmgmt-shim" MAILER_BIN="$root/mailer/taskmgmt-mai
 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfE --junitxml="$out/junit.xml" \
   ${PYTEST_ARGS:-test/faults} 2>&1 | tee "$out/pytest.out" | tail -40
 rc=${PIPESTATUS[0]}
+[ -f "$out/summary.txt" ] && sed 's/^/faults: /' "$out/summary.txt"
 
 read -r passed failed < <(/usr/bin/python3 - "$out/junit.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
