@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench: runs every bench/*.sh (other than this one) in name order.
+# make bench: runs every bench/*.sh (other than this one and the 30-minute
+# soak.sh, which is run by hand) in name order.
 # Each script prints its own figures; this exits non-zero if any failed.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -7,7 +8,7 @@ cd "$here/.."
 
 failed=()
 for script in "$here"/*.sh; do
-  [ "$(basename "$script")" = run.sh ] && continue
+  case "$(basename "$script")" in run.sh|soak.sh) continue ;; esac
   echo "== bench/$(basename "$script")"
   bash "$script" || failed+=("$(basename "$script")")
   echo

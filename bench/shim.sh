@@ -50,8 +50,9 @@ echo "data: $(psql_q -d "$DB" -Atc "SELECT count(*) FROM taskmgmt.tasks") tasks;
 
 tmp=$(mktemp -d)
 hport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 shim/taskmgmt-shim --database-url "host=$PGHOST port=$PORT dbname=$DB user=bench_client" \
-  --port "$hport" --pool-size "$POOL" --log-format off --ws-max-per-user $((SOCKETS + 10)) \
+  --port "$hport" --metrics-listen "127.0.0.1:$mport" --pool-size "$POOL" --log-format off --ws-max-per-user $((SOCKETS + 10)) \
   --max-connections $((SOCKETS + 200)) >"$tmp/shim.log" 2>&1 &
 shim_pid=$!
 cleanup() { kill "$shim_pid" 2>/dev/null; wait "$shim_pid" 2>/dev/null; rm -rf "$tmp"; }
@@ -110,7 +111,7 @@ for spec in "GET /tasks?limit=50|/tasks?limit=50||$tmp/list.sql|0.8" \
 done
 
 printf '\n== websockets: %s idle sockets, then one NOTIFY for their user\n' "$SOCKETS"
-/usr/bin/python3 - "$hport" "$token" "$SOCKETS" "$shim_pid" "$DB" "$uid" "$task" <<'PY'
+/usr/bin/python3 - "$hport" "$token" "$SOCKETS" "$shim_pid" "$DB" "$uid" "$task" "$mport" <<'PY'
 import asyncio, json, subprocess, sys, time
 import websockets
 port, token, n, pid, db, uid, task = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
@@ -156,7 +157,7 @@ async def main():
     ms = lambda t: (t - t0) * 1000
     print(f"NOTIFY -> {n} sockets of one user: first {ms(arrivals[0]):.1f} ms, median {ms(arrivals[n // 2]):.1f} ms, "
           f"last {ms(arrivals[-1]):.1f} ms after the INSERT was sent, as seen by this (Python) client")
-    m = subprocess.run(["curl", "-s", f"http://127.0.0.1:{port}/metrics"], capture_output=True, text=True).stdout
+    m = subprocess.run(["curl", "-s", f"http://127.0.0.1:{sys.argv[8]}/metrics"], capture_output=True, text=True).stdout
     f = dict(l.split() for l in m.splitlines() if l.startswith("taskmgmt_ws_last_fanout"))
     print(f"shim side: NOTIFY received -> frames written to {f['taskmgmt_ws_last_fanout_sockets']} sockets in "
           f"{float(f['taskmgmt_ws_last_fanout_seconds']) * 1000:.1f} ms (target: all within 50 ms)")

@@ -5,8 +5,10 @@
  *
  * Passwords are hashed with pgcrypto's bcrypt.  An unknown email costs the
  * same bcrypt as a wrong password, and both answer with the same error.
- * Failures are counted per normalised email (known or not, so the counter
- * reveals nothing) in a write that survives the failing statement.
+ * Every attempt is counted before its bcrypt, per normalised email (known
+ * or not, so the counter reveals nothing) and client address, in a write
+ * that survives the statement (autonomous.c, _login_attempt() in
+ * 20_identity.sql); a right password takes its count back.
  *
  * The errors raised here keep the statement out of the server log
  * (errhidestmt): its text may hold a password or a token.
@@ -326,6 +328,76 @@ tm_register(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The client address an attempt is counted against: the one the caller
+ * passes (the HTTP shim passes its peer's), else the connection's; "local"
+ * for a Unix socket.  IPv6 addresses count by /64, what one host usually
+ * gets (IPv4-mapped ones by themselves).  Runs in the caller's SPI session.
+ */
+static char *
+client_key(FunctionCallInfo fcinfo)
+{
+	Oid			types[1] = {INETOID};
+	Datum		args[1] = {(Datum) 0};
+	char		nulls[1] = {'n'};
+	char	   *key;
+
+	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
+	{
+		args[0] = PG_GETARG_DATUM(2);
+		nulls[0] = ' ';
+	}
+	if (SPI_execute_with_args("SELECT CASE WHEN a IS NULL THEN 'local' "
+							  "WHEN family(a) = 6 AND NOT a <<= '::ffff:0.0.0.0/96' "
+							  "THEN network(set_masklen(a, 64))::text "
+							  "ELSE host(a) END FROM (SELECT coalesce($1, inet_client_addr()) AS a) s",
+							  1, types, args, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "client address lookup failed");
+	key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strlen(key) >= TM_LOGIN_CLIENT_LEN)
+		key[TM_LOGIN_CLIENT_LEN - 1] = '\0';
+	return key;
+}
+
+/*
+ * Does the schema count attempts per client address (0.2.0 on)?  Between
+ * installing this library and ALTER EXTENSION taskmgmt UPDATE, a database
+ * still has 0.1.0's counter, per email only: sign-in keeps 0.1.0's rules
+ * there (a lockout per email, failures recorded after the bcrypt).
+ */
+static bool
+throttle_per_client(void)
+{
+	bool		isnull;
+
+	if (SPI_execute("SELECT pg_catalog.to_regprocedure('taskmgmt._login_success(bytea,text)') IS NOT NULL",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "catalog lookup failed");
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* 0.1.0's lockout check: seconds to wait, or 0 */
+static int
+legacy_lockout_wait(const unsigned char email_key[32])
+{
+	bytea	   *key = palloc(VARHDRSZ + 32);
+	Oid			types[1] = {BYTEAOID};
+	Datum		args[1];
+	bool		isnull;
+
+	SET_VARSIZE(key, VARHDRSZ + 32);
+	memcpy(VARDATA(key), email_key, 32);
+	args[0] = PointerGetDatum(key);
+	if (SPI_execute_with_args("SELECT ceil(extract(epoch FROM locked_until - now()))::int "
+							  "FROM taskmgmt.login_failures "
+							  "WHERE email_key = $1 AND locked_until > now()",
+							  1, types, args, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+		return Max(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull)), 1);
+	return 0;
+}
+
+/*
  * Verifies email and password; on success opens a session and returns the
  * token pair.  Shared by sign_in() (which also signs this connection in) and
  * password_grant() (which does not: that is the one the HTTP shim uses).
@@ -338,7 +410,9 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 	char	   *password;
 	char	   *email_norm;
 	unsigned char email_key[32];
-	bytea	   *key;
+	char	   *client = NULL;
+	bool		per_client;
+	int			wait;
 	TmOwnerContext ctx;
 	bool		isnull;
 	bool		found = false;
@@ -364,32 +438,35 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 	tm_spi_begin_as_owner(&ctx);
 	email_norm = normalized_email(email);
 	tm_sha256((unsigned char *) email_norm, strlen(email_norm), email_key);
-	key = palloc(VARHDRSZ + 32);
-	SET_VARSIZE(key, VARHDRSZ + 32);
-	memcpy(VARDATA(key), email_key, 32);
 
-	/* Locked out?  Answer before spending a bcrypt on it. */
+	/*
+	 * Count the attempt before spending a bcrypt on it, in a transaction of
+	 * its own, so that parallel attempts see each other; one that must wait,
+	 * or that cannot be counted, gets no bcrypt.
+	 */
+	per_client = throttle_per_client();
+	if (per_client)
 	{
-		Oid			types[1] = {BYTEAOID};
-		Datum		args[1] = {PointerGetDatum(key)};
-
-		if (SPI_execute_with_args("SELECT ceil(extract(epoch FROM locked_until - now()))::int "
-								  "FROM taskmgmt.login_failures "
-								  "WHERE email_key = $1 AND locked_until > now()",
-								  1, types, args, NULL, true, 1) == SPI_OK_SELECT &&
-			SPI_processed == 1)
-		{
-			int			wait = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 1, &isnull));
-
-			ereport(ERROR,
-					(errcode(ERRCODE_TM_TOO_MANY_ATTEMPTS),
-					 errhidestmt(true),
-					 tm_errclient(),
-					 errmsg("too many failed sign-in attempts"),
-					 errdetail("Try again in %d seconds.", Max(wait, 1))));
-		}
+		client = client_key(fcinfo);
+		wait = tm_autonomous_login_attempt(email_key, client);
 	}
+	else
+		wait = legacy_lockout_wait(email_key);
+	if (wait < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errhidestmt(true),
+				 tm_errclient(),
+				 errmsg("sign-in is busy, try again in a moment"),
+				 errdetail("The attempt could not be recorded."),
+				 errhint("Raise max_worker_processes if this persists.")));
+	if (wait > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_TM_TOO_MANY_ATTEMPTS),
+				 errhidestmt(true),
+				 tm_errclient(),
+				 errmsg("too many failed sign-in attempts"),
+				 errdetail("Try again in %d seconds.", wait)));
 
 	{
 		Oid			types[1] = {TEXTOID};
@@ -420,8 +497,10 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 	if (!password_matches(password, found ? stored_hash : dummy_hash()) || !found || disabled ||
 		strlen(password) > PASSWORD_MAX_BYTES)
 	{
+		/* the failure was counted before the bcrypt (0.1.0: only now) */
 		tm_spi_end_as_owner(&ctx);
-		tm_autonomous_record_login_failure(email_key);
+		if (!per_client)
+			tm_autonomous_legacy_login_failure(email_key);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),
 				 errhidestmt(true),
@@ -444,16 +523,28 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 				 "WHERE user_id = $1", 2, types, args, SPI_OK_UPDATE);
 	}
 
+	/*
+	 * The attempt counted for a right password is taken back, durably: also
+	 * if the caller's transaction is rolled back later (the password was
+	 * right all the same).  Best effort: a count left behind only slows.
+	 */
+	if (per_client)
+		tm_autonomous_login_success(email_key, client);
+	else
 	{
-		Oid			types[2] = {BYTEAOID, INT8OID};
-		Datum		args[2] = {PointerGetDatum(key), Int64GetDatum(user_id)};
+		bytea	   *key = palloc(VARHDRSZ + 32);
+		Oid			types[1] = {BYTEAOID};
+		Datum		args[1] = {PointerGetDatum(key)};
 
+		SET_VARSIZE(key, VARHDRSZ + 32);
+		memcpy(VARDATA(key), email_key, 32);
 		spi_exec("DELETE FROM taskmgmt.login_failures WHERE email_key = $1",
 				 1, types, args, SPI_OK_DELETE);
-		types[0] = INT8OID;
-		types[1] = INT4OID;
-		args[0] = Int64GetDatum(user_id);
-		args[1] = Int32GetDatum(tm_refresh_token_ttl);
+	}
+	{
+		Oid			types[2] = {INT8OID, INT4OID};
+		Datum		args[2] = {Int64GetDatum(user_id), Int32GetDatum(tm_refresh_token_ttl)};
+
 		spi_exec("INSERT INTO taskmgmt.sessions (user_id, expires_at) "
 				 "VALUES ($1, now() + make_interval(secs => $2)) RETURNING id",
 				 2, types, args, SPI_OK_INSERT_RETURNING);

@@ -212,6 +212,23 @@ tm_current_user_is_admin(PG_FUNCTION_ARGS)
 }
 
 /*
+ * _identity_kind() -> 'token' when the identity comes from an access token
+ * for this transaction (authenticate()), 'session' when from sign_in(),
+ * NULL when nobody is signed in.  It says how the caller signed in, which
+ * no setting of the client's (application_name...) can change.
+ */
+PG_FUNCTION_INFO_V1(tm_identity_kind);
+Datum
+tm_identity_kind(PG_FUNCTION_ARGS)
+{
+	const TmIdentity *id = current_identity();
+
+	if (id == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(id == &xact_identity ? "token" : "session"));
+}
+
+/*
  * authenticate(access_token) -> user id
  *
  * Verifies the token and, in the same statement, that its session is still

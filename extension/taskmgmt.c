@@ -15,6 +15,8 @@ int			tm_refresh_token_ttl = 30 * 24 * 3600;
 int			tm_login_max_failures = 5;
 int			tm_login_failure_window = 15 * 60;
 int			tm_login_lockout = 60;
+int			tm_login_account_max_failures = 50;
+int			tm_login_account_delay = 1;
 
 void		_PG_init(void);
 
@@ -36,7 +38,8 @@ _PG_init(void)
 							NULL, &tm_refresh_token_ttl, 30 * 24 * 3600, 60, 365 * 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("taskmgmt.login_max_failures",
-							"Failed sign-ins for one email, within the window, before a lockout.",
+							"Failed sign-ins for one email from one client address, within the window, "
+							"before that address is slowed down.",
 							NULL, &tm_login_max_failures, 5, 1, 1000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("taskmgmt.login_failure_window",
@@ -44,8 +47,18 @@ _PG_init(void)
 							NULL, &tm_login_failure_window, 15 * 60, 1, 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("taskmgmt.login_lockout",
-							"How long sign-in is refused after too many failures.",
-							NULL, &tm_login_lockout, 60, 1, 24 * 3600,
+							"Wait imposed on a client address after too many failures for one email.",
+							"It doubles with each further failure, up to the failure window.",
+							&tm_login_lockout, 60, 1, 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskmgmt.login_account_max_failures",
+							"Failed sign-ins for one email from all addresses, within the window, "
+							"before attempts on it are spaced out.",
+							NULL, &tm_login_account_max_failures, 50, 1, 100000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskmgmt.login_account_delay",
+							"Spacing between sign-in attempts on an email that has too many failures.",
+							NULL, &tm_login_account_delay, 1, 1, 3600,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	tm_report_pdf_init();
 	MarkGUCPrefixReserved("taskmgmt");

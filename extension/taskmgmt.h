@@ -30,6 +30,8 @@ extern int	tm_refresh_token_ttl;
 extern int	tm_login_max_failures;
 extern int	tm_login_failure_window;
 extern int	tm_login_lockout;
+extern int	tm_login_account_max_failures;
+extern int	tm_login_account_delay;
 
 /* identity.c */
 extern void tm_identity_set_session(int64 user_id, int64 session_id, bool is_admin);
@@ -74,8 +76,11 @@ extern void tm_random_bytes(unsigned char *buf, size_t len);
 extern void tm_sha256(const unsigned char *data, size_t len, unsigned char out[32]);
 
 /* autonomous.c: short writes that must survive the caller's error */
+#define TM_LOGIN_CLIENT_LEN 48	/* "local", an IPv4 address, an IPv6 /64 */
 extern bool tm_autonomous_revoke_session(int64 session_id);
-extern bool tm_autonomous_record_login_failure(const unsigned char email_key[32]);
+extern int	tm_autonomous_login_attempt(const unsigned char email_key[32], const char *client);
+extern bool tm_autonomous_login_success(const unsigned char email_key[32], const char *client);
+extern bool tm_autonomous_legacy_login_failure(const unsigned char email_key[32]);
 
 /* report_pdf.c: defines taskmgmt.report_font */
 extern void tm_report_pdf_init(void);

@@ -57,16 +57,26 @@ static option_def options[] = {
 	"requests in flight per database connection, each its own transaction (default 4)"},
 	{"slow-cap", "SLOW_CAP", T_INT, &cfg.slow_cap, 1, 256,
 	"concurrent password hashing calls: sign-in, register, password change (default 2)"},
+	{"slow-queue", "SLOW_QUEUE", T_INT, &cfg.slow_queue, 0, 100000,
+	"password hashing requests waiting for their turn, all client addresses (default 64)"},
+	{"slow-queue-per-client", "SLOW_QUEUE_PER_CLIENT", T_INT, &cfg.slow_queue_per_client, 0, 100000,
+	"... from one client address; beyond: 503 (default 4)"},
+	{"slow-wait", "SLOW_WAIT_MS", T_INT, &cfg.slow_wait_ms, 1, 3600000,
+	"ms a password hashing request waits for its turn before 503 (default 3000)"},
 	{"queue-max", "QUEUE_MAX", T_INT, &cfg.queue_max, 1, 1000000,
 	"requests waiting for a database connection before 503 (default 1024)"},
 	{"max-body", "MAX_BODY", T_SIZE, &cfg.max_body, 1024, 64L << 20,
 	"request body cap in bytes (default 1048576)"},
 	{"max-head", "MAX_HEAD", T_SIZE, &cfg.max_head, 1024, 1L << 20,
 	"request line + headers cap in bytes; larger gets 431 (default 16384)"},
+	{"max-buffered", "MAX_BUFFERED", T_SIZE, &cfg.max_buffered, 65536, 1L << 40,
+	"request bytes (heads and bodies) buffered for all connections together; beyond, "
+	"the connections with the most are cut (default 67108864)"},
 	{"max-connections", "MAX_CONNECTIONS", T_INT, &cfg.max_connections, 1, 1000000,
 	"concurrent client connections (default 4096)"},
 	{"header-timeout", "HEADER_TIMEOUT_MS", T_INT, &cfg.header_timeout_ms, 100, 3600000,
-	"ms to receive a request head; also the keep-alive idle timeout (default 10000)"},
+	"ms to receive a whole request, head and body (a slow body is cut); "
+	"also the keep-alive idle timeout (default 10000)"},
 	{"request-timeout", "REQUEST_TIMEOUT_MS", T_INT, &cfg.request_timeout_ms, 100, 3600000,
 	"ms before a request waiting on the database gets 503 (default 10000)"},
 	{"statement-timeout", "STATEMENT_TIMEOUT_MS", T_INT, &cfg.statement_timeout_ms, 100, 3600000,
@@ -78,6 +88,8 @@ static option_def options[] = {
 	{"trust-proxy", "TRUST_PROXY", T_INT, &cfg.trust_proxy, 0, 1,
 	"1: the request's own origin comes from X-Forwarded-Proto/-Host; only behind a proxy that sets them (default 0)"},
 	{"log-format", "LOG_FORMAT", T_LOG, NULL, 0, 0, "access log: text, json or off (default text)"},
+	{"metrics-listen", "METRICS_LISTEN", T_STR, &cfg.metrics_listen, 0, 0,
+	"address:port (IPv6: [addr]:port) of a separate listener for /metrics (default: none, no /metrics)"},
 	{"ws-ping", "WS_PING_S", T_INT, &cfg.ws_ping_s, 1, 3600,
 	"seconds between websocket pings; silent clients are closed (default 30)"},
 	{"ws-max-queue", "WS_MAX_QUEUE", T_SIZE, &cfg.ws_max_queue, 1024, 1L << 30,
@@ -153,6 +165,11 @@ config_load(int argc, char **argv)
 	cfg.pool_size = 8;
 	cfg.pipeline = 4;
 	cfg.slow_cap = 2;
+	cfg.slow_queue = 64;
+	cfg.slow_queue_per_client = 4;
+	cfg.slow_wait_ms = 3000;
+	cfg.max_buffered = 64 << 20;
+	cfg.metrics_listen = "";
 	cfg.queue_max = 1024;
 	cfg.max_body = 1 << 20;
 	cfg.max_head = 16384;

@@ -74,6 +74,8 @@ query_free(db_query *q)
 {
 	if (q->counter)
 		(*q->counter)--;
+	if (q->on_free)
+		q->on_free();
 	if (q->_prep_err)
 		PQclear(q->_prep_err);
 	if (q->_final)
@@ -465,6 +467,12 @@ db_submit(db_query *q)
 		pool.n_waiting++;
 	}
 	return 0;
+}
+
+void
+db_query_free(db_query *q)
+{
+	query_free(q);
 }
 
 void

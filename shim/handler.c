@@ -19,7 +19,6 @@
 #include <string.h>
 
 static h2o_timeout_t request_timeout;
-static int	slow_inflight;
 
 /* ---- request state ---- */
 
@@ -293,8 +292,6 @@ check_request(h2o_req_t *req, const route *r, query_params *qp, h2o_iovec_t *tok
 		return refuse(req, 413, "body_too_large", "the request body is too large", 0);
 	if ((r->flags & (RF_BODY | RF_BODY_FORM)) && !check_body(req, r, qp))
 		return 0;
-	if ((r->flags & RF_SLOW) && slow_inflight >= cfg.slow_cap)
-		return refuse(req, 503, "busy", "too many sign-in requests at once, try again shortly", 1);
 	if ((r->flags & RF_CSV) && csv_full())
 		return refuse(req, 503, "busy", "too many exports at once, try again shortly", 1);
 	return 1;
@@ -309,21 +306,19 @@ bind_params(h2o_req_t *req, const route *r, const route_match *m, const query_pa
 	db_query   *q = db_query_new(m->route);
 	char		version[16];
 
-	/*
-	 * The cap counts bcrypt calls in the database, so it is released when the
-	 * query ends, not when the client goes away.
-	 */
-	if (r->flags & RF_SLOW)
-	{
-		slow_inflight++;
-		q->counter = &slow_inflight;
-	}
 	if (r->flags & RF_AUTH)
 		db_query_param(q, token.base, token.len);
 	for (int i = 0; i < m->n_ids; i++)
 		db_query_param(q, m->ids[i], strlen(m->ids[i]));
 	if (r->flags & (RF_BODY | RF_BODY_FORM))
 		db_query_param(q, req->entity.base, req->entity.len);
+	if (r->flags & RF_CLIENT_ADDR)
+	{
+		char		addr[64];
+
+		client_address(req, addr, sizeof(addr));
+		db_query_param(q, addr[0] ? addr : NULL, strlen(addr));
+	}
 	switch (r->query)
 	{
 		case Q_NONE:
@@ -345,6 +340,16 @@ bind_params(h2o_req_t *req, const route *r, const route_match *m, const query_pa
 		const char *v = if_match_version(req, version, sizeof(version));
 
 		db_query_param(q, v, v ? strlen(v) : 0);
+	}
+	if (r->flags & RF_IDEMPOTENT)
+	{
+		/* validated by idempotency_begin(): 400 naming the header */
+		ssize_t		i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("idempotency-key"), -1);
+
+		if (i >= 0)
+			db_query_param(q, req->headers.entries[i].value.base, req->headers.entries[i].value.len);
+		else
+			db_query_param(q, NULL, 0);
 	}
 	q->binary_result = (r->flags & RF_PDF) != 0;
 	return q;
@@ -398,7 +403,18 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 
 	query_params_init(&qp);
 	if (check_request(req, r, &qp, &token))
-		submit(req, m.route, bind_params(req, r, &m, &qp, token));
+	{
+		db_query   *q = bind_params(req, r, &m, &qp, token);
+
+		/*
+		 * A bcrypt route runs when its client address's turn comes; its
+		 * slot is freed when the statement ends, not when the client goes.
+		 */
+		if (r->flags & RF_SLOW)
+			admission_submit(req, m.route, q, submit);
+		else
+			submit(req, m.route, q);
+	}
 	query_params_free(&qp);
 	return 0;
 }
@@ -412,6 +428,7 @@ handler_register(h2o_globalconf_t *conf, h2o_loop_t *loop)
 
 	h->on_req = on_req;
 	h2o_timeout_init(loop, &request_timeout, (uint64_t) cfg.request_timeout_ms);
+	admission_init(loop);
 	response_init();
 	stream_init(loop);
 }

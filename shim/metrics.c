@@ -26,6 +26,9 @@ static int	ws_connections;
 static uint64_t ws_relayed;
 static double last_fanout_s;
 static int	last_fanout_n;
+static uint64_t slow_refused;
+static uint64_t accept_errors;
+static uint64_t conns_shed;
 
 static route_stats *
 stats_for(int route)
@@ -74,6 +77,24 @@ void
 metrics_ws_relayed(void)
 {
 	ws_relayed++;
+}
+
+void
+metrics_slow_refused(void)
+{
+	slow_refused++;
+}
+
+void
+metrics_accept_error(void)
+{
+	accept_errors++;
+}
+
+void
+metrics_conn_shed(void)
+{
+	conns_shed++;
 }
 
 static void
@@ -150,4 +171,20 @@ metrics_render(strbuf *out)
 			  "# HELP taskmgmt_ws_last_fanout_sockets Sockets served by that fan-out.\n"
 			  "# TYPE taskmgmt_ws_last_fanout_sockets gauge\ntaskmgmt_ws_last_fanout_sockets %d\n",
 			  last_fanout_s, last_fanout_n);
+	admission_stats(&busy, &waiting);
+	sb_printf(out,
+			  "# HELP taskmgmt_signin_running Password hashing requests running (sign-in, register, password change).\n"
+			  "# TYPE taskmgmt_signin_running gauge\ntaskmgmt_signin_running %d\n"
+			  "# HELP taskmgmt_signin_waiting Password hashing requests waiting for their client address's turn.\n"
+			  "# TYPE taskmgmt_signin_waiting gauge\ntaskmgmt_signin_waiting %d\n"
+			  "# HELP taskmgmt_signin_refused_total Password hashing requests answered 503 (queue full or waited too long).\n"
+			  "# TYPE taskmgmt_signin_refused_total counter\ntaskmgmt_signin_refused_total %llu\n"
+			  "# HELP taskmgmt_accept_errors_total Connections the listener could not accept (no file descriptor left).\n"
+			  "# TYPE taskmgmt_accept_errors_total counter\ntaskmgmt_accept_errors_total %llu\n"
+			  "# HELP taskmgmt_connections_shed_total Connections cut or refused because buffered requests exceeded --max-buffered.\n"
+			  "# TYPE taskmgmt_connections_shed_total counter\ntaskmgmt_connections_shed_total %llu\n"
+			  "# HELP taskmgmt_buffered_bytes Request bytes buffered for all connections.\n"
+			  "# TYPE taskmgmt_buffered_bytes gauge\ntaskmgmt_buffered_bytes %zu\n",
+			  busy, waiting, (unsigned long long) slow_refused, (unsigned long long) accept_errors,
+			  (unsigned long long) conns_shed, conns_buffered());
 }

@@ -1,6 +1,5 @@
 /*
- * ops.c: routes the shim answers itself: /healthz, /metrics,
- * /openapi.json and the /docs page (Redoc, installed from npm into
+ * ops.c: routes the shim answers itself: /healthz, /openapi.json and the /docs page (Redoc, installed from npm into
  * docs-dist/ at build time and served from here, no CDN), and the four
  * files of the web UI (web/dist, built by Vite with these fixed names).
  */
@@ -92,18 +91,11 @@ int
 ops_handle(h2o_req_t *req, const route *r)
 {
 	char		path[4200];
-	strbuf		b;
 
 	switch (r->ops)
 	{
 		case OPS_HEALTHZ:
 			send_json(req, 200, H2O_STRLIT("{\"status\":\"ok\"}"));
-			return 0;
-		case OPS_METRICS:
-			sb_init(&b);
-			metrics_render(&b);
-			send_typed(req, "text/plain; version=0.0.4", b.data, b.len);
-			sb_free(&b);
 			return 0;
 		case OPS_OPENAPI:
 			if (!load(&openapi, cfg.openapi_path))

@@ -115,6 +115,7 @@ response_begin(h2o_req_t *req)
 	*slot = h2o_iovec_init((char *) ri, sizeof(*ri));
 	ri->id = assign_request_id(req);
 	add_common_headers(req);
+	conns_request_begin(req);
 }
 
 void
@@ -243,7 +244,7 @@ send_preflight(h2o_req_t *req, const char *allow)
 		h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-methods"),
 							  0, NULL, methods.base, methods.len);
 		h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-headers"),
-							  0, NULL, H2O_STRLIT("Authorization, Content-Type, If-Match, X-Request-Id"));
+							  0, NULL, H2O_STRLIT("Authorization, Content-Type, Idempotency-Key, If-Match, X-Request-Id"));
 		h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-max-age"),
 							  0, NULL, H2O_STRLIT("600"));
 	}

@@ -6,12 +6,24 @@
  * columns ("id", "version") carry Location and ETag so the shim never has
  * to parse the JSON the database returns.  "OFFSET 0" keeps the planner
  * from flattening the subquery, which would call the function twice.
+ *
+ * RF_IDEMPOTENT routes wrap their write in idempotency_begin/finish with
+ * the Idempotency-Key header as the last parameter (NULL without one): the
+ * same key and request give the stored answer instead of a second write,
+ * in the transaction of the write.  The request is identified by method,
+ * path and the body as jsonb (so spacing and key order do not matter).
  */
 #include "routes.h"
 
 #include <string.h>
 
 #define AUTH "WITH a AS MATERIALIZED (SELECT taskmgmt.authenticate($1) AS uid) "
+/* the stored answer for key $K and this request, or NULL: go ahead */
+#define IDEM(key, request) \
+	", p AS MATERIALIZED (SELECT taskmgmt.idempotency_begin(" key ", " request ") AS prior FROM a) "
+/* the stored body, or the write's, stored under the key */
+#define IDEM_WRITE(key, status, write) \
+	"coalesce(p.prior->'body', taskmgmt.idempotency_finish(" key ", " status ", " write "))"
 
 const route routes[] = {
 	/* internal (pattern "" never matches a path): websocket auth + catch-up */
@@ -33,7 +45,6 @@ const route routes[] = {
 	/* operations */
 	{"GET", "/healthz", 0, Q_NONE, OPS_HEALTHZ, NULL, NULL},
 	{"GET", "/readyz", 0, Q_NONE, OPS_READYZ, "SELECT 1", NULL},
-	{"GET", "/metrics", 0, Q_NONE, OPS_METRICS, NULL, NULL},
 	{"GET", "/openapi.json", 0, Q_NONE, OPS_OPENAPI, NULL, NULL},
 	{"GET", "/docs", 0, Q_NONE, OPS_DOCS, NULL, NULL},
 	{"GET", "/docs/redoc.standalone.js", 0, Q_NONE, OPS_DOCS_ASSET, NULL, NULL},
@@ -48,9 +59,10 @@ const route routes[] = {
 	{"POST", "/api/v1/auth/register", RF_BODY | RF_SLOW | RF_CREATED, Q_NONE, OPS_NONE,
 		"SELECT taskmgmt.register(b->>'email', b->>'password', b->>'display_name') AS body "
 		"FROM (SELECT $1::jsonb AS b) s", NULL},
-	{"POST", "/api/v1/auth/token", RF_BODY_FORM | RF_SLOW, Q_NONE, OPS_NONE,
+	/* $2: the client's address, whom the attempt counts against */
+	{"POST", "/api/v1/auth/token", RF_BODY_FORM | RF_SLOW | RF_CLIENT_ADDR, Q_NONE, OPS_NONE,
 		"SELECT CASE WHEN coalesce(b->>'grant_type', 'password') = 'password' "
-		"THEN taskmgmt.password_grant(coalesce(b->>'username', b->>'email'), b->>'password') "
+		"THEN taskmgmt.password_grant(coalesce(b->>'username', b->>'email'), b->>'password', $2::inet) "
 		"ELSE (SELECT NULL::jsonb FROM taskmgmt._bad_parameter('grant_type', 'must be \"password\"')) "
 		"END AS body FROM (SELECT $1::jsonb AS b) s", NULL},
 	{"POST", "/api/v1/auth/refresh", RF_BODY, Q_NONE, OPS_NONE,
@@ -72,14 +84,17 @@ const route routes[] = {
 	/* users and teams */
 	{"GET", "/api/v1/users", RF_AUTH, Q_USERS, OPS_NONE,
 		AUTH "SELECT taskmgmt.list_users($2, coalesce($3::int, 50)) AS body FROM a", NULL},
-	{"POST", "/api/v1/teams", RF_AUTH | RF_BODY | RF_CREATED | RF_LOCATION, Q_NONE, OPS_NONE,
-		AUTH "SELECT r AS body, r->>'id' AS id FROM "
-		"(SELECT taskmgmt.create_team($2::jsonb->>'name') AS r FROM a OFFSET 0) t",
+	{"POST", "/api/v1/teams", RF_AUTH | RF_BODY | RF_CREATED | RF_LOCATION | RF_IDEMPOTENT, Q_NONE, OPS_NONE,
+		AUTH IDEM("$3", "'POST /api/v1/teams ' || $2::jsonb::text")
+		"SELECT r AS body, r->>'id' AS id FROM "
+		"(SELECT " IDEM_WRITE("$3", "201", "taskmgmt.create_team($2::jsonb->>'name')") " AS r FROM p OFFSET 0) t",
 		"/api/v1/teams/"},
 	{"GET", "/api/v1/teams", RF_AUTH, Q_NONE, OPS_NONE,
 		AUTH "SELECT taskmgmt.list_teams() AS body FROM a", NULL},
 	{"GET", "/api/v1/teams/{id}", RF_AUTH, Q_NONE, OPS_NONE,
 		AUTH "SELECT taskmgmt.get_team($2::bigint) AS body FROM a", NULL},
+	{"DELETE", "/api/v1/teams/{id}", RF_AUTH | RF_NO_CONTENT, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.delete_team($2::bigint) FROM a", NULL},
 	{"POST", "/api/v1/teams/{id}/members", RF_AUTH | RF_BODY, Q_NONE, OPS_NONE,
 		AUTH "SELECT taskmgmt.add_team_member($2::bigint, ($3::jsonb->>'user_id')::bigint, "
 		"coalesce($3::jsonb->>'role', 'member')) AS body FROM a", NULL},
@@ -89,9 +104,11 @@ const route routes[] = {
 		AUTH "SELECT taskmgmt.admin_update_user($2::bigint, $3::jsonb) AS body FROM a", NULL},
 
 	/* tasks */
-	{"POST", "/api/v1/tasks", RF_AUTH | RF_BODY | RF_CREATED | RF_LOCATION | RF_ETAG, Q_NONE, OPS_NONE,
-		AUTH "SELECT r AS body, r->>'id' AS id, r->>'version' AS version FROM "
-		"(SELECT taskmgmt.create_task($2::jsonb) AS r FROM a OFFSET 0) t",
+	{"POST", "/api/v1/tasks", RF_AUTH | RF_BODY | RF_CREATED | RF_LOCATION | RF_ETAG | RF_IDEMPOTENT,
+		Q_NONE, OPS_NONE,
+		AUTH IDEM("$3", "'POST /api/v1/tasks ' || $2::jsonb::text")
+		"SELECT r AS body, r->>'id' AS id, r->>'version' AS version FROM "
+		"(SELECT " IDEM_WRITE("$3", "201", "taskmgmt.create_task($2::jsonb)") " AS r FROM p OFFSET 0) t",
 		"/api/v1/tasks/"},
 	{"GET", "/api/v1/tasks", RF_AUTH, Q_FILTER, OPS_NONE,
 		AUTH "SELECT taskmgmt.list_tasks($2::jsonb) AS body FROM a", NULL},
@@ -118,13 +135,16 @@ const route routes[] = {
 		AUTH "SELECT taskmgmt.task_as_of($2::bigint, taskmgmt._as_of_param($3::jsonb)) AS body FROM a", NULL},
 	{"GET", "/api/v1/tasks/{id}/history", RF_AUTH, Q_FILTER, OPS_NONE,
 		AUTH "SELECT taskmgmt.task_history($2::bigint, $3::jsonb) AS body FROM a", NULL},
-	{"POST", "/api/v1/tasks/{id}/updates", RF_AUTH | RF_BODY | RF_CREATED, Q_NONE, OPS_NONE,
-		AUTH "SELECT taskmgmt.add_update($2::bigint, $3::jsonb->>'description') AS body FROM a", NULL},
+	{"POST", "/api/v1/tasks/{id}/updates", RF_AUTH | RF_BODY | RF_CREATED | RF_IDEMPOTENT, Q_NONE, OPS_NONE,
+		AUTH IDEM("$4", "'POST /api/v1/tasks/' || $2 || '/updates ' || $3::jsonb::text")
+		"SELECT " IDEM_WRITE("$4", "201", "taskmgmt.add_update($2::bigint, $3::jsonb->>'description')")
+		" AS body FROM p", NULL},
 	{"GET", "/api/v1/tasks/{id}/comments", RF_AUTH, Q_NONE, OPS_NONE,
 		AUTH "SELECT taskmgmt.comment_thread($2::bigint) AS body FROM a", NULL},
-	{"POST", "/api/v1/tasks/{id}/comments", RF_AUTH | RF_BODY | RF_CREATED, Q_NONE, OPS_NONE,
-		AUTH "SELECT taskmgmt.add_comment($2::bigint, $3::jsonb->>'body', "
-		"($3::jsonb->>'parent_id')::bigint) AS body FROM a", NULL},
+	{"POST", "/api/v1/tasks/{id}/comments", RF_AUTH | RF_BODY | RF_CREATED | RF_IDEMPOTENT, Q_NONE, OPS_NONE,
+		AUTH IDEM("$4", "'POST /api/v1/tasks/' || $2 || '/comments ' || $3::jsonb::text")
+		"SELECT " IDEM_WRITE("$4", "201", "taskmgmt.add_comment($2::bigint, $3::jsonb->>'body', "
+							 "($3::jsonb->>'parent_id')::bigint)") " AS body FROM p", NULL},
 	{"PATCH", "/api/v1/comments/{id}", RF_AUTH | RF_BODY, Q_NONE, OPS_NONE,
 		AUTH "SELECT taskmgmt.update_comment($2::bigint, $3::jsonb->>'body') AS body FROM a", NULL},
 	{"DELETE", "/api/v1/comments/{id}", RF_AUTH | RF_NO_CONTENT, Q_NONE, OPS_NONE,
@@ -224,6 +244,15 @@ path_matches(const char *pattern, const char *path, size_t path_len, route_match
 	}
 }
 
+/* HEAD is answered wherever GET is: the same status and headers, no body */
+static int
+method_matches(const char *route_method, const char *method, size_t method_len)
+{
+	if (strlen(route_method) == method_len && memcmp(route_method, method, method_len) == 0)
+		return 1;
+	return method_len == 4 && memcmp(method, "HEAD", 4) == 0 && strcmp(route_method, "GET") == 0;
+}
+
 match_result
 route_find(const char *method, size_t method_len, const char *path, size_t path_len,
 		   route_match *m)
@@ -239,19 +268,20 @@ route_find(const char *method, size_t method_len, const char *path, size_t path_
 		if (!path_matches(routes[i].pattern, path, path_len, &tmp))
 			continue;
 		/* fixed segments win over {id}: export.csv is listed before {id} */
-		if (strlen(routes[i].method) == method_len &&
-			memcmp(routes[i].method, method, method_len) == 0)
+		if (method_matches(routes[i].method, method, method_len))
 		{
 			*m = tmp;
 			m->route = i;
 			return MATCH_OK;
 		}
 		if (!strstr(m->allow, routes[i].method) &&
-			strlen(m->allow) + strlen(routes[i].method) + 3 < sizeof(m->allow))
+			strlen(m->allow) + strlen(routes[i].method) + 9 < sizeof(m->allow))
 		{
 			if (m->allow[0])
 				strcat(m->allow, ", ");
 			strcat(m->allow, routes[i].method);
+			if (strcmp(routes[i].method, "GET") == 0)
+				strcat(m->allow, ", HEAD");
 		}
 		path_found = 1;
 	}

@@ -21,6 +21,8 @@
 #define RF_IF_MATCH		0x0100	/* If-Match -> last parameter */
 #define RF_CSV			0x0200	/* streamed text/csv, one row per line */
 #define RF_PDF			0x0400	/* binary result, application/pdf */
+#define RF_IDEMPOTENT	0x0800	/* Idempotency-Key (or NULL) -> last parameter */
+#define RF_CLIENT_ADDR	0x1000	/* the client's address -> parameter after the body */
 
 /* how the query string becomes parameters */
 typedef enum query_kind
@@ -37,7 +39,6 @@ typedef enum ops_kind
 	OPS_NONE,
 	OPS_HEALTHZ,
 	OPS_READYZ,
-	OPS_METRICS,
 	OPS_OPENAPI,
 	OPS_DOCS,
 	OPS_DOCS_ASSET,

@@ -28,6 +28,11 @@ typedef struct shim_config
 	int			pool_size;
 	int			pipeline;			/* requests in flight per connection */
 	int			slow_cap;			/* concurrent bcrypt calls (sign-in, register, password) */
+	int			slow_queue;			/* bcrypt requests waiting, all addresses */
+	int			slow_queue_per_client;	/* ... from one client address */
+	int			slow_wait_ms;		/* how long one waits before 503 */
+	size_t		max_buffered;		/* request bytes buffered, all connections */
+	const char *metrics_listen;		/* "addr:port" of the /metrics listener; "" = none */
 	int			queue_max;			/* requests waiting for a connection */
 	size_t		max_body;
 	size_t		max_head;
@@ -77,6 +82,7 @@ struct db_query
 	void	   *owner;				/* NULL once the HTTP request is gone */
 	int			paused;				/* stop reading rows (client is slow) */
 	int		   *counter;			/* decremented when the query is freed */
+	void		(*on_free) (void);	/* called when the query is freed */
 	/* private to db.c */
 	h2o_linklist_t _link;
 	struct db_conn *_conn;
@@ -95,6 +101,7 @@ void		db_query_param(db_query *q, const char *value, size_t len);	/* value NULL 
 int			db_submit(db_query *q);
 /* The request is gone: its callbacks will not be called; q is freed in time. */
 void		db_abandon(db_query *q);
+void		db_query_free(db_query *q);	/* one that was never submitted */
 void		db_resume(db_query *q);
 int			db_is_up(void);
 void		db_stats(int *total, int *up, int *busy, int *waiting);
@@ -185,6 +192,19 @@ void		csv_bind(req_state *st, db_query *q);
 /* the query ended: 0 if nothing was sent yet and the caller answers the error */
 int			csv_done(csv_stream *s, const PGresult *res);
 
+/* ---- fair admission to the bcrypt routes (admission.c) ---- */
+typedef void (*admission_go) (h2o_req_t *req, int route, db_query *q);
+typedef struct slow_waiter slow_waiter;
+void		admission_init(h2o_loop_t *loop);
+/* runs go() now or when the client address's turn comes; or answers 503 */
+void		admission_submit(h2o_req_t *req, int route, db_query *q, admission_go go);
+void		admission_stats(int *running, int *waiting);
+void		client_address(h2o_req_t *req, char *buf, size_t size);
+
+/* ---- client connections (main.c): buffered bytes, limits ---- */
+size_t		conns_buffered(void);
+void		conns_request_begin(h2o_req_t *req);	/* from response_begin() */
+
 /* ---- access log and metrics (log.c, metrics.c) ---- */
 void		log_access(const char *request_id, const char *method, size_t method_len,
 					   const char *route, int status, double ms);
@@ -194,6 +214,9 @@ void		metrics_ws(int delta);
 void		metrics_ws_relayed(void);
 void		metrics_ws_fanout(double seconds, int sockets);
 void		metrics_render(strbuf *out);
+void		metrics_slow_refused(void);
+void		metrics_accept_error(void);
+void		metrics_conn_shed(void);
 
 /* ---- websocket notifications (ws.c) and the LISTEN connection (listen.c) ---- */
 void		ws_init(h2o_loop_t *loop);

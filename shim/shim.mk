@@ -4,7 +4,8 @@
 #   make shim-fuzz FUZZ_RUNS=N  libFuzzer on request -> route -> parameters, error -> problem
 #   make shim-docs              Redoc from npm into shim/docs-dist (served at /docs)
 SHIM_SRCS  := $(addprefix shim/,main.c config.c routes.c params.c buf.c db.c pgsock.c \
-               handler.c response.c stream.c errors.c ops.c log.c metrics.c ws.c listen.c origin.c)
+               handler.c response.c stream.c errors.c ops.c log.c metrics.c ws.c listen.c origin.c \
+               admission.c)
 SHIM_HDRS  := $(wildcard shim/*.h)
 SHIM_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
                -DH2O_USE_LIBUV=0 -I$(shell $(PG_CONFIG) --includedir 2>/dev/null || echo /usr/include/postgresql)

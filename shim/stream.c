@@ -30,6 +30,7 @@ struct csv_stream
 	int			finished;
 	int			failed;
 	int			rows;
+	int			head;			/* HEAD: the status and headers, no rows */
 };
 
 static int	csv_inflight = 0;
@@ -150,7 +151,7 @@ on_row(db_query *q, PGresult *row)
 		return;
 	if (!s->started && ++s->rows >= 2)
 		start(s);
-	if (!PQgetisnull(row, 0, 0))
+	if (!PQgetisnull(row, 0, 0) && !s->head)
 	{
 		const char *line = PQgetvalue(row, 0, 0);
 		size_t		n = (size_t) PQgetlength(row, 0, 0);
@@ -180,6 +181,7 @@ csv_bind(req_state *st, db_query *q)
 	sb_init(&s->pending);
 	sb_init(&s->inflight);
 	st->csv = s;
+	s->head = h2o_memis(st->req->method.base, st->req->method.len, H2O_STRLIT("HEAD"));
 	q->single_row = 1;
 	q->on_row = on_row;
 	/* released when the query ends, not when the client goes away */

@@ -23,12 +23,17 @@ CREATE TABLE @extschema@.credentials (
   updated_at    timestamptz NOT NULL DEFAULT now()
 );
 
--- Failed sign-ins per sha256(lower(email)), known address or not.
+-- Sign-in attempts per sha256(lower(email)), known address or not, and
+-- client address ('' for the email from all addresses together); each is
+-- counted before its bcrypt, and a right password takes its count back.
+-- locked_until: no attempt before then (see _login_attempt()).
 CREATE TABLE @extschema@.login_failures (
-  email_key    bytea PRIMARY KEY,
+  email_key    bytea NOT NULL,
   failures     integer NOT NULL,
   window_start timestamptz NOT NULL,
-  locked_until timestamptz
+  locked_until timestamptz,
+  client       text NOT NULL DEFAULT '',
+  CONSTRAINT login_failures_pkey PRIMARY KEY (email_key, client)
 );
 
 CREATE TABLE @extschema@.sessions (

@@ -94,6 +94,27 @@ SET search_path = pg_catalog, pg_temp AS $$
      AND NOT EXISTS (SELECT FROM @extschema@.team_members m WHERE m.team_id = _team_is_new_and_mine.team_id)
 $$;
 
+-- For teams_select: whether a team the caller created has members.  Its
+-- creator sees a team while it has none (create_team() reads the new row
+-- back before adding the creator as its owner) and afterwards only as a
+-- member, like everyone else.  Answers for the caller's own teams only.
+CREATE FUNCTION @extschema@._team_has_members(team_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT FROM @extschema@.team_members m JOIN @extschema@.teams t ON t.id = m.team_id
+                 WHERE m.team_id = _team_has_members.team_id
+                   AND t.created_by = @extschema@.current_user_id())
+$$;
+
+-- Is this an active (not disabled) user?  Clients cannot read users.disabled
+-- (nor users.role): who is disabled or an admin is not theirs to list.
+-- Whether an id is an active user, they may know: list_users() shows them.
+CREATE FUNCTION @extschema@._user_is_active(user_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT FROM @extschema@.users u WHERE u.id = _user_is_active.user_id AND NOT u.disabled)
+$$;
+
 -- Names for the assignee object; a team's name is shown on tasks the caller
 -- can see even when the caller is not in that team.  Clients can call this
 -- directly, so it answers only for a team the caller belongs to or one that

@@ -24,17 +24,21 @@ CREATE POLICY users_select ON @extschema@.users FOR SELECT
 CREATE POLICY users_update ON @extschema@.users FOR UPDATE
   USING (id = (SELECT @extschema@.current_user_id()) OR (SELECT @extschema@.current_user_is_admin()));
 
--- teams: those one belongs to (or created); admins see all.
+-- teams: those one belongs to; admins see all.  The creator sees a team
+-- with no member yet (create_team() reads it back before adding its owner),
+-- not one they have left.  Deleting a team: its owners and admins (not its
+-- leads: that would drop the owners' memberships), and only while no task
+-- refers to it (trigger in 50_users_teams.sql).
 CREATE POLICY teams_select ON @extschema@.teams FOR SELECT
   USING (id = ANY ((SELECT @extschema@.my_team_ids())::bigint[])
-         OR created_by = (SELECT @extschema@.current_user_id())
-         OR (SELECT @extschema@.current_user_is_admin()));
+         OR (SELECT @extschema@.current_user_is_admin())
+         OR (created_by = (SELECT @extschema@.current_user_id()) AND NOT @extschema@._team_has_members(id)));
 CREATE POLICY teams_insert ON @extschema@.teams FOR INSERT
   WITH CHECK (created_by = (SELECT @extschema@.current_user_id()));
 CREATE POLICY teams_update ON @extschema@.teams FOR UPDATE
   USING (id = ANY ((SELECT @extschema@.my_led_team_ids())::bigint[]) OR (SELECT @extschema@.current_user_is_admin()));
 CREATE POLICY teams_delete ON @extschema@.teams FOR DELETE
-  USING (id = ANY ((SELECT @extschema@.my_led_team_ids())::bigint[]) OR (SELECT @extschema@.current_user_is_admin()));
+  USING (id = ANY ((SELECT @extschema@.my_owned_team_ids())::bigint[]) OR (SELECT @extschema@.current_user_is_admin()));
 
 -- team_members: visible within one's teams; managed by leads/owners/admins,
 -- as add_team_member()/remove_team_member() do it: only owners and admins
@@ -88,8 +92,10 @@ CREATE POLICY tasks_delete ON @extschema@.tasks FOR DELETE
 
 -- Client grants.  Column lists keep role/disabled/email out of reach of a
 -- plain UPDATE; admin changes go through admin_update_user().
--- Others' preferences are private: they are read through me() only.
-GRANT SELECT (id, email, display_name, role, disabled, timezone, created_at, updated_at)
+-- Others' preferences are private: they are read through me() only.  Who
+-- is an admin and whose account is disabled is not readable either (one's
+-- own role: me()).
+GRANT SELECT (id, email, display_name, timezone, created_at, updated_at)
   ON @extschema@.users TO taskmgmt_client;
 GRANT UPDATE (display_name, timezone, preferences, updated_at) ON @extschema@.users TO taskmgmt_client;
 -- INSERT is granted per column: a client choosing an id could probe for rows

@@ -117,9 +117,11 @@ BEGIN
 END
 $$;
 
--- The directory: [{id, display_name, email}] of active users.
+-- The directory: [{id, display_name, email}] of active users.  SECURITY
+-- DEFINER: clients cannot read users.disabled (see 40_rls.sql).
 CREATE FUNCTION @extschema@.list_users(q text DEFAULT NULL, lim integer DEFAULT 50) RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   PERFORM @extschema@._require_user();
   IF lim IS NULL OR lim < 1 OR lim > 200 THEN
@@ -230,7 +232,7 @@ BEGIN
     PERFORM @extschema@._invalid('role', 'must be one of member, lead, owner');
   END IF;
   new_role := role::@extschema@.team_role;
-  IF user_id IS NULL OR NOT EXISTS (SELECT FROM @extschema@.users u WHERE u.id = user_id AND NOT u.disabled) THEN
+  IF user_id IS NULL OR NOT @extschema@._user_is_active(user_id) THEN
     PERFORM @extschema@._invalid('user_id', 'is not an active user');
   END IF;
   SELECT m.role INTO old_role FROM @extschema@.team_members m
@@ -272,6 +274,44 @@ BEGIN
    WHERE m.team_id = remove_team_member.team_id AND m.user_id = remove_team_member.user_id;
 END
 $$;
+
+-- Deletes a team: its owners and admins (42501 for its other members,
+-- not found for others), and only while no task belongs or is assigned to
+-- it (TM409): deleting would otherwise change silently who sees those tasks.
+-- Its memberships go with it.
+CREATE FUNCTION @extschema@.delete_team(id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  uid bigint := @extschema@._require_user();
+  mine @extschema@.team_role := @extschema@._my_role_in(delete_team.id);
+BEGIN
+  IF NOT @extschema@.current_user_is_admin() AND mine IS DISTINCT FROM 'owner' THEN
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'only team owners and admins can delete a team';
+  END IF;
+  DELETE FROM @extschema@.teams t WHERE t.id = delete_team.id;
+END
+$$;
+
+-- Whatever the door (a DBA's plain DELETE too): a team that tasks refer
+-- to stays.  SECURITY DEFINER: every such task counts, seen or not (its
+-- owners and admins, the only ones who get here, see them all anyway).
+CREATE FUNCTION @extschema@._teams_before_delete() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  n bigint;
+BEGIN
+  SELECT count(*) INTO n FROM @extschema@.tasks t WHERE t.team_id = OLD.id OR t.assignee_team_id = OLD.id;
+  IF n > 0 THEN
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM409', MESSAGE = 'the team still has tasks',
+      DETAIL = format('%s task(s) belong or are assigned to it.', n),
+      HINT = 'Move, reassign or delete them first.';
+  END IF;
+  RETURN OLD;
+END
+$$;
+CREATE TRIGGER teams_before_delete BEFORE DELETE ON @extschema@.teams
+  FOR EACH ROW EXECUTE FUNCTION @extschema@._teams_before_delete();
 
 -- Plain SQL keeps to the rules of update_me() and of the membership functions.
 -- A DBA working without signing in (current_user_id() NULL) is trusted.

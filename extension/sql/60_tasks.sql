@@ -105,7 +105,7 @@ BEGIN
         WHEN 'user' THEN
           r.assignee_user_id := @extschema@._id_field(jsonb_build_object('assignee.id', a -> 'id'), 'assignee.id');
           r.assignee_team_id := NULL;
-          IF NOT EXISTS (SELECT FROM @extschema@.users u WHERE u.id = r.assignee_user_id AND NOT u.disabled) THEN
+          IF NOT @extschema@._user_is_active(r.assignee_user_id) THEN
             PERFORM @extschema@._invalid('assignee', 'is not an active user');
           END IF;
         ELSE

@@ -41,14 +41,14 @@ GRANT INSERT (task_id, kind, description) ON @extschema@.task_events TO taskmgmt
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.task_events', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.task_events_id_seq', '');
 
--- Which door: 'http' for the HTTP shim's connections (application_name
--- taskmgmt-shim), otherwise 'api' for a signed-in session and 'sql' without
--- one.  A label, not authority: actor_id / actor_role say who.
+-- Which door, from how the actor signed in (nothing a client can set, such
+-- as application_name, changes it): 'http' for an access token valid for
+-- this transaction (authenticate(): every request through the shim),
+-- 'api' for a session signed in with sign_in(), 'sql' without sign-in.
+-- actor_id / actor_role say who.
 CREATE FUNCTION @extschema@._event_source() RETURNS text
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
-  SELECT CASE WHEN current_setting('application_name') = 'taskmgmt-shim' THEN 'http'
-              WHEN @extschema@.current_user_id() IS NULL THEN 'sql'
-              ELSE 'api' END
+  SELECT CASE @extschema@._identity_kind() WHEN 'token' THEN 'http' WHEN 'session' THEN 'api' ELSE 'sql' END
 $$;
 ALTER TABLE @extschema@.task_events ALTER COLUMN source SET DEFAULT @extschema@._event_source();
 

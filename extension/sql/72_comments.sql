@@ -112,23 +112,25 @@ CREATE TRIGGER comments_before_write BEFORE INSERT OR UPDATE ON @extschema@.comm
 
 -- @mentions in a text: '@ada@example.com' (an email, case-insensitive) or
 -- '@ada' (the part of an email before '@', when exactly one active user has
--- it).  Returns the user ids, each once.
+-- it).  Returns the user ids, each once.  One index lookup per distinct
+-- token (users_email_lower_key, users_handle_idx), never a scan of users.
+-- SECURITY DEFINER: clients cannot read users.disabled; the answer (active
+-- users' ids by handle or email) is what list_users() shows anyway.
 CREATE FUNCTION @extschema@._mentioned_user_ids(body text) RETURNS bigint[]
-LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
   WITH tokens AS (
     SELECT DISTINCT lower(rtrim(m[1], '.-')) AS tok
     FROM regexp_matches(body, '(?:^|[^A-Za-z0-9_.@])@([A-Za-z0-9._%+-]+(?:@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)?)', 'g') AS m
+  ), found AS (
+    SELECT x.id FROM tokens JOIN @extschema@.users x ON lower(x.email) = tokens.tok
+     WHERE tokens.tok LIKE '%@%' AND NOT x.disabled
+    UNION
+    SELECT min(x.id) FROM tokens JOIN @extschema@.users x ON lower(split_part(x.email, '@', 1)) = tokens.tok
+     WHERE tokens.tok NOT LIKE '%@%' AND NOT x.disabled
+     GROUP BY tokens.tok HAVING count(*) = 1
   )
-  SELECT coalesce(array_agg(DISTINCT u.id ORDER BY u.id), '{}')
-  FROM tokens
-  JOIN LATERAL (
-    SELECT x.id FROM @extschema@.users x
-    WHERE NOT x.disabled
-      AND CASE WHEN tokens.tok LIKE '%@%' THEN lower(x.email) = tokens.tok
-               ELSE lower(split_part(x.email, '@', 1)) = tokens.tok END
-  ) u ON (tokens.tok LIKE '%@%'
-          OR (SELECT count(*) FROM @extschema@.users y
-              WHERE NOT y.disabled AND lower(split_part(y.email, '@', 1)) = tokens.tok) = 1)
+  SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM found
 $$;
 
 -- Keeps comment_mentions in step with the body.  Only users who can see
@@ -139,13 +141,18 @@ CREATE FUNCTION @extschema@._comments_sync_mentions() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  mentioned bigint[] := @extschema@._mentioned_user_ids(NEW.body);
   wanted bigint[];
 BEGIN
   IF TG_OP = 'UPDATE' AND NEW.body IS NOT DISTINCT FROM OLD.body THEN
     RETURN NULL;
   END IF;
+  -- bounded work (and notifications) per comment, whoever is mentioned
+  IF cardinality(mentioned) > 20 THEN
+    PERFORM @extschema@._invalid('body', 'mentions more than 20 people');
+  END IF;
   SELECT coalesce(array_agg(u), '{}') INTO wanted
-  FROM unnest(@extschema@._mentioned_user_ids(NEW.body)) u
+  FROM unnest(mentioned) u
   JOIN @extschema@.tasks t ON t.id = NEW.task_id
   WHERE t.creator_id = u OR t.assignee_user_id = u
      OR EXISTS (SELECT FROM @extschema@.team_members m
@@ -162,6 +169,34 @@ CREATE TRIGGER comments_sync_mentions AFTER INSERT OR UPDATE OF body ON @extsche
   FOR EACH ROW
   WHEN (NOT @extschema@._restoring())
   EXECUTE FUNCTION @extschema@._comments_sync_mentions();
+
+-- Handles ('ada' of ada@example.com) of active users, for mentions.
+CREATE INDEX users_handle_idx ON @extschema@.users (lower(split_part(email, '@', 1))) WHERE NOT disabled;
+
+-- Replies nest at most 100 levels deep, whatever the door: the thread's
+-- display order sorts by a path as long as the depth (comment_thread()),
+-- and a chain of replies must not make that unbounded.  The walk up stops
+-- after 101 steps.
+CREATE FUNCTION @extschema@._comments_reply_depth() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  depth integer;
+BEGIN
+  WITH RECURSIVE up AS (
+    SELECT c.parent_id, 1 AS d FROM @extschema@.comments c WHERE c.id = NEW.parent_id
+    UNION ALL
+    SELECT c.parent_id, up.d + 1 FROM up JOIN @extschema@.comments c ON c.id = up.parent_id
+     WHERE up.d <= 100
+  )
+  SELECT max(d) INTO depth FROM up;
+  IF depth > 100 THEN
+    PERFORM @extschema@._invalid('parent_id', 'is too deep: replies nest at most 100 levels');
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER comments_reply_depth BEFORE INSERT ON @extschema@.comments
+  FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL) EXECUTE FUNCTION @extschema@._comments_reply_depth();
 
 CREATE FUNCTION @extschema@.comment_json(c @extschema@.comments, depth integer DEFAULT NULL) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$

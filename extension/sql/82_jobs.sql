@@ -93,13 +93,14 @@ LANGUAGE sql VOLATILE AS $$
 $$;
 
 -- Expired sessions and refresh tokens, sessions revoked over a week ago,
--- stale sign-in failure counters.
+-- stale sign-in failure counters, Idempotency-Keys older than 24 hours.
 CREATE FUNCTION @extschema@.cleanup_sessions(as_of timestamptz DEFAULT now()) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   n_tokens bigint;
   n_sessions bigint;
   n_failures bigint;
+  n_keys bigint;
 BEGIN
   PERFORM @extschema@._require_job_runner();
   DELETE FROM @extschema@.refresh_tokens WHERE expires_at < as_of;
@@ -109,8 +110,10 @@ BEGIN
   DELETE FROM @extschema@.login_failures
    WHERE window_start < as_of - interval '1 day' AND (locked_until IS NULL OR locked_until < as_of);
   GET DIAGNOSTICS n_failures = ROW_COUNT;
+  DELETE FROM @extschema@.idempotency_keys WHERE created_at < as_of - interval '24 hours';
+  GET DIAGNOSTICS n_keys = ROW_COUNT;
   RETURN jsonb_build_object('refresh_tokens', n_tokens, 'sessions', n_sessions,
-                            'login_failures', n_failures);
+                            'login_failures', n_failures, 'idempotency_keys', n_keys);
 END
 $$;
 

@@ -13,7 +13,7 @@ BEGIN
   END LOOP;
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
            WHERE p.pronamespace = '@extschema@'::regnamespace
-             AND p.proname NOT IN ('rotate_signing_key', 'make_admin')
+             AND p.proname NOT IN ('rotate_signing_key', 'make_admin', '_login_attempt', '_login_success')
   LOOP
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO taskmgmt_client', f);
   END LOOP;

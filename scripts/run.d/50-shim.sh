@@ -8,5 +8,5 @@ cd "$root"
 make --no-print-directory -s shim/taskmgmt-shim
 make --no-print-directory -s shim-docs >/dev/null 2>&1 || echo "shim: /docs needs npm (redoc); the API works without it"
 port=${PORT:-8080}
-echo "shim:     http://localhost:$port/   (API /api/v1, docs /docs, metrics /metrics)"
+echo "shim:     http://localhost:$port/   (API /api/v1, docs /docs; /metrics: set METRICS_LISTEN=127.0.0.1:9090)"
 exec shim/taskmgmt-shim --port "$port" --listen "${LISTEN_ADDR:-127.0.0.1}"

@@ -11,6 +11,8 @@ import requests
 
 URL = os.environ.get("SHIM_URL", "http://127.0.0.1:8080")
 API = URL + "/api/v1"
+METRICS = os.environ.get("SHIM_METRICS_URL", "http://127.0.0.1:9090") + "/metrics"
+ROOT_DIR = os.environ.get("TM_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
 

@@ -7,11 +7,11 @@ import time
 
 import requests
 
-from conftest import API, URL, new_user, problem, psql
+from conftest import API, METRICS, URL, new_user, problem, psql
 
 
 def pool_in_use():
-    m = re.search(r"^taskmgmt_db_pool_in_use (\d+)$", requests.get(URL + "/metrics").text, re.M)
+    m = re.search(r"^taskmgmt_db_pool_in_use (\d+)$", requests.get(METRICS).text, re.M)
     return int(m.group(1))
 
 

@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from conftest import API, URL, problem, new_user
+from conftest import API, METRICS, URL, problem, new_user
 
 
 def test_healthz():
@@ -24,16 +24,44 @@ def test_readyz_when_database_is_up():
 def test_metrics_prometheus_text():
     requests.get(API + "/nope")
     requests.get(URL + "/healthz")
-    r = requests.get(URL + "/metrics")
+    r = requests.get(METRICS)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
     t = r.text
     assert re.search(r'taskmgmt_http_requests_total\{method="GET",route="/healthz",status="200"\} [1-9]', t)
     assert re.search(r'taskmgmt_http_requests_total\{method="",route="unmatched",status="404"\} [1-9]', t)
     assert 'taskmgmt_http_request_duration_seconds_bucket{method="GET",route="/healthz",le="+Inf"}' in t
     for g in ("taskmgmt_db_pool_size 4", "taskmgmt_db_pool_in_use", "taskmgmt_db_pool_waiting",
-              "taskmgmt_websocket_connections", "taskmgmt_notifications_relayed_total"):
+              "taskmgmt_websocket_connections", "taskmgmt_notifications_relayed_total",
+              "taskmgmt_signin_running", "taskmgmt_signin_waiting", "taskmgmt_signin_refused_total",
+              "taskmgmt_accept_errors_total", "taskmgmt_connections_shed_total", "taskmgmt_buffered_bytes"):
         assert g in t
 
+
+def test_metrics_only_on_their_own_listener():
+    """#12.9: /metrics is not on the API listener (it was public there); the
+    separate listener (--metrics-listen) answers nothing else."""
+    problem(requests.get(URL + "/metrics"), 404)
+    assert requests.head(URL + "/metrics").status_code == 404
+    assert requests.head(METRICS).status_code == 200
+    assert requests.get(METRICS.replace("/metrics", "/api/v1/tasks")).status_code == 404
+    assert requests.post(METRICS, data="x").status_code == 405
+
+
+def test_head_is_answered_wherever_get_is():
+    """#12.9: HEAD gets GET's status and headers, without a body."""
+    u = new_user("head")
+    for path, h in (("/healthz", {}), ("/openapi.json", {}), ("/api/v1/tasks", u.h), ("/api/v1/me", u.h),
+                    ("/api/v1/tasks/export.csv", u.h)):
+        g, hd = requests.get(URL + path, headers=h), requests.head(URL + path, headers=h)
+        assert hd.status_code == g.status_code == 200, (path, hd.status_code)
+        assert hd.content == b"", path
+        assert hd.headers["Content-Type"] == g.headers["Content-Type"], path
+        if "Content-Length" in g.headers:
+            assert hd.headers["Content-Length"] == g.headers["Content-Length"], path
+    assert requests.head(API + "/tasks").status_code == 401          # the same checks as GET
+    assert requests.head(API + "/tasks/99999999", headers=u.h).status_code == 404
+    r = requests.put(API + "/tasks")
+    assert set(r.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST"}
 
 def test_unknown_route_is_404_problem():
     b = problem(requests.get(API + "/does-not-exist"), 404)
@@ -47,10 +75,10 @@ def test_unknown_route_is_404_problem():
 def test_wrong_method_is_405_with_allow():
     r = requests.put(API + "/tasks/1")
     problem(r, 405)
-    assert set(r.headers["Allow"].split(", ")) == {"GET", "PATCH", "DELETE"}
+    assert set(r.headers["Allow"].split(", ")) == {"GET", "HEAD", "PATCH", "DELETE"}
     r = requests.delete(API + "/tasks")
     problem(r, 405)
-    assert set(r.headers["Allow"].split(", ")) == {"GET", "POST"}
+    assert set(r.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST"}
 
 
 def test_request_id_generated_and_echoed():

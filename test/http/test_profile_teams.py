@@ -73,3 +73,24 @@ def test_admin_update_user(alice, admin):
     problem(requests.patch(API + "/admin/users/999999999", headers=admin.h, json={"disabled": True}), 404)
     b = problem(requests.patch(API + f"/admin/users/{alice.id}", headers=admin.h, json={"role": "king"}), 422)
     assert b["errors"][0]["field"] == "role"
+
+
+def test_delete_team_owners_and_admins_only_and_not_while_it_has_tasks(alice, bob, admin):
+    """#12.1: DELETE /teams/{id}: 204 for its owner (or an admin), 403 for a
+    lead, 404 for outsiders, 409 while a task belongs or is assigned to it."""
+    team = requests.post(API + "/teams", headers=alice.h, json={"name": "doomed"}).json()
+    requests.post(API + f"/teams/{team['id']}/members", headers=alice.h, json={"user_id": bob.id, "role": "lead"})
+    outsider = new_user("outsider")
+    assert problem(requests.delete(API + f"/teams/{team['id']}", headers=bob.h), 403)["code"] == "forbidden"
+    problem(requests.delete(API + f"/teams/{team['id']}", headers=outsider.h), 404)
+    problem(requests.delete(API + "/teams/999999999", headers=alice.h), 404)
+    task = requests.post(API + "/tasks", headers=alice.h,
+                         json={"title": "keeps the team", "assignee": {"type": "team", "id": team["id"]}}).json()
+    b = problem(requests.delete(API + f"/teams/{team['id']}", headers=alice.h), 409)
+    assert b["detail"] == "the team still has tasks"
+    assert requests.get(API + f"/teams/{team['id']}", headers=alice.h).status_code == 200
+    assert requests.delete(API + f"/tasks/{task['id']}", headers=alice.h).status_code == 204
+    assert requests.delete(API + f"/teams/{team['id']}", headers=alice.h).status_code == 204
+    problem(requests.get(API + f"/teams/{team['id']}", headers=alice.h), 404)
+    other = requests.post(API + "/teams", headers=alice.h, json={"name": "by admin"}).json()
+    assert requests.delete(API + f"/teams/{other['id']}", headers=admin.h).status_code == 204

@@ -108,7 +108,7 @@ SELECT ok(has_function_privilege('taskmgmt_client', f, 'EXECUTE'), 'clients may 
 SELECT is(array(SELECT DISTINCT p.proname || ': ' || m[1]
                   FROM pg_proc p, regexp_matches(p.prosrc, 'ERRCODE\s*=\s*''([^'']+)''', 'gi') m
                  WHERE p.pronamespace = 'taskmgmt'::regnamespace
-                   AND m[1] !~ '^(28000|28P01|TM429|42501|P0002|23505|TM412|TM422|TM400|22...|57014|08...|57P0.)$'
+                   AND m[1] !~ '^(28000|28P01|TM429|TM409|42501|P0002|23505|TM412|TM422|TM400|22...|57014|08...|57P0.)$'
                    AND NOT (p.proname = 'schedule_jobs' AND m[1] = '0A000')
                  ORDER BY 1),
           '{}'::text[], 'every SQLSTATE raised by the schema''s SQL functions is documented');

@@ -76,6 +76,11 @@ BEGIN
   PERFORM taskmgmt.add_team_member(t, (SELECT id FROM who WHERE name = 'led'), 'lead');
   PERFORM taskmgmt.add_team_member(t, (SELECT id FROM who WHERE name = 'mem'), 'member');
   INSERT INTO ids VALUES ('T', t);
+  -- E: the same members as T, and no task (a team with tasks cannot be deleted)
+  o := (taskmgmt.create_team('Matrix E') ->> 'id')::bigint;
+  PERFORM taskmgmt.add_team_member(o, (SELECT id FROM who WHERE name = 'led'), 'lead');
+  PERFORM taskmgmt.add_team_member(o, (SELECT id FROM who WHERE name = 'mem'), 'member');
+  INSERT INTO ids VALUES ('E', o);
   INSERT INTO ids VALUES ('tT', (taskmgmt.create_task(jsonb_build_object('title', 'T task', 'team_id', t)) ->> 'id')::bigint);
   PERFORM taskmgmt.authenticate(token) FROM who WHERE name = 'oth';
   o := (taskmgmt.create_team('Matrix O') ->> 'id')::bigint;
@@ -84,6 +89,11 @@ BEGIN
   INSERT INTO ids VALUES ('tO', (taskmgmt.create_task(jsonb_build_object('title', 'O task', 'team_id', o)) ->> 'id')::bigint);
   PERFORM taskmgmt.authenticate(token) FROM who WHERE name = 'usr';
   INSERT INTO ids VALUES ('tU', (taskmgmt.create_task('{"title": "usr private"}') ->> 'id')::bigint);
+  -- C: created by usr, handed over to mem, then usr left it (#12.2)
+  o := (taskmgmt.create_team('Matrix C') ->> 'id')::bigint;
+  PERFORM taskmgmt.add_team_member(o, (SELECT id FROM who WHERE name = 'mem'), 'owner');
+  PERFORM taskmgmt.remove_team_member(o, (SELECT id FROM who WHERE name = 'usr'));
+  INSERT INTO ids VALUES ('C', o);
   INSERT INTO ids VALUES ('none', 999999999);
 END $$;
 
@@ -126,6 +136,13 @@ INSERT INTO m (kind, stmt, anonymous, usr, mem, led, own, adm) VALUES
 ('call', $$SELECT taskmgmt.remove_team_member({T}, {own})$$, '28000', 'P0002', '42501', '42501', 'TM422', 'TM422'),
 ('call', $$SELECT taskmgmt.remove_team_member({T}, {usr})$$, '28000', 'P0002', 'P0002', 'P0002', 'P0002', 'P0002'),
 ('call', $$SELECT taskmgmt.remove_team_member({O}, {oth})$$, '28000', 'P0002', 'P0002', 'P0002', 'P0002', 'TM422'),
+-- deleting a team: owners and admins, and only while no task refers to it (#12.1)
+('call', $$SELECT taskmgmt.delete_team({E})$$, '28000', 'P0002', '42501', '42501', 'ok', 'ok'),
+('call', $$SELECT taskmgmt.delete_team({T})$$, '28000', 'P0002', '42501', '42501', 'TM409', 'TM409'),
+('call', $$SELECT taskmgmt.delete_team({O})$$, '28000', 'P0002', 'P0002', 'P0002', 'P0002', 'TM409'),
+('call', $$SELECT taskmgmt.delete_team({none})$$, '28000', 'P0002', 'P0002', 'P0002', 'P0002', 'P0002'),
+('call', $$SELECT taskmgmt.get_team({C})$$, '28000', 'P0002', 'ok', 'P0002', 'P0002', 'ok'),
+('rows', $$SELECT FROM (SELECT taskmgmt.list_teams() AS l) x WHERE l @> jsonb_build_array(jsonb_build_object('id', {C}))$$, '28000', '0', '1', '0', '0', '1'),
 -- tasks
 ('call', $$SELECT taskmgmt.create_task('{"title": "Mine"}')$$, '28000', 'ok', 'ok', 'ok', 'ok', 'ok'),
 ('call', $$SELECT taskmgmt.create_task('{"title": ""}')$$, '28000', 'TM422', 'TM422', 'TM422', 'TM422', 'TM422'),
@@ -163,6 +180,14 @@ INSERT INTO m (kind, stmt, anonymous, usr, mem, led, own, adm) VALUES
 ('rows', $$SELECT FROM taskmgmt.teams WHERE id IN ({T}, {O})$$, '0', '0', '1', '1', '1', '2'),
 ('rows', $$SELECT FROM taskmgmt.team_members WHERE team_id IN ({T}, {O})$$, '0', '0', '3', '3', '3', '4'),
 ('rows', $$SELECT FROM taskmgmt.users WHERE id = {oth}$$, '0', '1', '1', '1', '1', '1'),
+('rows', $$SELECT id, email, display_name, timezone, created_at, updated_at FROM taskmgmt.users WHERE id = {oth}$$, '0', '1', '1', '1', '1', '1'),
+-- who is an admin, whose account is disabled: not for plain SQL (#12.2)
+('rows', $$SELECT role FROM taskmgmt.users$$, '42501', '42501', '42501', '42501', '42501', '42501'),
+('rows', $$SELECT FROM taskmgmt.users WHERE role = 'admin'$$, '42501', '42501', '42501', '42501', '42501', '42501'),
+('rows', $$SELECT disabled FROM taskmgmt.users$$, '42501', '42501', '42501', '42501', '42501', '42501'),
+-- the creator who left team C no longer sees it, not even its name (#12.2)
+('rows', $$SELECT FROM taskmgmt.teams WHERE id = {C}$$, '0', '0', '1', '0', '0', '1'),
+('rows', $$SELECT FROM taskmgmt.teams WHERE id = {C} AND taskmgmt._team_name(id) IS NOT NULL$$, '0', '0', '1', '0', '0', '1'),
 ('rows', $$SELECT preferences FROM taskmgmt.users WHERE id = {oth}$$, '42501', '42501', '42501', '42501', '42501', '42501'),
 ('rows', $$SELECT FROM taskmgmt.sessions$$, '42501', '42501', '42501', '42501', '42501', '42501'),
 ('rows', $$SELECT FROM taskmgmt.credentials$$, '42501', '42501', '42501', '42501', '42501', '42501'),
@@ -183,6 +208,10 @@ INSERT INTO m (kind, stmt, anonymous, usr, mem, led, own, adm) VALUES
 ('rows', $$UPDATE taskmgmt.users SET disabled = true WHERE id = {oth}$$, '42501', '42501', '42501', '42501', '42501', '42501'),
 ('rows', $$UPDATE taskmgmt.users SET display_name = 'x' WHERE id = {usr}$$, '0', '1', '0', '0', '0', '1'),
 ('rows', $$UPDATE taskmgmt.teams SET name = 'x' WHERE id = {T}$$, '0', '0', '0', '1', '1', '1'),
+-- plain DELETE: a lead may not delete the team (it would drop the owners' memberships)
+('rows', $$DELETE FROM taskmgmt.teams WHERE id = {E}$$, '0', '0', '0', '0', '1', '1'),
+('rows', $$DELETE FROM taskmgmt.teams WHERE id = {T}$$, '0', '0', '0', '0', 'TM409', 'TM409'),
+('rows', $$DELETE FROM taskmgmt.teams WHERE id = {O}$$, '0', '0', '0', '0', '0', 'TM409'),
 ('rows', $$INSERT INTO taskmgmt.team_members (team_id, user_id) VALUES ({T}, {usr})$$, '42501', '42501', '42501', '1', '1', '1'),
 ('rows', $$INSERT INTO taskmgmt.team_members (team_id, user_id, role) VALUES ({T}, {usr}, 'owner')$$, '42501', '42501', '42501', '42501', '1', '1'),
 ('rows', $$INSERT INTO taskmgmt.team_members (team_id, user_id) VALUES ({O}, taskmgmt.current_user_id())$$, '42501', '42501', '42501', '42501', '42501', '1'),
@@ -212,5 +241,5 @@ SELECT * FROM finish();
 -- Remove the fixtures.
 RESET ROLE;
 DELETE FROM taskmgmt.tasks WHERE creator_id IN (SELECT id FROM who);
-DELETE FROM taskmgmt.teams WHERE id IN (SELECT id FROM ids WHERE name IN ('T', 'O'));
+DELETE FROM taskmgmt.teams WHERE id IN (SELECT id FROM ids WHERE name IN ('T', 'O', 'E', 'C'));
 DELETE FROM taskmgmt.users WHERE id IN (SELECT id FROM who);

@@ -5,7 +5,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(43);
+SELECT plan(44);
 
 SELECT pg_temp.wf_as('ann') IS NOT NULL AS signed_in \gset
 SELECT (taskmgmt.create_team('Design') ->> 'id')::bigint AS team \gset
@@ -37,12 +37,12 @@ SELECT ok((SELECT changes -> 'started_at' ->> 0 IS NULL AND changes -> 'started_
 SELECT is((SELECT source FROM taskmgmt.task_events WHERE task_id = :task ORDER BY id DESC LIMIT 1), 'api',
           'a signed-in SQL API change has source api');
 
--- the HTTP shim's connections (application_name taskmgmt-shim) are 'http'
+-- application_name is the client's to set: it does not make a change 'http' (#12.3)
 SET application_name = 'taskmgmt-shim';
-SELECT taskmgmt.update_task(:task, '{"priority": "medium"}') IS NOT NULL AS via_http \gset
+SELECT taskmgmt.update_task(:task, '{"priority": "medium"}') IS NOT NULL AS spoofed \gset
 RESET application_name;
 SELECT is((SELECT source || ' ' || description FROM taskmgmt.task_events WHERE task_id = :task ORDER BY id DESC LIMIT 1),
-          'http priority: High → Medium', 'a change through the shim has source http');
+          'api priority: High → Medium', 'application_name taskmgmt-shim does not change the source: still api');
 SELECT taskmgmt.update_task(:task, '{"priority": "high"}') IS NOT NULL AS back \gset
 
 -- nothing changed: no event
@@ -161,6 +161,17 @@ SELECT taskmgmt.make_admin('carol@wf.test') IS NOT NULL AS admin \gset
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_as('carol') IS NOT NULL AS signed_in \gset
 SELECT cmp_ok((SELECT count(*)::int FROM taskmgmt.task_events WHERE task_id = :task), '>', 5, 'an admin still reads the history of a deleted task');
+
+-- 'http': the identity came from an access token for this transaction
+-- (authenticate(), what the shim does for every request), whatever the
+-- application_name says.  Last: the token identity lasts until ROLLBACK.
+SELECT (taskmgmt.create_task('{"title": "by token"}') ->> 'id')::bigint AS token_task \gset
+SELECT taskmgmt.authenticate(taskmgmt.password_grant('carol@wf.test', 'carol password 1') ->> 'access_token') IS NOT NULL AS by_token \gset
+SET application_name = 'psql';
+SELECT taskmgmt.update_task(:token_task, '{"priority": "low"}') IS NOT NULL AS via_token \gset
+RESET application_name;
+SELECT is((SELECT source FROM taskmgmt.task_events WHERE task_id = :token_task ORDER BY id DESC LIMIT 1),
+          'http', 'a change made with an access token (authenticate) has source http');
 
 SELECT * FROM finish();
 ROLLBACK;

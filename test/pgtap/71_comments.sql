@@ -6,7 +6,7 @@ BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob, pg_temp.wf_user('carol') AS carol,
        pg_temp.wf_user('dave') AS dave \gset
-SELECT plan(37);
+SELECT plan(46);
 
 SELECT pg_temp.wf_as('ann') IS NOT NULL AS signed_in \gset
 SELECT (taskmgmt.create_team('Design') ->> 'id')::bigint AS team \gset
@@ -110,6 +110,46 @@ SELECT is(taskmgmt.update_comment((:'m'::jsonb ->> 'id')::bigint, 'only @bob now
           'editing a comment keeps its mentions in step');
 SELECT is(taskmgmt._mentioned_user_ids('mail ann@wf.test, @nobody, @ann@wf.test'), ARRAY[:ann]::bigint[],
           'an address without a leading @ or an unknown handle is not a mention');
+
+-- bounded work per comment (#12.7): at most 20 people mentioned, replies
+-- at most 100 deep (comment_thread sorts by a path as long as the depth)
+RESET ROLE;
+SELECT count(*) AS made FROM (SELECT pg_temp.wf_user('m' || g) FROM generate_series(1, 21) g) x \gset
+SET ROLE tap_workflow;
+SELECT pg_temp.wf_as('ann') IS NOT NULL AS signed_in \gset
+SELECT is(pg_temp.wf_err(format($$SELECT taskmgmt.add_comment(%s, %L)$$, :task,
+            (SELECT string_agg('@m' || g, ' ') FROM generate_series(1, 21) g))),
+          'TM422 [body] body mentions more than 20 people', '21 people mentioned: refused');
+SELECT is(cardinality(taskmgmt._mentioned_user_ids((SELECT string_agg('@m' || g, ' ') FROM generate_series(1, 20) g))), 20,
+          '(20 are found)');
+SELECT lives_ok(format($$SELECT taskmgmt.add_comment(%s, %L)$$, :task, (SELECT string_agg('@m' || g, ' ') FROM generate_series(1, 20) g)),
+                '20 people mentioned: accepted');
+SELECT is(pg_temp.wf_err(format($$SELECT taskmgmt.update_comment(%s, %L)$$, (:'m'::jsonb ->> 'id')::bigint,
+            (SELECT string_agg('@m' || g || '@wf.test', ', ') FROM generate_series(1, 21) g))),
+          'TM422 [body] body mentions more than 20 people', 'an edit is held to the same cap (mentions by email too)');
+-- the lookup is indexed: no scan of users per token (3000 users here)
+RESET ROLE;
+INSERT INTO taskmgmt.users (email, display_name)
+SELECT 'bulk' || g || '@wf.test', 'Bulk ' || g FROM generate_series(1, 3000) g;
+ANALYZE taskmgmt.users;
+SELECT seq_scan AS seq0, idx_scan AS idx0 FROM pg_stat_xact_user_tables WHERE relid = 'taskmgmt.users'::regclass \gset
+SELECT cardinality(taskmgmt._mentioned_user_ids((SELECT string_agg('@m' || g || ' @bulk' || g || '@wf.test', ' ')
+                                                 FROM generate_series(1, 10) g))) AS found \gset
+SELECT is(:found, 20, '(10 handles and 10 emails found)');
+SELECT is((SELECT seq_scan - :seq0 FROM pg_stat_xact_user_tables WHERE relid = 'taskmgmt.users'::regclass), 0::bigint,
+          'resolving 20 mentions among 3000 users scans no table: index lookups only');
+SET ROLE tap_workflow;
+SELECT (taskmgmt.add_comment(:task, 'depth 0') ->> 'id')::bigint AS deep \gset
+SELECT count(*) AS chained FROM generate_series(1, 100) g,
+  LATERAL (SELECT set_config('wf.deep', (taskmgmt.add_comment(:task, 'depth ' || g,
+             coalesce(nullif(current_setting('wf.deep', true), ''), :'deep')::bigint) ->> 'id'), false)) x \gset
+SELECT is((SELECT max((c ->> 'depth')::int) FROM jsonb_array_elements(taskmgmt.comment_thread(:task)) c), 100,
+          'a reply 100 deep is accepted and shown at depth 100');
+SELECT is(pg_temp.wf_err(format($$SELECT taskmgmt.add_comment(%s, 'too deep', %s)$$, :task, current_setting('wf.deep'))),
+          'TM422 [parent_id] parent_id is too deep: replies nest at most 100 levels', 'a reply 101 deep is refused');
+SELECT is(pg_temp.wf_err(format($$INSERT INTO taskmgmt.comments (task_id, parent_id, body) VALUES (%s, %s, 'too deep')$$,
+                                :task, current_setting('wf.deep'))),
+          'TM422 [parent_id] parent_id is too deep: replies nest at most 100 levels', 'plain SQL too');
 
 -- outsiders and admins
 SELECT pg_temp.wf_as('carol') IS NOT NULL AS signed_in \gset

@@ -3,7 +3,7 @@
 -- with and without pg_cron; a DBA change without a signed-in actor.
 \ir 8_notify_helpers.psql
 BEGIN;
-SELECT plan(45);
+SELECT plan(46);
 
 SELECT pg_temp.mkuser('Ada') AS ada, pg_temp.mkuser('Bob') AS bob, pg_temp.mkuser('Cy') AS cy,
        pg_temp.mkuser('Dee') AS dee \gset
@@ -76,12 +76,17 @@ INSERT INTO taskmgmt.sessions (user_id, expires_at) VALUES (:dee, now() + interv
 INSERT INTO taskmgmt.refresh_tokens (token_hash, session_id, expires_at) VALUES
   ('\x01', :live_s, now() - interval '1 second'), ('\x02', :live_s, now() + interval '20 days'),
   ('\x03', :old_s, now() + interval '20 days');
+INSERT INTO taskmgmt.idempotency_keys (user_id, key, request_hash, created_at) VALUES
+  (:dee, 'old', '\x00', now() - interval '25 hours'), (:dee, 'new', '\x00', now() - interval '23 hours');
 SELECT ok((taskmgmt.cleanup_sessions() ->> 'sessions')::int >= 2, 'cleanup_sessions runs');
+SELECT is((SELECT array_agg(key) FROM taskmgmt.idempotency_keys WHERE user_id = :dee), ARRAY['new'],
+          'Idempotency-Keys older than 24 hours go (#12.10)');
 SELECT is((SELECT array_agg(id ORDER BY id) FROM taskmgmt.sessions WHERE id IN (:old_s, :revoked_s, :recent_s, :live_s)),
           ARRAY[:recent_s, :live_s]::bigint[], 'expired and week-old revoked sessions go; live and recently revoked ones stay');
 SELECT is((SELECT array_agg(token_hash) FROM taskmgmt.refresh_tokens WHERE session_id IN (:live_s, :old_s)), ARRAY['\x02'::bytea],
           'expired refresh tokens go (and those of removed sessions)');
-SELECT is(taskmgmt.cleanup_sessions(), '{"sessions": 0, "refresh_tokens": 0, "login_failures": 0}', 'running it again removes nothing');
+SELECT is(taskmgmt.cleanup_sessions(), '{"sessions": 0, "refresh_tokens": 0, "login_failures": 0, "idempotency_keys": 0}',
+          'running it again removes nothing');
 
 -- --------------------------------------------------------------- retention
 DELETE FROM taskmgmt.email_outbox;

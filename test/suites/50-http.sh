@@ -33,7 +33,9 @@ GRANT taskmgmt_client TO tm_http_shim;
 SQL
 
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export SHIM_BIN="$root/$bin" SHIM_URL="http://127.0.0.1:$port" SHIM_PORT=$port
+export SHIM_METRICS_URL="http://127.0.0.1:$mport"
 export SHIM_LOG="$out/access.log" SHIM_ERR="$out/shim.err"
 export SHIM_DATABASE_URL="${SHIM_DB_CONNINFO:-host=$PGHOST port=$PGPORT} dbname=$TEST_DB_NAME user=tm_http_shim"
 export TM_ROOT=$root TM_CLUSTER=$TEST_CLUSTER TM_DB_PORT=$PGPORT
@@ -43,7 +45,8 @@ export UBSAN_OPTIONS="log_path=$out/ubsan:print_stacktrace=1"
 shim_args=(--database-url "$SHIM_DATABASE_URL" --listen 127.0.0.1 --port "$port"
   --pool-size 4 --slow-cap 2 --header-timeout 1000 --request-timeout 4000
   --statement-timeout 3000 --cors-origins "http://allowed.example"
-  --ws-ping 2 --ws-max-frame 4096 --ws-max-per-user 3 --ws-max-queue 65536)
+  --ws-ping 2 --ws-max-frame 4096 --ws-max-per-user 3 --ws-max-queue 65536
+  --metrics-listen "127.0.0.1:$mport")
 export SHIM_ARGS="${shim_args[*]}"
 "$bin" "${shim_args[@]}" >"$SHIM_LOG" 2>"$SHIM_ERR" &
 shim_pid=$!
