@@ -19,7 +19,7 @@ RUN mkdir -p /etc/postgresql-common/createcluster.d \
  && apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
       build-essential pkg-config postgresql-server-dev-15 libpq-dev libssl-dev \
-      libh2o-evloop-dev libwslay-dev libcurl4-openssl-dev libhpdf-dev zlib1g-dev libpng-dev \
+      libh2o-evloop-dev libwslay-dev libcurl4-openssl-dev libhpdf-dev zlib1g-dev libpng-dev libical-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

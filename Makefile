@@ -9,7 +9,8 @@ MODULE_big  = taskmgmt
 OBJS        = extension/taskmgmt.o extension/identity.o extension/auth.o \
               extension/jwt.o extension/base64url.o extension/autonomous.o \
               extension/spi_util.o extension/crypto.o extension/export_csv.o \
-              extension/pdf_canvas.o extension/report_chart.o extension/report_pdf.o
+              extension/pdf_canvas.o extension/report_chart.o extension/report_pdf.o \
+              extension/tokens.o extension/webhooks.o extension/ical.o
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = taskmgmt--$(EXTVERSION).sql
 
@@ -21,7 +22,7 @@ ISOLATION_OPTS = --inputdir=test/isolation --outputdir=$(TEST_OUTDIR)/isolation 
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
               -Wno-sign-compare
-SHLIB_LINK  = -lcrypto -lhpdf
+SHLIB_LINK  = -lcrypto -lhpdf -lical
 
 # pg_config on the PATH, as PGXS extensions do; name another one for another
 # installation (PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config).
