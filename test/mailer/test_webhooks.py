@@ -236,7 +236,8 @@ def test_only_events_the_owner_can_see(receiver, dispatchers):
 
 
 def test_webhook_timeout_must_fit_the_lease():
-    p = subprocess.run([MAILER], env=dict(os.environ, DATABASE_URL='dbname=x', MAILER_LEASE='4', WEBHOOK_TIMEOUT='3'),
+    p = subprocess.run([MAILER], env=dict(os.environ, DATABASE_URL='dbname=x', MAILER_LEASE='4',
+                                          MAILER_SMTP_TIMEOUT='1', WEBHOOK_TIMEOUT='3'),
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 2
     assert 'MAILER_LEASE must be at least twice WEBHOOK_TIMEOUT' in p.stderr
