@@ -45,6 +45,27 @@ CREATE FUNCTION @extschema@._current_token_id() RETURNS bigint
 COMMENT ON FUNCTION @extschema@._current_token_id() IS
   'The personal access token this transaction signed in with, or NULL.';
 
+-- When an access token stops working, Unix seconds, for the websocket
+-- (which closes then): a JWT's exp, a personal token's expires_at; NULL
+-- for a token that never expires or is malformed (authenticate() refuses
+-- those).  Never raises.
+CREATE FUNCTION @extschema@._token_expiry(token text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  p text := split_part(token, '.', 2);
+BEGIN
+  IF token LIKE 'tmpat\_%' THEN
+    RETURN (SELECT floor(extract(epoch FROM t.expires_at))::bigint FROM @extschema@.personal_tokens t
+             WHERE t.token_hash = sha256(convert_to(token, 'UTF8')));
+  END IF;
+  RETURN (convert_from(decode(rpad(translate(p, '-_', '+/'), ((length(p) + 3) / 4) * 4, '='), 'base64'),
+                       'UTF8')::jsonb ->> 'exp')::bigint;
+EXCEPTION WHEN OTHERS THEN
+  RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION @extschema@.token_json(t @extschema@.personal_tokens) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object('id', t.id, 'name', t.name, 'scopes', to_jsonb(t.scopes),
@@ -152,6 +173,6 @@ CREATE TRIGGER users_revoke_tokens AFTER UPDATE OF disabled ON @extschema@.users
 
 -- what this file made is not PUBLIC's (functions are executable by PUBLIC when made)
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._current_token_id(),
+GRANT EXECUTE ON FUNCTION @extschema@._current_token_id(), @extschema@._token_expiry(text),
   @extschema@.token_json(@extschema@.personal_tokens), @extschema@.create_token(jsonb),
   @extschema@.list_tokens(), @extschema@.revoke_token(bigint) TO taskmgmt_client;

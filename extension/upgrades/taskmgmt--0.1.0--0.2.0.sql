@@ -39,6 +39,23 @@ BEGIN
 END
 $$;
 
+-- POST /api/v1/views takes the JSON body whole.
+CREATE FUNCTION @extschema@.save_view_json(view jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+BEGIN
+  PERFORM @extschema@._check_keys(view, '{name,filter,default}', '{id,is_default,created_at,updated_at}');
+  IF jsonb_typeof(view -> 'name') IS DISTINCT FROM 'string' THEN
+    PERFORM @extschema@._invalid('name', 'is required');
+  END IF;
+  IF view ? 'default' AND jsonb_typeof(view -> 'default') <> 'boolean' THEN
+    PERFORM @extschema@._invalid('default', 'must be true or false');
+  END IF;
+  RETURN @extschema@.save_view(view ->> 'name', coalesce(view -> 'filter', '{}'),
+                               coalesce((view -> 'default')::boolean, false));
+END
+$$;
+GRANT EXECUTE ON FUNCTION @extschema@.save_view_json(jsonb) TO taskmgmt_client;
+
 -- ---- extension/sql/91_tokens.sql ----
 -- Personal access tokens (#13): long-lived bearer secrets for scripts, CI
 -- jobs and calendar apps.  authenticate() takes one wherever it takes an
@@ -86,6 +103,27 @@ CREATE FUNCTION @extschema@._current_token_id() RETURNS bigint
   LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION @extschema@._current_token_id() IS
   'The personal access token this transaction signed in with, or NULL.';
+
+-- When an access token stops working, Unix seconds, for the websocket
+-- (which closes then): a JWT's exp, a personal token's expires_at; NULL
+-- for a token that never expires or is malformed (authenticate() refuses
+-- those).  Never raises.
+CREATE FUNCTION @extschema@._token_expiry(token text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  p text := split_part(token, '.', 2);
+BEGIN
+  IF token LIKE 'tmpat\_%' THEN
+    RETURN (SELECT floor(extract(epoch FROM t.expires_at))::bigint FROM @extschema@.personal_tokens t
+             WHERE t.token_hash = sha256(convert_to(token, 'UTF8')));
+  END IF;
+  RETURN (convert_from(decode(rpad(translate(p, '-_', '+/'), ((length(p) + 3) / 4) * 4, '='), 'base64'),
+                       'UTF8')::jsonb ->> 'exp')::bigint;
+EXCEPTION WHEN OTHERS THEN
+  RETURN NULL;
+END
+$$;
 
 CREATE FUNCTION @extschema@.token_json(t @extschema@.personal_tokens) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
@@ -194,7 +232,7 @@ CREATE TRIGGER users_revoke_tokens AFTER UPDATE OF disabled ON @extschema@.users
 
 -- what this file made is not PUBLIC's (functions are executable by PUBLIC when made)
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._current_token_id(),
+GRANT EXECUTE ON FUNCTION @extschema@._current_token_id(), @extschema@._token_expiry(text),
   @extschema@.token_json(@extschema@.personal_tokens), @extschema@.create_token(jsonb),
   @extschema@.list_tokens(), @extschema@.revoke_token(bigint) TO taskmgmt_client;
 
