@@ -28,8 +28,9 @@ COPY . .
 # live in /usr/local/lib/taskmgmt (symlinked into /usr/local/bin);
 # the runtime stage gets only what was built, plus the list of Debian packages
 # providing the shared libraries those binaries link against.
-# /docs needs Redoc in shim/docs-dist, which `make image` fetches on the host
-# (`make shim-docs`, npm) before building: the build itself needs no npm.
+# /docs needs Redoc in shim/docs-dist and / needs the web UI built into
+# web/dist (React + Vite), both made on the host by `make image` (`make
+# shim-docs web`, npm) before building: the build itself needs no npm.
 RUN set -e; \
     make -j"$(nproc)" with_llvm=no all \
  && make install DESTDIR=/out with_llvm=no \
@@ -43,7 +44,7 @@ RUN set -e; \
  && for f in shim/openapi.json shim/docs-dist/redoc.standalone.js; do \
       if [ -f "$f" ]; then install -D -m 0644 "$f" "/out/usr/local/lib/taskmgmt/${f#shim/}"; fi; \
     done \
- && if [ -d web ]; then mkdir -p /out/usr/local/lib/taskmgmt && cp -r web /out/usr/local/lib/taskmgmt/web; fi \
+ && if [ -f web/dist/index.html ]; then mkdir -p /out/usr/local/lib/taskmgmt && cp -r web/dist /out/usr/local/lib/taskmgmt/web; fi \
  && mkdir -p /out/usr/share/taskmgmt \
  && find /out -type f \( -name '*.so' -o -perm -u+x \) -exec ldd {} + 2>/dev/null \
       | awk '/=> \// {print $3}' | sort -u \

@@ -9,9 +9,11 @@ IMAGE ?= localhost/taskmgmt:latest
 deploy-tools:
 	@deploy/tools.sh
 
-# shim-docs: Redoc for /docs, from npm on the host (the image build needs no npm)
+# shim-docs: Redoc for /docs, web: the UI in web/dist, both from npm on the
+# host (the image build needs no npm)
 image: deploy-tools
 	@if [ -f shim/shim.mk ]; then $(MAKE) --no-print-directory -s shim-docs; fi
+	@if [ -f web/web.mk ]; then $(MAKE) --no-print-directory -s web; fi
 	@deploy/base-image.sh
 	deploy/podman.sh build --pull=never --layers -t $(IMAGE) -f Dockerfile .
 

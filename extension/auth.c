@@ -35,6 +35,7 @@ invalid_field(const char *field, const char *message)
 	ereport(ERROR,
 			(errcode(ERRCODE_TM_VALIDATION),
 			 errhidestmt(true),
+			 tm_errclient(),
 			 errmsg("%s %s", field, message),
 			 err_generic_string(PG_DIAG_COLUMN_NAME, field)));
 }
@@ -292,6 +293,7 @@ tm_register(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("email is already registered"),
 				 err_generic_string(PG_DIAG_COLUMN_NAME, "email")));
 	user_id = spi_int64(0, 1);
@@ -337,6 +339,7 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid email or password")));
 	email = trim_copy(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	password = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -365,6 +368,7 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 			ereport(ERROR,
 					(errcode(ERRCODE_TM_TOO_MANY_ATTEMPTS),
 					 errhidestmt(true),
+					 tm_errclient(),
 					 errmsg("too many failed sign-in attempts"),
 					 errdetail("Try again in %d seconds.", Max(wait, 1))));
 		}
@@ -404,6 +408,7 @@ password_sign_in(FunctionCallInfo fcinfo, bool sign_in_connection)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid email or password")));
 	}
 
@@ -492,6 +497,7 @@ tm_refresh(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid refresh token")));
 	token = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	tm_sha256((unsigned char *) token, strlen(token), hash);
@@ -514,6 +520,7 @@ tm_refresh(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid refresh token")));
 	session_id = spi_int64(0, 1);
 	user_id = spi_int64(0, 2);
@@ -527,6 +534,7 @@ tm_refresh(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid refresh token"),
 				 errdetail("The token was already used; the session has been ended.")));
 	}
@@ -534,6 +542,7 @@ tm_refresh(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid refresh token")));
 
 	spi_exec("UPDATE taskmgmt.refresh_tokens SET rotated_at = now() WHERE token_hash = $1",
@@ -554,6 +563,7 @@ require_session(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("not signed in"),
 				 errhint("Call taskmgmt.sign_in(email, password) or taskmgmt.authenticate(token) first.")));
 	return sid;
@@ -620,6 +630,7 @@ tm_change_password(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PASSWORD),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("current password is wrong"),
 				 err_generic_string(PG_DIAG_COLUMN_NAME, "current_password")));
 	hash = hash_password(new_password);

@@ -532,11 +532,13 @@ tm_ical_parse_vtodo(PG_FUNCTION_ARGS)
 	if (strlen(ics) != VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)))
 		ereport(ERROR,
 				(errcode(ERRCODE_TM_BAD_REQUEST),
+				 tm_errclient(),
 				 errmsg("calendar data is not valid iCalendar: it contains a NUL byte")));
 	root = icalparser_parse_string(ics);
 	if (root == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_TM_BAD_REQUEST),
+				 tm_errclient(),
 				 errmsg("calendar data is not valid iCalendar")));
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
@@ -553,6 +555,7 @@ tm_ical_parse_vtodo(PG_FUNCTION_ARGS)
 	if (!ok)
 		ereport(ERROR,
 				(errcode(err.sqlstate),
+				 tm_errclient(),
 				 errmsg("%s", err.message)));
 	appendStringInfoChar(&buf, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));

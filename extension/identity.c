@@ -267,6 +267,7 @@ tm_authenticate(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("access token required")));
 	token = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	/* a new sign-in replaces this transaction's; none is left if it fails */
@@ -279,6 +280,7 @@ tm_authenticate(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid access token")));
 
 	tm_spi_begin_as_owner(&ctx);
@@ -319,16 +321,19 @@ tm_authenticate(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid access token")));
 	if (claims.exp < now - 30)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("access token expired")));
 	if (!session_ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("session has ended"),
 				 errhint("Sign in again.")));
 

@@ -15,6 +15,15 @@
 #define ERRCODE_TM_TOO_MANY_ATTEMPTS MAKE_SQLSTATE('T','M','4','2','9')
 #define ERRCODE_TM_INSUFFICIENT_SCOPE MAKE_SQLSTATE('T','M','4','0','3')
 
+/*
+ * Marks an error whose message is written for clients: the HTTP shim shows
+ * it, and replaces any other message (PostgreSQL's own may name tables).
+ * The mark is SCHEMA NAME taskmgmt without a table or type, as RAISE ...
+ * USING SCHEMA sets it in the SQL files; PostgreSQL gives a schema only
+ * with the table or type an error is about.
+ */
+#define tm_errclient() err_generic_string(PG_DIAG_SCHEMA_NAME, "taskmgmt")
+
 /* GUCs (taskmgmt.c) */
 extern int	tm_bcrypt_cost;
 extern int	tm_access_token_ttl;

@@ -134,11 +134,13 @@ tm_token_authenticate(const char *token)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("invalid access token")));
 	if (!live)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("access token expired"),
 				 errhint("Create a new personal access token.")));
 
@@ -192,6 +194,7 @@ scope_executor_start(QueryDesc *queryDesc, int eflags)
 		statement_writes(queryDesc->plannedstmt))
 		ereport(ERROR,
 				(errcode(ERRCODE_TM_INSUFFICIENT_SCOPE),
+				 tm_errclient(),
 				 errmsg("this token may only read"),
 				 errdetail("The personal access token has the read scope; changing anything needs a token with the write scope.")));
 	if (prev_executor_start)
@@ -241,6 +244,7 @@ tm_feed_authenticate(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errhidestmt(true),
+				 tm_errclient(),
 				 errmsg("calendar feed not found")));
 	tm_identity_set_token(user_id, 0, is_admin, true);
 	PG_RETURN_INT64(user_id);

@@ -103,10 +103,9 @@ extern struct pg_conn *outbox_conn(Outbox *ob);
 extern char *dup_value(struct pg_result *res, int row, int col);
 
 /* webhook.c: the outbox's webhook deliveries */
-extern int	webhook_round(Outbox *ob, const MailerConfig *cfg);
+extern int	webhook_round(Outbox *ob, const MailerConfig *cfg, volatile int *stop);
 
-/* main.c */
-extern volatile int mailer_stop;
+/* log.c */
 extern void mlog(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -9,36 +9,13 @@
 #include "mailer.h"
 
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-volatile int mailer_stop = 0;
-
-void
-mlog(const char *fmt,...)
-{
-	char		line[1024];
-	char		stamp[32];
-	time_t		now = time(NULL);
-	struct tm	tm;
-	va_list		ap;
-	size_t		n;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	/* libpq messages end in a newline of their own */
-	n = strlen(line);
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = '\0';
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s taskmgmt-mailer: %s\n", stamp, line);
-}
+static volatile int mailer_stop = 0;
 
 static void
 on_signal(int sig)
@@ -184,7 +161,7 @@ main(void)
 		outbox_free_rows(rows, n);
 		/* then the webhook deliveries, on the same connection */
 		if (outbox_ok(ob) && !mailer_stop)
-			wn = webhook_round(ob, &cfg);
+			wn = webhook_round(ob, &cfg, &mailer_stop);
 		if (!outbox_ok(ob) || wn < 0)
 		{
 			outbox_close(ob);

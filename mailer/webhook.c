@@ -278,10 +278,11 @@ deliver(Outbox *ob, const MailerConfig *cfg, const WebhookRow *row)
 
 /*
  * One round: returns how many rows were claimed (the caller goes on at
- * once when that was a whole batch), or -1 when the database broke.
+ * once when that was a whole batch), or -1 when the database broke.  A
+ * signal (*stop) ends it after the delivery in flight.
  */
 int
-webhook_round(Outbox *ob, const MailerConfig *cfg)
+webhook_round(Outbox *ob, const MailerConfig *cfg, volatile int *stop)
 {
 	WebhookRow *rows;
 	int			n = claim(outbox_conn(ob), cfg, &rows);
@@ -292,7 +293,7 @@ webhook_round(Outbox *ob, const MailerConfig *cfg)
 	if (n <= 0)
 		return n;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (; done < n && !mailer_stop; done++)
+	for (; done < n && !*stop; done++)
 	{
 		/* a delivery must end inside our lease, as for mail */
 		clock_gettime(CLOCK_MONOTONIC, &t);

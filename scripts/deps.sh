@@ -25,8 +25,9 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# npm-installed test tools (Redoc, OpenAPI validator, Playwright) need node
-# and npm; use the machine's own when it has them, else Debian's.
+# npm-installed tools (the web UI's build with Vite, Redoc, the OpenAPI
+# validator, Playwright) need node and npm; use the machine's own when it has
+# them, else Debian's (Node 18 in bookworm, enough for Vite 6).
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0

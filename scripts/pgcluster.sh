@@ -4,12 +4,15 @@
 #   pgcluster.sh stop NAME                         stop (fast) if running
 #   pgcluster.sh destroy NAME                      stop and remove
 #   pgcluster.sh as-owner CMD...                   run CMD as the cluster owner
+#   pgcluster.sh private-install                   copy PostgreSQL's installation; prints its pg_config
 # PGCLUSTER_LOGIN_ROLES (see write_auth) locks the cluster down for make run.
 # PostgreSQL refuses to run as root, so as root the cluster belongs to 'postgres'.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+# PG_CONFIG names the installation (make test uses a private copy, see
+# private-install); the machine's PostgreSQL 15 otherwise.
+bindir=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -101,6 +104,21 @@ case "$cmd" in
     ;;
   as-owner)
     as_owner "$@"
+    ;;
+  private-install)
+    # A copy of the machine's PostgreSQL 15 installation under .run/ (binaries,
+    # share/, headers; PostgreSQL finds them relative to its binaries), brought
+    # up to date with the machine's on every call.  `make install` with its
+    # pg_config installs the extension there: test runs of several checkouts,
+    # and the machine's own `make run`, never load each other's extension.
+    # Prints the copy's pg_config.
+    dir=$(cluster_dir pg-install)
+    for d in /usr/lib/postgresql/15 /usr/share/postgresql/15 /usr/include/postgresql; do
+      [ -d "$d" ] || { echo "pgcluster: $d is missing (scripts/deps.sh installs it)" >&2; exit 1; }
+      mkdir -p "$dir$(dirname "$d")"
+      cp -a -u "$d" "$dir$(dirname "$d")/"
+    done
+    echo "$dir/usr/lib/postgresql/15/bin/pg_config"
     ;;
   *)
     sed -n '2,8p' "$0"; exit 2 ;;

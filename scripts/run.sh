@@ -56,7 +56,7 @@ SQL
 
 # Within one version, ALTER EXTENSION UPDATE cannot bring in SQL that changed
 # since this database was created (development only): say so.
-script_md5=$(md5sum "$(/usr/lib/postgresql/15/bin/pg_config --sharedir)/extension/taskmgmt--$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" taskmgmt.control).sql" | cut -c1-32)
+script_md5=$(md5sum "$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --sharedir)/extension/taskmgmt--$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" taskmgmt.control).sql" | cut -c1-32)
 if [ -f ".run/$cluster-extension.md5" ] && [ "$(cat ".run/$cluster-extension.md5")" != "$script_md5" ]; then
   echo "run: note: the extension's SQL changed since database 'taskmgmt' was created;"
   echo "     'make run RESET=1' recreates it (its data is lost)."

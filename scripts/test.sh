@@ -5,7 +5,8 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-# TEST_CLUSTER / TEST_DB_PORT let several checkouts or people test at once;
+# TEST_CLUSTER / TEST_DB_PORT let several people or suites test at once on one
+# checkout (each checkout has its own PostgreSQL installation under .run/);
 # SUITES="pgtap regress" runs a subset (names: regress isolation pgtap and
 # the basenames of test/suites/*.sh without their number prefix).
 export TEST_CLUSTER=${TEST_CLUSTER:-test}
@@ -14,6 +15,10 @@ export TEST_OUTDIR="$root/.run/$TEST_CLUSTER-out"
 SUITES=${SUITES:-all}
 want() { [ "$SUITES" = all ] || [[ " $SUITES " == *" $1 "* ]]; }
 mkdir -p "$TEST_OUTDIR"
+# The extension goes into a private copy of PostgreSQL's installation, not the
+# machine's: several checkouts can test at once, whatever SQL each one has.
+PG_CONFIG=$(scripts/pgcluster.sh private-install) || exit 1
+export PG_CONFIG
 make --no-print-directory -s all || exit 1
 make --no-print-directory -s install >/dev/null || exit 1
 

@@ -82,7 +82,7 @@ static option_def options[] = {
 	{"openapi", "OPENAPI_PATH", T_STR, &cfg.openapi_path, 0, 0,
 	"OpenAPI document served at /openapi.json (default: openapi.json beside the binary)"},
 	{"web-dir", "WEB_DIR", T_STR, &cfg.web_dir, 0, 0,
-	"folder of the web UI served at / (default: web/ or ../web beside the binary)"},
+	"folder of the built web UI served at / (default: web/ or ../web/dist beside the binary)"},
 	{"docs-dir", "DOCS_DIR", T_STR, &cfg.docs_dir, 0, 0,
 	"folder with redoc.standalone.js for /docs (default: docs-dist/ beside the binary)"},
 };
@@ -173,10 +173,10 @@ config_load(int argc, char **argv)
 	snprintf(default_docs, sizeof(default_docs), "%s/docs-dist", exe_dir);
 	cfg.openapi_path = default_openapi;
 	cfg.docs_dir = default_docs;
-	/* installed: web/ beside the binary; in the source tree: ../web */
+	/* installed: web/ beside the binary; in the source tree: ../web/dist (built by make) */
 	snprintf(default_web, sizeof(default_web), "%s/web", exe_dir);
 	if (access(default_web, R_OK) != 0)
-		snprintf(default_web, sizeof(default_web), "%s/../web", exe_dir);
+		snprintf(default_web, sizeof(default_web), "%s/../web/dist", exe_dir);
 	cfg.web_dir = default_web;
 
 	for (int i = 0; i < N_OPTIONS; i++)

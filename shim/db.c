@@ -19,13 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum conn_state
-{
-	C_DOWN,
-	C_CONNECTING,
-	C_UP
-} conn_state;
-
 enum
 {
 	PH_PREPARE,
@@ -43,14 +36,12 @@ enum
 
 typedef struct db_conn
 {
-	PGconn	   *pg;
-	conn_state	state;
-	pg_watch	w;
+	pg_conn		pc;
+	int			up;					/* connected, in pipeline mode */
 	unsigned char *prepared;		/* per route */
 	h2o_linklist_t inflight;		/* db_query, oldest first */
 	int			n_inflight;
 	int			streaming;			/* a single-row query is in flight */
-	h2o_timeout_entry_t retry;
 } db_conn;
 
 static struct
@@ -62,11 +53,12 @@ static struct
 	int			busy;				/* requests in flight */
 	h2o_linklist_t waiting;
 	int			n_waiting;
-	h2o_timeout_t retry_timeout;
 	char		options[160];
+	const char *conninfo[5];		/* values for conn_keywords */
 } pool;
 
-static void conn_start(db_conn *c);
+static const char *const conn_keywords[] = {"dbname", "application_name", "options", "client_encoding", NULL};
+
 static void conn_process(db_conn *c);
 static void dispatch(void);
 
@@ -98,31 +90,25 @@ head_of(db_conn *c)
 		: H2O_STRUCT_FROM_MEMBER(db_query, _link, c->inflight.next);
 }
 
-static void
-on_retry(h2o_timeout_entry_t *e)
+/* sock->data is the connection's pg_conn */
+static db_conn *
+conn_of(h2o_socket_t *sock)
 {
-	db_conn    *c = H2O_STRUCT_FROM_MEMBER(db_conn, retry, e);
-
-	conn_start(c);
+	return H2O_STRUCT_FROM_MEMBER(db_conn, pc, (pg_conn *) sock->data);
 }
 
 static void
 conn_failed(db_conn *c)
 {
-	int			was_up = c->state == C_UP;
 	db_query   *q;
 
-	if (was_up)
-		pool.up--;
-	c->state = C_DOWN;
-	pgw_detach(&c->w);
-	if (c->pg)
+	if (c->up)
 	{
-		if (was_up)
-			log_msg("database connection lost: %s", PQerrorMessage(c->pg));
-		PQfinish(c->pg);
-		c->pg = NULL;
+		pool.up--;
+		log_msg("database connection lost: %s", PQerrorMessage(c->pc.pg));
 	}
+	c->up = 0;
+	pgc_retry(&c->pc);
 	/* what was in flight fails; it is not replayed */
 	while ((q = head_of(c)) != NULL)
 	{
@@ -145,40 +131,44 @@ conn_failed(db_conn *c)
 			query_done(w, NULL);
 		}
 	}
-	if (!h2o_timeout_is_linked(&c->retry))
-		h2o_timeout_link(pool.loop, &pool.retry_timeout, &c->retry);
+}
+
+static void
+on_connect_failed(pg_conn *pc)
+{
+	conn_failed(H2O_STRUCT_FROM_MEMBER(db_conn, pc, pc));
 }
 
 static void
 on_db_write(h2o_socket_t *sock, const char *err)
 {
-	db_conn    *c = sock->data;
+	db_conn    *c = conn_of(sock);
 	int			r;
 
-	c->w.want_write = 0;
-	if (err || c->pg == NULL)
+	c->pc.w.want_write = 0;
+	if (err || c->pc.pg == NULL)
 	{
 		conn_failed(c);
 		return;
 	}
-	r = PQflush(c->pg);
+	r = PQflush(c->pc.pg);
 	if (r < 0)
 	{
 		conn_failed(c);
 		return;
 	}
 	if (r == 1)
-		pgw_want_write(&c->w, on_db_write);
-	if (PQconsumeInput(c->pg))
+		pgw_want_write(&c->pc.w, on_db_write);
+	if (PQconsumeInput(c->pc.pg))
 		conn_process(c);
 }
 
 static void
 on_db_read(h2o_socket_t *sock, const char *err)
 {
-	db_conn    *c = sock->data;
+	db_conn    *c = conn_of(sock);
 
-	if (err || !PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD)
+	if (err || !PQconsumeInput(c->pc.pg) || PQstatus(c->pc.pg) == CONNECTION_BAD)
 	{
 		conn_failed(c);
 		return;
@@ -187,82 +177,20 @@ on_db_read(h2o_socket_t *sock, const char *err)
 }
 
 static void
-conn_ready(db_conn *c)
+conn_ready(pg_conn *pc)
 {
-	if (!PQenterPipelineMode(c->pg))
+	db_conn    *c = H2O_STRUCT_FROM_MEMBER(db_conn, pc, pc);
+
+	if (!PQenterPipelineMode(pc->pg))
 	{
 		conn_failed(c);
 		return;
 	}
 	memset(c->prepared, P_NO, (size_t) n_routes);
-	c->state = C_UP;
+	c->up = 1;
 	pool.up++;
-	pgw_attach(&c->w, pool.loop, c->pg, on_db_read);
+	pgw_attach(&pc->w, pool.loop, pc->pg, on_db_read);
 	dispatch();
-}
-
-static void on_connect_read(h2o_socket_t *sock, const char *err);
-static void on_connect_write(h2o_socket_t *sock, const char *err);
-
-static void
-connect_step(db_conn *c)
-{
-	switch (PQconnectPoll(c->pg))
-	{
-		case PGRES_POLLING_OK:
-			conn_ready(c);
-			break;
-		case PGRES_POLLING_READING:
-			pgw_attach(&c->w, pool.loop, c->pg, on_connect_read);
-			break;
-		case PGRES_POLLING_WRITING:
-			pgw_attach(&c->w, pool.loop, c->pg, on_connect_read);
-			pgw_want_write(&c->w, on_connect_write);
-			break;
-		default:
-			conn_failed(c);
-	}
-}
-
-static void
-on_connect_read(h2o_socket_t *sock, const char *err)
-{
-	db_conn    *c = sock->data;
-
-	if (c->state == C_CONNECTING)
-		connect_step(c);
-}
-
-static void
-on_connect_write(h2o_socket_t *sock, const char *err)
-{
-	db_conn    *c = sock->data;
-
-	c->w.want_write = 0;
-	if (c->state == C_CONNECTING)
-		connect_step(c);
-}
-
-/*
- * The DATABASE_URL may be a URI or key=value string; expand_dbname lets
- * the later keywords add settings to it.
- */
-static void
-conn_start(db_conn *c)
-{
-	const char *kw[] = {"dbname", "application_name", "options", "client_encoding", NULL};
-	const char *val[] = {cfg.database_url, "taskmgmt-shim", pool.options, "UTF8", NULL};
-
-	c->state = C_CONNECTING;
-	c->pg = PQconnectStartParams(kw, val, 1);
-	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD)
-	{
-		conn_failed(c);
-		return;
-	}
-	PQsetnonblocking(c->pg, 1);
-	pgw_attach(&c->w, pool.loop, c->pg, on_connect_read);
-	pgw_want_write(&c->w, on_connect_write);
 }
 
 static void
@@ -284,13 +212,13 @@ conn_send(db_conn *c, db_query *q)
 		c->streaming = 1;
 	if (c->prepared[q->stmt] == P_NO)
 	{
-		ok = PQsendPrepare(c->pg, name, r->sql, 0, NULL);
+		ok = PQsendPrepare(c->pc.pg, name, r->sql, 0, NULL);
 		c->prepared[q->stmt] = P_SENT;
 		q->_ph = PH_PREPARE;
 	}
-	ok = ok && PQsendQueryPrepared(c->pg, name, q->nparams, q->values, NULL, NULL,
+	ok = ok && PQsendQueryPrepared(c->pc.pg, name, q->nparams, q->values, NULL, NULL,
 								   q->binary_result);
-	ok = ok && PQpipelineSync(c->pg);
+	ok = ok && PQpipelineSync(c->pc.pg);
 	if (!ok)
 	{
 		conn_failed(c);
@@ -298,13 +226,13 @@ conn_send(db_conn *c, db_query *q)
 	}
 	/* single-row mode only applies to the query whose results come next */
 	if (q->_ph == PH_QUERY && q->single_row && head_of(c) == q)
-		PQsetSingleRowMode(c->pg);
-	int			f = PQflush(c->pg);
+		PQsetSingleRowMode(c->pc.pg);
+	int			f = PQflush(c->pc.pg);
 
 	if (f < 0)
 		conn_failed(c);
 	else if (f == 1)
-		pgw_want_write(&c->w, on_db_write);
+		pgw_want_write(&c->pc.w, on_db_write);
 }
 
 static void
@@ -335,19 +263,19 @@ conn_process(db_conn *c)
 {
 	db_query   *q;
 
-	while (c->state == C_UP && (q = head_of(c)) != NULL)
+	while (c->up && (q = head_of(c)) != NULL)
 	{
 		PGresult   *res;
 
 		if (q->paused && q->owner)
 		{
-			if (c->w.sock)
-				h2o_socket_read_stop(c->w.sock);
+			if (c->pc.w.sock)
+				h2o_socket_read_stop(c->pc.w.sock);
 			return;
 		}
-		if (PQisBusy(c->pg))
+		if (PQisBusy(c->pc.pg))
 			return;
-		res = PQgetResult(c->pg);
+		res = PQgetResult(c->pc.pg);
 		switch (q->_ph)
 		{
 			case PH_PREPARE:
@@ -355,7 +283,7 @@ conn_process(db_conn *c)
 				{
 					q->_ph = PH_QUERY;
 					if (q->single_row)
-						PQsetSingleRowMode(c->pg);
+						PQsetSingleRowMode(c->pc.pg);
 				}
 				else if (PQresultStatus(res) == PGRES_COMMAND_OK)
 				{
@@ -402,7 +330,7 @@ conn_process(db_conn *c)
 					conn_finish_head(c);
 					/* the next request's results follow on the same connection */
 					if ((q = head_of(c)) != NULL && q->_ph == PH_QUERY && q->single_row)
-						PQsetSingleRowMode(c->pg);
+						PQsetSingleRowMode(c->pc.pg);
 					dispatch();
 					continue;
 				}
@@ -411,7 +339,7 @@ conn_process(db_conn *c)
 		}
 	}
 	/* an idle connection: only a server-side close can arrive here */
-	if (c->state == C_UP && PQstatus(c->pg) == CONNECTION_BAD)
+	if (c->up && PQstatus(c->pc.pg) == CONNECTION_BAD)
 		conn_failed(c);
 }
 
@@ -428,7 +356,7 @@ pick_conn(db_query *q)
 	{
 		db_conn    *c = &pool.conns[i];
 
-		if (c->state != C_UP)
+		if (!c->up)
 			continue;
 		if (c->n_inflight == 0)
 			return c;
@@ -464,20 +392,21 @@ db_init(h2o_loop_t *loop)
 	pool.n = cfg.pool_size;
 	pool.conns = calloc((size_t) pool.n, sizeof(db_conn));
 	h2o_linklist_init_anchor(&pool.waiting);
-	h2o_timeout_init(loop, &pool.retry_timeout, 250);
 	/* statement_timeout bounds every call: libpq 15 cannot cancel without blocking */
 	snprintf(pool.options, sizeof(pool.options),
 			 "-c statement_timeout=%d -c idle_in_transaction_session_timeout=%d",
 			 cfg.statement_timeout_ms, cfg.statement_timeout_ms);
+	pool.conninfo[0] = cfg.database_url;
+	pool.conninfo[1] = "taskmgmt-shim";
+	pool.conninfo[2] = pool.options;
+	pool.conninfo[3] = "UTF8";
 	for (int i = 0; i < pool.n; i++)
 	{
 		db_conn    *c = &pool.conns[i];
 
 		c->prepared = calloc((size_t) n_routes, 1);
 		h2o_linklist_init_anchor(&c->inflight);
-		c->w.data = c;
-		c->retry.cb = on_retry;
-		conn_start(c);
+		pgc_start(&c->pc, loop, conn_keywords, pool.conninfo, conn_ready, on_connect_failed);
 	}
 }
 
@@ -548,9 +477,9 @@ db_resume(db_query *q)
 	db_conn    *c = q->_conn;
 
 	q->paused = 0;
-	if (c && head_of(c) == q && c->w.sock)
+	if (c && head_of(c) == q && c->pc.w.sock)
 	{
-		h2o_socket_read_start(c->w.sock, on_db_read);
+		h2o_socket_read_start(c->pc.w.sock, on_db_read);
 		conn_process(c);
 	}
 }

@@ -1,13 +1,17 @@
 /*
- * fuzz_routes.c: libFuzzer harness for request -> route -> parameters.
+ * fuzz_routes.c: libFuzzer harness for request -> route -> parameters, and
+ * for database error -> problem.
  * Input: "<method> <path>[?query]\n<form body>".  Checks that matching
  * never reads out of bounds and that every filter built is well-formed
- * JSON text (balanced, valid UTF-8) with ids made of digits only.
+ * JSON text (balanced, valid UTF-8) with ids made of digits only.  The same
+ * bytes, read as the fields of an error, must map to a known status, and a
+ * message not marked for clients must never be shown.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "routes.h"
 
 /* A minimal JSON object-of-scalars checker for what params.c produces. */
@@ -72,6 +76,73 @@ valid_filter(const char *s, size_t n)
 	}
 }
 
+static int
+known_status(int status)
+{
+	return status == 500 || strcmp(status_title(status), status_title(500)) != 0;
+}
+
+/* nnn of a TMnnn SQLSTATE, or -1 */
+static int
+tm_number(const char *s)
+{
+	if (s == NULL || strlen(s) != 5 || s[0] != 'T' || s[1] != 'M')
+		return -1;
+	for (int i = 2; i < 5; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+	return atoi(s + 2);
+}
+
+/*
+ * The input split at '\n' into SQLSTATE, message, detail, column, schema,
+ * table and type ("-" or a missing line: the field is absent).
+ */
+static void
+check_error(const uint8_t *data, size_t size)
+{
+	char		buf[600];
+	const char *f[7] = {NULL};
+	char	   *s = buf;
+	size_t		n = size < sizeof(buf) - 1 ? size : sizeof(buf) - 1;
+	pg_error	e;
+	problem		p;
+	int			tm;
+
+	memcpy(buf, data, n);
+	buf[n] = '\0';
+	for (int i = 0; i < 7 && s; i++)
+	{
+		f[i] = s;
+		if ((s = strchr(s, '\n')) != NULL)
+			*s++ = '\0';
+		if (strcmp(f[i], "-") == 0)
+			f[i] = NULL;
+	}
+	e = (pg_error) {f[0], f[1], f[2], f[3], f[4], f[5], f[6]};
+	p = problem_of(&e);
+	if (p.status < 400 || p.status > 599 || !known_status(p.status) || p.detail == NULL ||
+		p.code == NULL || p.code[0] == '\0' || p.retry_after < 0)
+		abort();
+	for (const char *c = p.code; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || *c == '_'))
+			abort();
+	/* only messages the extension marked for clients are shown, never on 500/501 */
+	if (p.detail == e.message &&
+		(!error_for_client(&e) || p.status == 500 || p.status == 501))
+		abort();
+	/* PostgreSQL's own errors name a table or type with their schema */
+	if ((e.table || e.datatype) && !(e.sqlstate && strncmp(e.sqlstate, "TM", 2) == 0) &&
+		error_for_client(&e))
+		abort();
+	if (p.field && (p.field != e.column || p.detail != e.message))
+		abort();
+	/* TMnnn is status nnn, for every error status the shim knows */
+	tm = tm_number(e.sqlstate);
+	if (tm >= 400 && known_status(tm) && p.status != tm)
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -83,6 +154,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	route_match m;
 	query_params qp;
 
+	check_error(data, size);
 	if (sp == NULL)
 		return 0;
 	mlen = (size_t) (sp - in);

@@ -2,6 +2,7 @@
  * log.c: the access log (one line per request on stdout) and server
  * messages (stderr).  The log names the route pattern, never the raw path
  * or query string, so ids are visible but tokens and secrets are not.
+ * A leaf: callers pass what is logged, nothing here reads a request.
  */
 #include "shim.h"
 
@@ -24,7 +25,8 @@ timestamp(char *buf, size_t size)
 }
 
 void
-log_access(h2o_req_t *req, const char *route, int status, double ms)
+log_access(const char *request_id, const char *method, size_t method_len,
+		   const char *route, int status, double ms)
 {
 	char		ts[40];
 	strbuf		b;
@@ -36,9 +38,9 @@ log_access(h2o_req_t *req, const char *route, int status, double ms)
 	if (cfg.log_json)
 	{
 		sb_printf(&b, "{\"ts\":\"%s\",\"request_id\":", ts);
-		sb_json_string(&b, request_id(req), strlen(request_id(req)));
+		sb_json_string(&b, request_id, strlen(request_id));
 		sb_puts(&b, ",\"method\":");
-		sb_json_string(&b, req->method.base, req->method.len);
+		sb_json_string(&b, method, method_len);
 		sb_puts(&b, ",\"route\":");
 		sb_json_string(&b, route, strlen(route));
 		sb_printf(&b, ",\"status\":%d,\"duration_ms\":%.3f}\n", status, ms);
@@ -46,12 +48,12 @@ log_access(h2o_req_t *req, const char *route, int status, double ms)
 	else
 	{
 		/* the method is printed only when it is plain letters */
-		int			clean = req->method.len <= 16;
+		int			clean = method_len <= 16;
 
-		for (size_t i = 0; clean && i < req->method.len; i++)
-			clean = req->method.base[i] >= 'A' && req->method.base[i] <= 'Z';
-		sb_printf(&b, "%s %s %.*s %s %d %.3fms\n", ts, request_id(req),
-				  clean ? (int) req->method.len : 1, clean ? req->method.base : "?",
+		for (size_t i = 0; clean && i < method_len; i++)
+			clean = method[i] >= 'A' && method[i] <= 'Z';
+		sb_printf(&b, "%s %s %.*s %s %d %.3fms\n", ts, request_id,
+				  clean ? (int) method_len : 1, clean ? method : "?",
 				  route, status, ms);
 	}
 	fwrite(b.data, 1, b.len, stdout);

@@ -146,6 +146,7 @@ main(int argc, char **argv)
 
 	db_init(shim_loop);
 	ws_init(shim_loop);
+	listen_init(shim_loop);
 
 	h2o_socket_t *listener = h2o_evloop_socket_create(shim_loop, fd, H2O_SOCKET_FLAG_DONT_READ);
 

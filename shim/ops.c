@@ -1,8 +1,8 @@
 /*
  * ops.c: routes the shim answers itself: /healthz, /metrics,
  * /openapi.json and the /docs page (Redoc, installed from npm into
- * docs-dist/ at build time and served from here, no CDN), and the three
- * files of the web UI (web/).
+ * docs-dist/ at build time and served from here, no CDN), and the four
+ * files of the web UI (web/dist, built by Vite with these fixed names).
  */
 #include "shim.h"
 
@@ -21,7 +21,8 @@ static file_cache openapi,
 			redoc,
 			web_index,
 			web_js,
-			web_css;
+			web_css,
+			web_icon;
 
 static int
 load(file_cache *f, const char *path)
@@ -123,6 +124,8 @@ ops_handle(h2o_req_t *req, const route *r)
 			return send_web_file(req, &web_js, "app.js", "text/javascript; charset=utf-8");
 		case OPS_WEB_CSS:
 			return send_web_file(req, &web_css, "app.css", "text/css; charset=utf-8");
+		case OPS_WEB_ICON:
+			return send_web_file(req, &web_icon, "favicon.svg", "image/svg+xml");
 		default:
 			break;
 	}

@@ -14,6 +14,22 @@
 #define AUTH "WITH a AS MATERIALIZED (SELECT taskmgmt.authenticate($1) AS uid) "
 
 const route routes[] = {
+	/* internal (pattern "" never matches a path): websocket auth + catch-up */
+	/*
+	 * exp is decoded from the CTE's column, not from $1: with $1 a custom
+	 * plan would fold the decoding of a malformed token at plan time, before
+	 * authenticate() can refuse it as 28000.
+	 */
+	[ROUTE_WS_CATCHUP] = {"", "", RF_AUTH, Q_NONE, OPS_NONE,
+		"WITH a AS MATERIALIZED (SELECT taskmgmt.authenticate($1) AS uid, split_part($1, '.', 2) AS payload) "
+		"SELECT a.uid, "
+		"(convert_from(decode(rpad(translate(a.payload, '-_', '+/'), "
+		"((length(a.payload) + 3) / 4) * 4, '='), 'base64'), 'UTF8')::jsonb->>'exp')::bigint AS exp, "
+		"n.id, n.item FROM a LEFT JOIN LATERAL ("
+		"SELECT (e->>'id')::bigint AS id, e AS item FROM jsonb_array_elements("
+		"taskmgmt.notifications(jsonb_build_object('since', $2::bigint, 'limit', 200))->'items') e "
+		"WHERE a.uid IS NOT NULL ORDER BY 1) n ON true", NULL},
+
 	/* operations */
 	{"GET", "/healthz", 0, Q_NONE, OPS_HEALTHZ, NULL, NULL},
 	{"GET", "/readyz", 0, Q_NONE, OPS_READYZ, "SELECT 1", NULL},
@@ -24,6 +40,7 @@ const route routes[] = {
 	{"GET", "/", 0, Q_NONE, OPS_WEB_INDEX, NULL, NULL},
 	{"GET", "/app.js", 0, Q_NONE, OPS_WEB_JS, NULL, NULL},
 	{"GET", "/app.css", 0, Q_NONE, OPS_WEB_CSS, NULL, NULL},
+	{"GET", "/favicon.svg", 0, Q_NONE, OPS_WEB_ICON, NULL, NULL},
 
 	/* auth */
 	{"POST", "/api/v1/auth/register", RF_BODY | RF_SLOW | RF_CREATED, Q_NONE, OPS_NONE,
@@ -111,27 +128,11 @@ const route routes[] = {
 	{"GET", "/api/v1/notifications/ws", 0, Q_NONE, OPS_WEBSOCKET, NULL, NULL},
 	{"GET", "/api/v1/reports/summary", RF_AUTH, Q_FILTER, OPS_NONE,
 		AUTH "SELECT taskmgmt.report_summary($2::jsonb) AS body FROM a", NULL},
-	/* internal (pattern "" never matches a path): websocket auth + catch-up */
-	/*
-	 * exp is decoded from the CTE's column, not from $1: with $1 a custom
-	 * plan would fold the decoding of a malformed token at plan time, before
-	 * authenticate() can refuse it as 28000.
-	 */
-	{"", "", RF_AUTH, Q_NONE, OPS_NONE,
-		"WITH a AS MATERIALIZED (SELECT taskmgmt.authenticate($1) AS uid, split_part($1, '.', 2) AS payload) "
-		"SELECT a.uid, "
-		"(convert_from(decode(rpad(translate(a.payload, '-_', '+/'), "
-		"((length(a.payload) + 3) / 4) * 4, '='), 'base64'), 'UTF8')::jsonb->>'exp')::bigint AS exp, "
-		"n.id, n.item FROM a LEFT JOIN LATERAL ("
-		"SELECT (e->>'id')::bigint AS id, e AS item FROM jsonb_array_elements("
-		"taskmgmt.notifications(jsonb_build_object('since', $2::bigint, 'limit', 200))->'items') e "
-		"WHERE a.uid IS NOT NULL ORDER BY 1) n ON true", NULL},
 	{"GET", "/api/v1/reports/summary.pdf", RF_AUTH | RF_PDF, Q_FILTER, OPS_NONE,
 		AUTH "SELECT taskmgmt.report_summary_pdf($2::jsonb) AS body FROM a", NULL},
 };
 
 const int	n_routes = sizeof(routes) / sizeof(routes[0]);
-const int	ws_catchup_route = sizeof(routes) / sizeof(routes[0]) - 2;
 
 /* Next segment of p[0..n) starting at *pos (just after a '/'). */
 static int

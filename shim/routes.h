@@ -41,9 +41,10 @@ typedef enum ops_kind
 	OPS_OPENAPI,
 	OPS_DOCS,
 	OPS_DOCS_ASSET,
-	OPS_WEB_INDEX,				/* the web UI: web/index.html, app.js, app.css */
+	OPS_WEB_INDEX,				/* the web UI (web/dist): index.html, app.js, app.css, favicon.svg */
 	OPS_WEB_JS,
 	OPS_WEB_CSS,
+	OPS_WEB_ICON,
 	OPS_WEBSOCKET
 } ops_kind;
 
@@ -58,10 +59,18 @@ typedef struct route
 	const char *location;		/* Location prefix, e.g. "/api/v1/tasks/" */
 } route;
 
+/*
+ * Entries that code uses by name, first in routes[] (designated
+ * initializers), so appending a route never moves them.
+ */
+enum
+{
+	ROUTE_WS_CATCHUP			/* internal: websocket auth + catch-up */
+};
+#define WS_CATCHUP_LIMIT 200
+
 extern const route routes[];
 extern const int n_routes;
-extern const int ws_catchup_route;
-#define WS_CATCHUP_LIMIT 200
 
 #define ROUTE_MAX_IDS 2
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "errors.h"
 #include "routes.h"
 
 /* ---- configuration (config.c) ---- */
@@ -95,7 +96,7 @@ void		db_resume(db_query *q);
 int			db_is_up(void);
 void		db_stats(int *total, int *up, int *busy, int *waiting);
 
-/* a libpq connection driven by the event loop (pgsock.c) */
+/* a libpq socket watched by the event loop (pgsock.c) */
 typedef struct pg_watch
 {
 	h2o_socket_t *sock;
@@ -108,22 +109,82 @@ void		pgw_attach(pg_watch *w, h2o_loop_t *loop, PGconn *conn, h2o_socket_cb on_r
 void		pgw_detach(pg_watch *w);
 void		pgw_want_write(pg_watch *w, h2o_socket_cb on_write);
 
-/* ---- HTTP handling (handler.c, ops.c) ---- */
-typedef struct req_state req_state;
-void		handler_register(h2o_globalconf_t *conf, h2o_loop_t *loop);
+/*
+ * A connection that connects without blocking (pgsock.c).  The owner embeds
+ * it; socket callbacks get it as sock->data.  on_ready: connected, the
+ * owner attaches its own reader.  on_failed: the attempt failed; the owner
+ * cleans up and calls pgc_retry(), as it does when it finds the connection
+ * lost.
+ */
+typedef struct pg_conn pg_conn;
+struct pg_conn
+{
+	PGconn	   *pg;
+	pg_watch	w;
+	h2o_loop_t *loop;
+	const char *const *keywords;
+	const char *const *values;
+	void		(*on_ready) (pg_conn *c);
+	void		(*on_failed) (pg_conn *c);
+	int			connecting;
+	h2o_timeout_entry_t retry;
+};
+void		pgc_start(pg_conn *c, h2o_loop_t *loop, const char *const *keywords,
+					  const char *const *values, void (*on_ready) (pg_conn *c),
+					  void (*on_failed) (pg_conn *c));
+/* closes the connection and connects again after 250 ms */
+void		pgc_retry(pg_conn *c);
+
+/* ---- responses (response.c): request id, common headers, accounting ---- */
+void		response_init(void);
+/* first thing for every request: request id, common headers, the clock */
+void		response_begin(h2o_req_t *req);
+void		response_route(h2o_req_t *req, int route);	/* for the log and metrics */
+/* metrics and the access log, once per request; send_json() does it */
+void		response_account(h2o_req_t *req, int status);
+int			response_started(h2o_req_t *req);	/* accounted: a status is on its way */
+const char *request_id(h2o_req_t *req);
+void		send_json(h2o_req_t *req, int status, const char *body, size_t len);
 void		send_problem(h2o_req_t *req, int status, const char *code, const char *detail,
 						 const char *field, int retry_after);
-void		send_json(h2o_req_t *req, int status, const char *body, size_t len);
-void		add_common_headers(h2o_req_t *req);
-int			ops_handle(h2o_req_t *req, const route *r);
-const char *request_id(h2o_req_t *req);
+void		send_preflight(h2o_req_t *req, const char *allow);
+void		send_db_error(h2o_req_t *req, const PGresult *res);
 
-/* ---- errors (errors.c) ---- */
-void		problem_from_pg(h2o_req_t *req, const PGresult *res);
-const char *status_title(int status);
+/* ---- HTTP handling (handler.c, stream.c, ops.c) ---- */
+typedef struct csv_stream csv_stream;
+
+/* A request waiting on its statement (handler.c; stream.c for exports). */
+typedef struct req_state
+{
+	h2o_req_t  *req;
+	int			route;			/* index into routes[] */
+	db_query   *q;				/* NULL once it ended or was abandoned */
+	h2o_timeout_entry_t timer;	/* the request timeout; a paused export's limit */
+	csv_stream *csv;			/* RF_CSV routes */
+} req_state;
+
+/* The request no longer wants its result. */
+static inline void
+req_abandon(req_state *st)
+{
+	if (st->q)
+	{
+		db_abandon(st->q);
+		st->q = NULL;
+	}
+}
+
+void		handler_register(h2o_globalconf_t *conf, h2o_loop_t *loop);
+int			ops_handle(h2o_req_t *req, const route *r);
+void		stream_init(h2o_loop_t *loop);
+int			csv_full(void);		/* as many exports as the pool can spare */
+void		csv_bind(req_state *st, db_query *q);
+/* the query ended: 0 if nothing was sent yet and the caller answers the error */
+int			csv_done(csv_stream *s, const PGresult *res);
 
 /* ---- access log and metrics (log.c, metrics.c) ---- */
-void		log_access(h2o_req_t *req, const char *route, int status, double ms);
+void		log_access(const char *request_id, const char *method, size_t method_len,
+					   const char *route, int status, double ms);
 void		log_msg(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 void		metrics_request(int route, int status, double ms);
 void		metrics_ws(int delta);
@@ -131,10 +192,12 @@ void		metrics_ws_relayed(void);
 void		metrics_ws_fanout(double seconds, int sockets);
 void		metrics_render(strbuf *out);
 
-/* ---- websocket notifications (ws.c) ---- */
+/* ---- websocket notifications (ws.c) and the LISTEN connection (listen.c) ---- */
 void		ws_init(h2o_loop_t *loop);
 int			ws_handle(h2o_req_t *req);
-int			ws_count(void);
+void		ws_notified(int64_t user_id, int64_t id);
+void		ws_catch_up(void);
+void		listen_init(h2o_loop_t *loop);
 
 extern h2o_loop_t *shim_loop;
 extern h2o_context_t shim_ctx;

@@ -1,13 +1,12 @@
 /*
- * ws.c: GET /api/v1/notifications/ws and the LISTEN connection.
+ * ws.c: GET /api/v1/notifications/ws.
  *
- * One dedicated connection LISTENs on taskmgmt_notifications; a payload
- * {"user_id":N,"id":M} wakes that user's sockets, and each socket fetches
- * what it has not seen yet (id > last sent) through the pool with its own
- * token, so RLS decides what it gets and the JSON comes from the database.
- * The same fetch authenticates a socket, does the catch-up after "since",
- * and runs for every socket after the LISTEN connection came back (what
- * was announced while it was down is re-sent).
+ * A notification for a user (listen.c) wakes that user's sockets, and each
+ * socket fetches what it has not seen yet (id > last sent) through the
+ * pool with its own token, so RLS decides what it gets and the JSON comes
+ * from the database.  The same fetch authenticates a socket, does the
+ * catch-up after "since", and runs for every socket after the LISTEN
+ * connection came back (what was announced while it was down is re-sent).
  *
  * h2o 2.2.5 + wslay give no ping, idle timeout or send-queue bound: a 1 s
  * sweep pings, closes silent sockets and expired tokens; the queue is
@@ -44,29 +43,11 @@ typedef struct ws_client
 
 static h2o_linklist_t clients;
 static struct timespec notified_at;	/* when the last NOTIFY arrived */
-static int	n_clients;
 static h2o_timeout_t sweep_timeout;
 static h2o_timeout_entry_t sweep_entry;
 
-/* the LISTEN connection */
-static struct
-{
-	PGconn	   *pg;
-	pg_watch	w;
-	int			state;				/* 0 down, 1 connecting, 2 listening (sent), 3 up */
-	int			ever_up;
-	h2o_timeout_t retry_timeout;
-	h2o_timeout_entry_t retry;
-} lc;
-
 static void fetch(ws_client *c);
 static void wake_user(int64_t uid, int64_t id);
-
-int
-ws_count(void)
-{
-	return n_clients;
-}
 
 static void
 client_free(ws_client *c)
@@ -86,7 +67,6 @@ client_free(ws_client *c)
 			}
 	}
 	h2o_linklist_unlink(&c->link);
-	n_clients--;
 	metrics_ws(-1);
 	free(c->token);
 	free(c);
@@ -248,7 +228,7 @@ fetch(ws_client *c)
 		return;
 	}
 	c->again = 0;
-	q = db_query_new(ws_catchup_route);
+	q = db_query_new(ROUTE_WS_CATCHUP);
 	db_query_param(q, c->token, strlen(c->token));
 	snprintf(since, sizeof(since), "%lld", (long long) c->last_id);
 	db_query_param(q, since, strlen(since));
@@ -384,7 +364,7 @@ fetch_group(ws_client *leader)
 		if (o->user_id == leader->user_id && !o->dead && o->last_id < min_id)
 			min_id = o->last_id;
 	}
-	q = db_query_new(ws_catchup_route);
+	q = db_query_new(ROUTE_WS_CATCHUP);
 	db_query_param(q, leader->token, strlen(leader->token));
 	snprintf(since, sizeof(since), "%lld", (long long) min_id);
 	db_query_param(q, since, strlen(since));
@@ -535,7 +515,6 @@ ws_handle(h2o_req_t *req)
 	}
 	c->opened = c->last_seen = c->last_ping = time(NULL);
 	h2o_linklist_insert(&clients, &c->link);
-	n_clients++;
 	metrics_ws(1);
 	c->conn = h2o_upgrade_to_websocket(req, key, c, on_ws_msg);
 	wslay_event_config_set_max_recv_msg_length(c->conn->ws_ctx, cfg.ws_max_frame);
@@ -593,24 +572,7 @@ on_sweep(h2o_timeout_entry_t *e)
 	h2o_timeout_link(shim_loop, &sweep_timeout, &sweep_entry);
 }
 
-/* ---- the LISTEN connection ---- */
-
-static void lc_start(void);
-
-static void
-lc_failed(void)
-{
-	if (lc.state == 3)
-		log_msg("notification listener lost: %s", lc.pg ? PQerrorMessage(lc.pg) : "");
-	pgw_detach(&lc.w);
-	if (lc.pg)
-		PQfinish(lc.pg);
-	lc.pg = NULL;
-	lc.state = 0;
-	if (!h2o_timeout_is_linked(&lc.retry))
-		h2o_timeout_link(shim_loop, &lc.retry_timeout, &lc.retry);
-}
-
+/* uid 0: every user; id 0: whatever is new */
 static void
 wake_user(int64_t uid, int64_t id)
 {
@@ -655,118 +617,20 @@ wake_user(int64_t uid, int64_t id)
 	}
 }
 
-static void
-lc_drain(void)
+/* A NOTIFY arrived (listen.c): wake that user's sockets. */
+void
+ws_notified(int64_t user_id, int64_t id)
 {
-	PGnotify   *n;
-
-	while ((n = PQnotifies(lc.pg)) != NULL)
-	{
-		clock_gettime(CLOCK_MONOTONIC, &notified_at);
-		long long	uid = 0,
-					id = 0;
-		const char *p = strstr(n->extra, "\"user_id\"");
-		const char *q = strstr(n->extra, "\"id\"");
-
-		/* a space in a scanf format matches any amount of white space */
-		if (p && sscanf(p, "\"user_id\" : %lld", &uid) != 1)
-			uid = 0;
-		if (q && sscanf(q, "\"id\" : %lld", &id) != 1)
-			id = 0;
-		if (uid > 0)
-			wake_user(uid, id);
-		PQfreemem(n);
-	}
+	clock_gettime(CLOCK_MONOTONIC, &notified_at);
+	if (user_id > 0)
+		wake_user(user_id, id);
 }
 
-static void
-on_lc_read(h2o_socket_t *sock, const char *err)
+/* The listener came back: what was announced while it was down is fetched. */
+void
+ws_catch_up(void)
 {
-	PGresult   *res;
-
-	if (err || !PQconsumeInput(lc.pg) || PQstatus(lc.pg) == CONNECTION_BAD)
-	{
-		lc_failed();
-		return;
-	}
-	if (lc.state == 2)
-	{
-		while (!PQisBusy(lc.pg) && (res = PQgetResult(lc.pg)) != NULL)
-		{
-			if (PQresultStatus(res) != PGRES_COMMAND_OK)
-				log_msg("LISTEN failed: %s", PQresultErrorMessage(res));
-			PQclear(res);
-		}
-		if (PQisBusy(lc.pg))
-			return;
-		lc.state = 3;
-		/* anything announced while we were not listening is fetched now */
-		if (lc.ever_up)
-			wake_user(0, 0);
-		lc.ever_up = 1;
-	}
-	lc_drain();
-}
-
-static void on_lc_connect(h2o_socket_t *sock, const char *err);
-
-static void
-on_lc_connect_write(h2o_socket_t *sock, const char *err)
-{
-	lc.w.want_write = 0;
-	on_lc_connect(sock, err);
-}
-
-static void
-on_lc_connect(h2o_socket_t *sock, const char *err)
-{
-	if (lc.state != 1)
-		return;
-	switch (PQconnectPoll(lc.pg))
-	{
-		case PGRES_POLLING_OK:
-			if (!PQsendQuery(lc.pg, "LISTEN taskmgmt_notifications") || PQflush(lc.pg) != 0)
-			{
-				lc_failed();
-				return;
-			}
-			lc.state = 2;
-			pgw_attach(&lc.w, shim_loop, lc.pg, on_lc_read);
-			break;
-		case PGRES_POLLING_READING:
-			pgw_attach(&lc.w, shim_loop, lc.pg, on_lc_connect);
-			break;
-		case PGRES_POLLING_WRITING:
-			pgw_attach(&lc.w, shim_loop, lc.pg, on_lc_connect);
-			pgw_want_write(&lc.w, on_lc_connect_write);
-			break;
-		default:
-			lc_failed();
-	}
-}
-
-static void
-lc_start(void)
-{
-	const char *kw[] = {"dbname", "application_name", "client_encoding", NULL};
-	const char *val[] = {cfg.database_url, "taskmgmt-shim-listen", "UTF8", NULL};
-
-	lc.pg = PQconnectStartParams(kw, val, 1);
-	if (lc.pg == NULL || PQstatus(lc.pg) == CONNECTION_BAD)
-	{
-		lc_failed();
-		return;
-	}
-	PQsetnonblocking(lc.pg, 1);
-	lc.state = 1;
-	pgw_attach(&lc.w, shim_loop, lc.pg, on_lc_connect);
-	pgw_want_write(&lc.w, on_lc_connect_write);
-}
-
-static void
-on_lc_retry(h2o_timeout_entry_t *e)
-{
-	lc_start();
+	wake_user(0, 0);
 }
 
 void
@@ -776,7 +640,4 @@ ws_init(h2o_loop_t *loop)
 	h2o_timeout_init(loop, &sweep_timeout, 1000);
 	sweep_entry.cb = on_sweep;
 	h2o_timeout_link(loop, &sweep_timeout, &sweep_entry);
-	h2o_timeout_init(loop, &lc.retry_timeout, 250);
-	lc.retry.cb = on_lc_retry;
-	lc_start();
 }

@@ -1,11 +1,18 @@
 -- Internal helpers shared by the API functions and the policies.
+--
+-- Every error the extension raises for its callers carries SCHEMA =
+-- 'taskmgmt' (PG_DIAG_SCHEMA_NAME, with no table or type): the HTTP shim
+-- shows the message of such an error and replaces any other, since
+-- PostgreSQL's own messages may name tables, types or constraints (it sets
+-- a schema only together with the table or type).  The C code marks its
+-- errors with tm_errclient().
 
 -- Raises the validation error (SQLSTATE TM422) for one field.  The field
 -- travels in the error's COLUMN field, so the shim can name it.
 CREATE FUNCTION @extschema@._invalid(field text, message text) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-  RAISE EXCEPTION USING ERRCODE = 'TM422', MESSAGE = field || ' ' || message, COLUMN = field;
+  RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM422', MESSAGE = field || ' ' || message, COLUMN = field;
 END
 $$;
 
@@ -13,14 +20,14 @@ $$;
 CREATE FUNCTION @extschema@._bad_parameter(param text, message text) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-  RAISE EXCEPTION USING ERRCODE = 'TM400', MESSAGE = param || ': ' || message, COLUMN = param;
+  RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM400', MESSAGE = param || ': ' || message, COLUMN = param;
 END
 $$;
 
 CREATE FUNCTION @extschema@._not_found(what text) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-  RAISE EXCEPTION USING ERRCODE = 'P0002', MESSAGE = what || ' not found';
+  RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'P0002', MESSAGE = what || ' not found';
 END
 $$;
 
@@ -31,7 +38,7 @@ DECLARE
   uid bigint := @extschema@.current_user_id();
 BEGIN
   IF uid IS NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'not signed in',
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '28000', MESSAGE = 'not signed in',
       HINT = 'Call taskmgmt.sign_in(email, password) or taskmgmt.authenticate(token) first.';
   END IF;
   RETURN uid;
@@ -123,7 +130,7 @@ DECLARE
   k text;
 BEGIN
   IF obj IS NULL OR jsonb_typeof(obj) <> 'object' THEN
-    RAISE EXCEPTION USING ERRCODE = 'TM422', MESSAGE = 'a JSON object is required';
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM422', MESSAGE = 'a JSON object is required';
   END IF;
   FOR k IN SELECT jsonb_object_keys(obj) ORDER BY 1 LOOP
     IF k = ANY (read_only) THEN

@@ -223,7 +223,7 @@ DECLARE
   t @extschema@.teams;
 BEGIN
   IF NOT admin AND (mine IS NULL OR mine = 'member') THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
       MESSAGE = 'only team leads, owners and admins can manage members';
   END IF;
   IF role IS NULL OR role NOT IN ('member', 'lead', 'owner') THEN
@@ -236,7 +236,7 @@ BEGIN
   SELECT m.role INTO old_role FROM @extschema@.team_members m
    WHERE m.team_id = add_team_member.team_id AND m.user_id = add_team_member.user_id;
   IF NOT admin AND mine <> 'owner' AND (new_role = 'owner' OR old_role = 'owner') THEN
-    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'only owners and admins can manage owners';
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'only owners and admins can manage owners';
   END IF;
   IF old_role = 'owner' AND new_role <> 'owner' AND @extschema@._owner_count(team_id) <= 1 THEN
     PERFORM @extschema@._invalid('role', 'would leave the team without an owner');
@@ -262,7 +262,7 @@ BEGIN
   IF theirs IS NULL THEN PERFORM @extschema@._not_found('team member'); END IF;
   IF NOT admin AND user_id <> uid AND (mine IS NULL OR mine = 'member'
                                        OR (theirs = 'owner' AND mine <> 'owner')) THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
       MESSAGE = 'only team leads, owners and admins can remove members (owners: owners and admins)';
   END IF;
   IF theirs = 'owner' AND @extschema@._owner_count(team_id) <= 1 THEN
@@ -323,7 +323,7 @@ DECLARE
 BEGIN
   PERFORM @extschema@._require_user();
   IF NOT @extschema@.current_user_is_admin() THEN
-    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'only admins can change users';
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'only admins can change users';
   END IF;
   PERFORM @extschema@._check_keys(patch, '{role,disabled}', '{id,email,created_at}');
   SELECT * INTO u FROM @extschema@.users x WHERE x.id = admin_update_user.id FOR UPDATE;

@@ -144,7 +144,7 @@ BEGIN
        OR (TG_OP = 'UPDATE' AND (NEW.assignee_user_id IS DISTINCT FROM OLD.assignee_user_id
                                  OR NEW.assignee_team_id IS DISTINCT FROM OLD.assignee_team_id)) THEN
       IF NOT @extschema@.can_assign(NEW.assignee_user_id, NEW.assignee_team_id) THEN
-        RAISE EXCEPTION USING ERRCODE = '42501',
+        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
           MESSAGE = CASE WHEN NEW.assignee_user_id IS NOT NULL
             THEN 'you may assign tasks only to yourself or to members of a team you lead'
             ELSE 'you may assign tasks only to teams you belong to' END,
@@ -246,7 +246,7 @@ BEGIN
   SELECT * INTO r FROM @extschema@.tasks t WHERE t.id = update_task.id FOR UPDATE;
   IF NOT FOUND THEN PERFORM @extschema@._not_found('task'); END IF;
   IF expected_version IS NOT NULL AND r.version <> expected_version THEN
-    RAISE EXCEPTION USING ERRCODE = 'TM412', MESSAGE = 'task was changed by someone else',
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'task was changed by someone else',
       DETAIL = format('Expected version %s, current version is %s.', expected_version, r.version),
       HINT = 'Fetch the task again and reapply the change.';
   END IF;
@@ -270,7 +270,7 @@ BEGIN
   END IF;
   DELETE FROM @extschema@.tasks t WHERE t.id = delete_task.id;
   IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
       MESSAGE = 'only the creator, a lead or owner of its team, or an admin can delete this task';
   END IF;
 END

@@ -81,7 +81,7 @@ BEGIN
   -- a DBA without sign-in is trusted (as for tasks)
   IF uid IS NOT NULL AND (NEW.task_id, NEW.parent_id, NEW.author_id, NEW.created_at)
      IS DISTINCT FROM (OLD.task_id, OLD.parent_id, OLD.author_id, OLD.created_at) THEN
-    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'a comment''s task, parent, author and time cannot change';
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'a comment''s task, parent, author and time cannot change';
   END IF;
   IF OLD.deleted_at IS NOT NULL THEN
     IF NEW.deleted_at IS NULL OR NEW.body <> '' THEN
@@ -208,7 +208,7 @@ BEGIN
   SELECT * INTO c FROM @extschema@.comments x WHERE x.id = _comment_for_change.id;
   IF NOT FOUND THEN PERFORM @extschema@._not_found('comment'); END IF;
   IF c.author_id IS DISTINCT FROM @extschema@.current_user_id() AND NOT @extschema@.current_user_is_admin() THEN
-    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'only the author or an admin can change this comment';
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'only the author or an admin can change this comment';
   END IF;
   RETURN c;
 END

@@ -58,7 +58,7 @@ DECLARE
   s @extschema@.mail_settings := @extschema@._mail_settings();
 BEGIN
   IF NOT has_table_privilege('@extschema@.mail_settings', 'INSERT') THEN
-    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'only the database owner or a superuser can configure email';
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'only the database owner or a superuser can configure email';
   END IF;
   IF app_url IS NOT NULL AND app_url !~ '^https?://[^\s]+$' THEN
     PERFORM @extschema@._invalid('app_url', 'must be an http:// or https:// address');

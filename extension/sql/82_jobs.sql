@@ -31,7 +31,7 @@ CREATE FUNCTION @extschema@._require_job_runner() RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
   IF NOT has_table_privilege('@extschema@.task_reminders', 'INSERT') THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
       MESSAGE = 'scheduled jobs run as the database owner or a superuser';
   END IF;
 END
@@ -146,7 +146,7 @@ DECLARE
 BEGIN
   PERFORM @extschema@._require_job_runner();
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
-    RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = 'pg_cron is not installed in this database',
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '0A000', MESSAGE = 'pg_cron is not installed in this database',
       HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, '
              'run CREATE EXTENSION pg_cron, then call taskmgmt.schedule_jobs() again; '
              'or run the job functions from another scheduler.';

@@ -90,7 +90,7 @@ DECLARE
   t @extschema@.personal_tokens;
 BEGIN
   IF @extschema@._current_token_id() IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
       MESSAGE = 'a personal access token cannot create tokens',
       HINT = 'Sign in with your password to create one.';
   END IF;

@@ -185,7 +185,7 @@ BEGIN
   team := @extschema@._id_field(spec, 'team_id');
   IF team IS NOT NULL AND NOT (team = ANY (@extschema@.my_led_team_ids()) OR @extschema@.current_user_is_admin()) THEN
     IF team = ANY (@extschema@.my_team_ids()) THEN
-      RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'only team leads, owners and admins can add team webhooks',
+      RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'only team leads, owners and admins can add team webhooks',
         COLUMN = 'team_id';
     END IF;
     -- the same answer for a team that exists and one that does not

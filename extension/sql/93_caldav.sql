@@ -464,7 +464,7 @@ DECLARE
   uid bigint;
 BEGIN
   IF m IS NULL THEN
-    RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'HTTP Basic authentication required',
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '28000', MESSAGE = 'HTTP Basic authentication required',
       HINT = 'User name: your email; password: a personal access token.';
   END IF;
   BEGIN
@@ -473,16 +473,16 @@ BEGIN
     pair := NULL;
   END;
   IF pair IS NULL OR position(':' IN pair) = 0 THEN
-    RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'malformed HTTP Basic credentials';
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '28000', MESSAGE = 'malformed HTTP Basic credentials';
   END IF;
   IF substr(pair, position(':' IN pair) + 1) !~ '^tmpat_' THEN
-    RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'invalid credentials',
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '28000', MESSAGE = 'invalid credentials',
       HINT = 'The password must be a personal access token (POST /api/v1/me/tokens), not the account password.';
   END IF;
   uid := @extschema@.authenticate(substr(pair, position(':' IN pair) + 1));
   IF NOT EXISTS (SELECT FROM @extschema@.users u
                   WHERE u.id = uid AND lower(u.email) = lower(btrim(split_part(pair, ':', 1)))) THEN
-    RAISE EXCEPTION USING ERRCODE = '28000', MESSAGE = 'invalid credentials';
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '28000', MESSAGE = 'invalid credentials';
   END IF;
   RETURN uid;
 END
@@ -605,7 +605,7 @@ BEGIN
 
   WHEN 'REPORT' THEN
     IF kind <> 'calendar' THEN
-      RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'REPORT is supported on the calendar collection only';
+      RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'REPORT is supported on the calendar collection only';
     END IF;
     doc := @extschema@._dav_document(request_body, 'urn:ietf:params:xml:ns:caldav|calendar-query',
                                      'urn:ietf:params:xml:ns:caldav|calendar-multiget', 'DAV:|sync-collection');
@@ -651,7 +651,7 @@ BEGIN
       token := btrim(coalesce((@extschema@._dav_texts(doc, '/D:sync-collection/D:sync-token/text()'))[1], ''));
       IF token <> '' THEN
         IF token !~ '^urn:x-taskmgmt:sync:[0-9]{1,20}$' THEN
-          RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'invalid sync token',
+          RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'invalid sync token',
             HINT = 'Synchronise again without a token (DAV:valid-sync-token).';
         END IF;
         since := split_part(token, ':', 4)::xid8;
@@ -681,7 +681,7 @@ BEGIN
 
   WHEN 'GET' THEN
     IF kind <> 'object' THEN
-      RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'collections have no content: GET a .ics resource';
+      RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'collections have no content: GET a .ics resource';
     END IF;
     IF t.id IS NULL THEN PERFORM @extschema@._not_found('calendar object'); END IF;
     RETURN QUERY SELECT 200, 'text/calendar; charset=utf-8'::text, '"' || t.version || '"', NULL::text,
@@ -689,11 +689,11 @@ BEGIN
 
   WHEN 'PUT' THEN
     IF kind <> 'object' THEN
-      RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'PUT a .ics resource into the calendar collection';
+      RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'PUT a .ics resource into the calendar collection';
     END IF;
     IF if_match IS NOT NULL AND btrim(if_match) <> '*' THEN
       IF btrim(if_match) !~ '^(W/)?"[0-9]{1,9}"$' THEN
-        RAISE EXCEPTION USING ERRCODE = 'TM412', MESSAGE = 'If-Match names no version of this resource';
+        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'If-Match names no version of this resource';
       END IF;
       expected := substring(if_match FROM '"([0-9]+)"')::integer;
     END IF;
@@ -703,7 +703,7 @@ BEGIN
     END IF;
     IF t.id IS NOT NULL THEN
       IF btrim(coalesce(if_none_match, '')) = '*' THEN
-        RAISE EXCEPTION USING ERRCODE = 'TM412', MESSAGE = 'the resource exists (If-None-Match: *)';
+        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'the resource exists (If-None-Match: *)';
       END IF;
       IF fields ->> 'uid' <> res_uid THEN
         PERFORM @extschema@._invalid('UID', 'cannot change: this resource is ' || res_uid);
@@ -714,14 +714,14 @@ BEGIN
       RETURN QUERY SELECT 204, NULL::text, '"' || (answer ->> 'version') || '"', NULL::text, NULL::text, NULL::text, NULL::text;
     ELSE
       IF if_match IS NOT NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'TM412', MESSAGE = 'the resource does not exist (If-Match)';
+        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'the resource does not exist (If-Match)';
       END IF;
       IF name ~ '^[0-9]+\.ics$' THEN
-        RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'names of the form <number>.ics are reserved for tasks made elsewhere',
+        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'names of the form <number>.ics are reserved for tasks made elsewhere',
           HINT = 'Name a new resource after its UID.';
       END IF;
       IF fields ->> 'uid' ~ '^taskmgmt-task-' OR EXISTS (SELECT FROM @extschema@.dav_resources r WHERE r.uid = fields ->> 'uid') THEN
-        RAISE EXCEPTION USING ERRCODE = '23505', MESSAGE = 'a task with this UID already exists in the calendar',
+        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '23505', MESSAGE = 'a task with this UID already exists in the calendar',
           HINT = 'CALDAV:no-uid-conflict: update that resource instead.';
       END IF;
       answer := @extschema@.create_task(fields - 'uid');
@@ -733,21 +733,21 @@ BEGIN
 
   WHEN 'DELETE' THEN
     IF kind <> 'object' THEN
-      RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'the calendar cannot be deleted; delete its tasks one by one';
+      RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'the calendar cannot be deleted; delete its tasks one by one';
     END IF;
     IF t.id IS NULL THEN PERFORM @extschema@._not_found('calendar object'); END IF;
     IF if_match IS NOT NULL AND btrim(if_match) <> '*'
        AND substring(if_match FROM '"([0-9]+)"') IS DISTINCT FROM t.version::text THEN
-      RAISE EXCEPTION USING ERRCODE = 'TM412', MESSAGE = 'task was changed by someone else',
+      RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'task was changed by someone else',
         DETAIL = format('Expected %s, current version is %s.', btrim(if_match), t.version);
     END IF;
     PERFORM @extschema@.delete_task(t.id);
     RETURN QUERY SELECT 204, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text;
 
   WHEN 'MKCALENDAR', 'MKCOL' THEN
-    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'there is one calendar per user: its tasks';
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'there is one calendar per user: its tasks';
   ELSE
-    RAISE EXCEPTION USING ERRCODE = 'TM400', MESSAGE = method || ' is not supported here';
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM400', MESSAGE = method || ' is not supported here';
   END CASE;
 END
 $$;

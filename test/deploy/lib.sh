@@ -70,6 +70,10 @@ build_image() {
   if [ -f shim/shim.mk ] && ! make --no-print-directory -s shim-docs > "$log" 2>&1; then
     echo "# make shim-docs (Redoc from npm, for /docs) failed:"; tail -5 "$log"
   fi
+  # the UI is built on the host too (npm, Vite); the image copies web/dist
+  if [ -f web/web.mk ] && ! make --no-print-directory -s web >> "$log" 2>&1; then
+    echo "# make web (the UI, from npm) failed:"; tail -5 "$log"
+  fi
   step "building $IMAGE (log: .run/deploy-build.log)"
   if "$P" build --pull=never --layers -t "$IMAGE" -f Dockerfile . >> "$log" 2>&1; then
     step "image built in $((SECONDS - start))s"

@@ -7,7 +7,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob \gset
-SELECT plan(46);
+SELECT plan(50);
 
 SELECT pg_temp.wf_as('ann') IS NOT NULL AS signed_in \gset
 SELECT (taskmgmt.create_task('{"title": "ann task"}') ->> 'id')::bigint AS task \gset
@@ -25,6 +25,12 @@ SELECT is(:'wt'::jsonb -> 'scopes', '["read", "write"]', 'scopes sorted, without
 SELECT ok((:'rt'::jsonb ->> 'expires_at')::timestamptz BETWEEN now() + interval '29 days 23 hours' AND now() + interval '30 days 1 hour',
           'expires_in_days sets expires_at');
 SELECT is(:'wt'::jsonb -> 'expires_at', 'null', 'without expires_in_days: no expiry');
+SELECT is(taskmgmt._token_expiry(:'read_token'), floor(extract(epoch FROM (:'rt'::jsonb ->> 'expires_at')::timestamptz))::bigint,
+          '_token_expiry(): a token''s expires_at (for the websocket)');
+SELECT is(taskmgmt._token_expiry(:'write_token'), NULL, 'NULL for one that never expires');
+SELECT is(taskmgmt._token_expiry(taskmgmt.password_grant('ann@wf.test', 'ann password 1') ->> 'access_token')
+          BETWEEN extract(epoch FROM now())::bigint AND extract(epoch FROM now())::bigint + 3600, true, 'a JWT''s exp');
+SELECT is(taskmgmt._token_expiry('garbage'), NULL, 'NULL for garbage, without an error');
 SELECT is((SELECT array_agg(e ->> 'name' ORDER BY e ->> 'name') FROM jsonb_array_elements(taskmgmt.list_tokens()) e),
           '{"ci read","ci write"}', 'list_tokens lists them');
 SELECT ok(NOT taskmgmt.list_tokens() @> '[{"token": null}]' AND taskmgmt.list_tokens()::text NOT LIKE '%tmpat_%',

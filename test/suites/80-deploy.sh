@@ -127,8 +127,9 @@ if [ "$has_shim" = 1 ]; then
     "$P" logs "$shim" 2>&1 | tail -30
   fi
   check "shim /healthz" curl -sf -o /dev/null "http://127.0.0.1:$http_port/healthz"
-  check "shim serves the web UI at / and its script" \
-    bash -c "curl -sf 'http://127.0.0.1:$http_port/' | grep -q '<title>taskmgmt</title>' && curl -sf 'http://127.0.0.1:$http_port/app.js' | grep -q 'api/v1'"
+  check "shim serves the web UI at / (the React build: script, styles, icon)" \
+    bash -c "curl -sf 'http://127.0.0.1:$http_port/' | grep -q '<title>taskmgmt</title>' && curl -sf 'http://127.0.0.1:$http_port/app.js' | grep -q 'api/v1/notifications/ws' \
+             && curl -sf -o /dev/null 'http://127.0.0.1:$http_port/app.css' && curl -sf -o /dev/null 'http://127.0.0.1:$http_port/favicon.svg'"
   check "shim serves /openapi.json and the /docs page with its script" \
     bash -c "curl -sf 'http://127.0.0.1:$http_port/openapi.json' | jq -e .openapi >/dev/null && curl -sf -o /dev/null 'http://127.0.0.1:$http_port/docs' && curl -sf -o /dev/null 'http://127.0.0.1:$http_port/docs/redoc.standalone.js'"
   check "HTTP round trip: register → token → create task → get task" \

@@ -22,7 +22,7 @@ if ! psql -X -q -d postgres -c 'SELECT 1' >/dev/null 2>&1; then
   finish
 fi
 cur=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" taskmgmt.control)
-sharedir=$(pg_config --sharedir 2>/dev/null || /usr/lib/postgresql/15/bin/pg_config --sharedir)/extension
+sharedir=$(${PG_CONFIG:-pg_config} --sharedir 2>/dev/null || /usr/lib/postgresql/15/bin/pg_config --sharedir)/extension
 tmp=$(mktemp -d)
 synthetic=()
 dbs=()

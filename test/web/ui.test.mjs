@@ -1,8 +1,10 @@
-// Browser tests of the web UI served by the shim: Playwright (playwright-core)
-// driving Debian's chromium.  BASE_URL points at a running shim.
+// The main flows of the web UI in a real browser: register, create a task
+// (the c shortcut and the dialog), edit every field, comment, history; a
+// refused sign-in; visibility; signing out; field errors from problem+json.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { BASE, launch } from './browser.mjs';
+import { PASSWORD, api, newUser, teamOf } from './helpers.mjs';
 
 const stamp = Date.now();
 let browser;
@@ -12,70 +14,104 @@ after(async () => { await browser?.close(); });
 
 async function register(page, name, email) {
   await page.goto(BASE + '/');
-  await page.click('summary');
-  const form = page.locator('#register-form');
-  await form.locator('input[name=display_name]').fill(name);
-  await form.locator('input[name=email]').fill(email);
-  await form.locator('input[name=password]').fill('correct horse battery');
-  await form.locator('button').click();
+  await page.getByRole('button', { name: 'Create an account' }).click();
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel(/^Password/).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
   await page.locator('#who').waitFor();
 }
 
-test('a new user registers, adds a task, works it and comments', async () => {
+test('a new user registers, creates a task, edits every field, comments and sees the history', async () => {
+  const owner = await newUser('Team Owner');
   const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await register(page, 'Zoë Ünicode', `ui-${stamp}@example.com`);
+  const email = `ui-${stamp}@example.com`;
+  await register(page, 'Zoë Ünicode', email);
   assert.equal(await page.locator('#who').textContent(), 'Zoë Ünicode');
+  // a team the new user belongs to, for the assignee and team pickers
+  const me = await api('POST', '/api/v1/auth/token', null, { username: email, password: PASSWORD });
+  const team = await teamOf(owner, 'UI');
+  const self = await api('GET', '/api/v1/me', me.access_token);
+  await api('POST', `/api/v1/teams/${team.id}/members`, owner.token, { user_id: self.id, role: 'member' });
+  await page.reload();
+  await page.locator('#who').waitFor();
 
-  await page.fill('#task-form input[name=title]', 'Write the launch plan');
-  await page.selectOption('#task-form select[name=priority]', 'high');
-  await page.fill('#task-form input[name=tags]', 'launch, plan');
-  await page.click('#task-form button');
-  const row = page.locator('#tasks tbody tr', { hasText: 'Write the launch plan' });
-  await row.waitFor();
-  assert.match(await row.textContent(), /high/);
-  assert.match(await row.textContent(), /launch/);
+  await page.getByRole('heading', { name: 'To Do' }).waitFor();
+  await page.keyboard.press('c');
+  const dialog = page.getByRole('dialog', { name: 'New task' });
+  await dialog.getByLabel('Title').fill('Write the launch plan');
+  await dialog.getByLabel('Priority').selectOption('high');
+  await dialog.getByLabel(/^Tags/).fill('launch, plan');
+  await dialog.getByRole('button', { name: 'Create task' }).click();
+  const card = page.locator('.column[data-status="todo"] .task-card', { hasText: 'Write the launch plan' });
+  await card.waitFor();
+  assert.match(await card.textContent(), /High/);
+  assert.match(await card.textContent(), /launch/);
 
-  await row.click();
-  await page.locator('#detail-title', { hasText: 'Write the launch plan' }).waitFor();
-  await page.selectOption('#detail-status', 'in_progress');
-  await page.locator('#detail-meta', { hasText: 'In Progress' }).waitFor();
-  await page.locator('#history li', { hasText: 'status' }).first().waitFor();
+  await card.getByRole('button', { name: 'Write the launch plan', exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: 'Write the launch plan' }).waitFor();
+  await page.getByLabel('Title').fill('Write the launch plan, v2');
+  await page.getByLabel('Description').fill('For the spring release');
+  await page.getByLabel('Status').selectOption('in_progress');
+  await page.getByLabel('Priority').selectOption('urgent');
+  await page.getByLabel('Due date').fill('2031-05-04');
+  await page.getByLabel('Assignee').selectOption(`team:${team.id}`);
+  await page.getByLabel('Team', { exact: true }).selectOption(String(team.id));
+  await page.getByLabel(/^Tags/).fill('launch, spring');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.locator('#status-line', { hasText: 'Saved.' }).waitFor();
+  const id = Number(new URL(page.url()).searchParams.get('task'));
+  const t = await api('GET', `/api/v1/tasks/${id}`, me.access_token);
+  assert.deepEqual([t.title, t.description, t.status, t.priority, t.due_date, t.assignee.type, t.assignee.id, t.team_id, t.tags],
+    ['Write the launch plan, v2', 'For the spring release', 'in_progress', 'urgent', '2031-05-04', 'team', team.id, team.id, ['launch', 'spring']]);
+  await page.locator('#history li', { hasText: 'status: To Do → In Progress' }).waitFor();
 
-  await page.fill('#comment-form textarea', 'First draft is in the shared folder');
-  await page.click('#comment-form button');
+  await page.getByLabel('Add a comment').fill('First draft is in the shared folder');
+  await page.getByRole('button', { name: 'Comment', exact: true }).click();
   await page.locator('#comments li', { hasText: 'First draft' }).waitFor();
+
+  // a field error from problem+json shows next to its field
+  await page.getByLabel('Title').fill('   ');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.locator('#e-f-title').waitFor();
+  assert.equal(await page.getByLabel('Title').getAttribute('aria-invalid'), 'true');
   assert.deepEqual(errors, []);
   await page.close();
 });
 
-test('a bad password is refused with a message, and nothing is shown', async () => {
+test('a bad password is refused with the API\'s message, and nothing is shown', async () => {
   const page = await browser.newPage();
   await page.goto(BASE + '/');
-  await page.fill('#sign-in-form input[name=email]', `nobody-${stamp}@example.com`);
-  await page.fill('#sign-in-form input[name=password]', 'wrong password here');
-  await page.click('#sign-in-form button');
-  await page.locator('#message').filter({ hasText: /./ }).waitFor();
-  assert.equal(await page.locator('#app').isHidden(), true);
+  await page.getByLabel('Email').fill(`nobody-${stamp}@example.com`);
+  await page.getByLabel('Password').fill('wrong password here');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').waitFor();
+  assert.match(await page.getByRole('alert').textContent(), /password/i);
+  assert.equal(await page.locator('#who').count(), 0);
   await page.close();
 });
 
 test("another user's tasks are not listed", async () => {
   const page = await browser.newPage();
   await register(page, 'Other Person', `ui-other-${stamp}@example.com`);
-  await page.locator('#tasks').waitFor();
+  await page.goto(BASE + '/?view=list');
+  await page.getByText('No tasks match these filters').waitFor();
   assert.equal(await page.locator('#tasks tbody tr', { hasText: 'Write the launch plan' }).count(), 0);
   await page.close();
 });
 
-test('signing out returns to the sign-in form and forgets the session', async () => {
+test('signing out returns to the sign-in form and forgets the session; a reload keeps a live one', async () => {
   const page = await browser.newPage();
   await register(page, 'Leaving Soon', `ui-leave-${stamp}@example.com`);
-  await page.click('#sign-out');
-  await page.locator('#auth').waitFor({ state: 'visible' });
   await page.reload();
-  await page.locator('#auth').waitFor({ state: 'visible' });
-  assert.equal(await page.locator('#app').isHidden(), true);
+  await page.locator('#who').waitFor();  // the refresh token in sessionStorage
+  assert.equal(await page.evaluate(() => Object.keys(localStorage).length), 0, 'nothing in localStorage');
+  await page.click('#sign-out');
+  await page.getByRole('heading', { name: 'Sign in to taskmgmt' }).waitFor();
+  await page.reload();
+  await page.getByRole('heading', { name: 'Sign in to taskmgmt' }).waitFor();
+  assert.equal(await page.evaluate(() => Object.keys(sessionStorage).length), 0);
   await page.close();
 });
