@@ -255,3 +255,26 @@ def test_team_webhooks_are_for_leads(alice, bob):
     assert problem(r, 403)["detail"] == "only team leads, owners and admins can add team webhooks"
     r = requests.post(API + "/webhooks", json={"url": "https://hooks.example.com/x", "team_id": team["id"]}, headers=alice.h)
     assert r.status_code == 201 and r.json()["team_id"] == team["id"]
+
+
+# ---------------------------------------------------------------- the websocket
+
+def test_websocket_with_a_read_token():
+    import asyncio
+    import websockets
+    from test_ws import WS, assign, recv_json, run, team_with
+
+    lead, bob = new_user("lead"), new_user("wsbob")
+    team_with(lead, bob)
+    ro = token(bob, scopes=["read"])["token"]
+
+    async def go():
+        async with websockets.connect(WS, extra_headers=bearer(ro)) as ws:
+            await asyncio.sleep(0.3)
+            t = await asyncio.to_thread(assign, lead, bob, "to a token")
+            n = await recv_json(ws)
+            assert n["task_id"] == t["id"] and n["event"] == "assigned"
+        async with websockets.connect(WS) as ws:
+            await ws.send(json.dumps({"access_token": ro, "since": 0}))
+            assert (await recv_json(ws))["task_id"] == t["id"]
+    run(go())
