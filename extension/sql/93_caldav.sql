@@ -37,12 +37,14 @@ CREATE INDEX dav_resources_uid_idx ON @extschema@.dav_resources (uid);
 ALTER TABLE @extschema@.dav_resources ENABLE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.dav_resources FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON @extschema@.dav_resources FROM PUBLIC;
--- visible with its task; written by the creator of the resource
+-- visible with its task; named by the task's creator only (a PUT that made
+-- it), so nobody renames a shared task in others' calendars
 CREATE POLICY dav_resources_select ON @extschema@.dav_resources FOR SELECT
   USING (EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = dav_resources.task_id));
 CREATE POLICY dav_resources_insert ON @extschema@.dav_resources FOR INSERT
   WITH CHECK (created_by = (SELECT @extschema@.current_user_id())
-              AND EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = dav_resources.task_id));
+              AND EXISTS (SELECT FROM @extschema@.tasks t
+                          WHERE t.id = dav_resources.task_id AND t.creator_id = created_by));
 GRANT SELECT, INSERT (task_id, name, uid, created_by) ON @extschema@.dav_resources TO taskmgmt_client;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dav_resources', '');
 

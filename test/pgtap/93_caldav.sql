@@ -8,7 +8,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob \gset
-SELECT plan(68);
+SELECT plan(69);
 
 CREATE FUNCTION pg_temp.basic(email text, secret text) RETURNS text LANGUAGE sql AS $$
   SELECT 'Basic ' || replace(encode(convert_to(email || ':' || secret, 'UTF8'), 'base64'), E'\n', '')
@@ -143,6 +143,8 @@ SELECT is(pg_temp.wf_err(format('SELECT * FROM taskmgmt.dav(''PUT'', %L, NULL, N
     (pg_temp.ics('bad', E'SUMMARY:' || repeat('x', 201) || E'\r\n'), 'TM422 [title] title must be at most 200 characters', 'the task rules apply')
   ) x(body, err, what);
 SELECT is((SELECT count(*)::int FROM taskmgmt.dav_resources WHERE name = 'bad.ics'), 0, 'and nothing of them was kept');
+SELECT throws_ok(format('INSERT INTO taskmgmt.dav_resources (task_id, name, uid, created_by) VALUES (%s, ''x.ics'', ''x'', %s)',
+                        :t_bob, :ann), '42501', NULL, 'nobody names a task of someone else''s');
 
 -- scope and deletion
 SELECT pg_temp.wf_as('ann') IS NOT NULL AS signed_in \gset
