@@ -1326,20 +1326,22 @@ END
 $$;
 
 -- An element of the multistatus: the key's prefix (D, C, CS, A) or a
--- namespace declared on it.
+-- namespace declared on it.  (PL/pgSQL for its cached plan, see below.)
 CREATE FUNCTION @extschema@._dav_element(key text, inner_xml text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN p IS NOT NULL
-              THEN CASE WHEN inner_xml IS NULL OR inner_xml = '' THEN format('<%s:%s/>', p, n)
-                        ELSE format('<%s:%s>%s</%s:%s>', p, n, inner_xml, p, n) END
-              ELSE CASE WHEN inner_xml IS NULL OR inner_xml = ''
-                        THEN format('<X:%s xmlns:X="%s"/>', n, @extschema@._xml_text(ns))
-                        ELSE format('<X:%s xmlns:X="%s">%s</X:%s>', n, @extschema@._xml_text(ns), inner_xml, n) END
-         END
-    FROM (SELECT split_part(key, '|', 1) AS ns, @extschema@._xml_text(split_part(key, '|', 2)) AS n) k,
-         LATERAL (SELECT CASE k.ns WHEN 'DAV:' THEN 'D' WHEN 'urn:ietf:params:xml:ns:caldav' THEN 'C'
-                                   WHEN 'http://calendarserver.org/ns/' THEN 'CS'
-                                   WHEN 'http://apple.com/ns/ical/' THEN 'A' END AS p) x
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  ns text := split_part(key, '|', 1);
+  n text := @extschema@._xml_text(split_part(key, '|', 2));
+  p text := CASE ns WHEN 'DAV:' THEN 'D' WHEN 'urn:ietf:params:xml:ns:caldav' THEN 'C'
+                    WHEN 'http://calendarserver.org/ns/' THEN 'CS' WHEN 'http://apple.com/ns/ical/' THEN 'A' END;
+  open_tag text := CASE WHEN p IS NOT NULL THEN p || ':' || n
+                        ELSE 'X:' || n || ' xmlns:X="' || @extschema@._xml_text(ns) || '"' END;
+BEGIN
+  IF inner_xml IS NULL OR inner_xml = '' THEN
+    RETURN '<' || open_tag || '/>';
+  END IF;
+  RETURN '<' || open_tag || '>' || inner_xml || '</' || coalesce(p, 'X') || ':' || n || '>';
+END
 $$;
 
 CREATE FUNCTION @extschema@._dav_multistatus(responses text, sync_token text DEFAULT NULL) RETURNS text
@@ -1353,18 +1355,29 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- One <D:response> with a 200 propstat for the known properties and a 404
--- one for the rest; props: [key, value-or-NULL] pairs.
+-- one for the rest; props: [key, value-or-NULL] pairs.  PL/pgSQL: called
+-- once per resource of a listing, its plan is cached for the session (an
+-- SQL function that cannot be inlined is planned at every call).
 CREATE FUNCTION @extschema@._dav_response(href text, keys text[], vals text[]) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT '<D:response><D:href>' || @extschema@._xml_text(href) || '</D:href>'
-      || coalesce('<D:propstat><D:prop>'
-                  || string_agg(CASE WHEN v IS NOT NULL THEN @extschema@._dav_element(k, v) END, '' ORDER BY o)
-                  || '</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>', '')
-      || coalesce('<D:propstat><D:prop>'
-                  || string_agg(CASE WHEN v IS NULL THEN @extschema@._dav_element(k, NULL) END, '' ORDER BY o)
-                  || '</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>', '')
-      || '</D:response>'
-    FROM unnest(keys, vals) WITH ORDINALITY AS p(k, v, o)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  found text := '';
+  missing text := '';
+BEGIN
+  FOR i IN 1 .. coalesce(cardinality(keys), 0) LOOP
+    IF vals[i] IS NOT NULL THEN
+      found := found || @extschema@._dav_element(keys[i], vals[i]);
+    ELSE
+      missing := missing || @extschema@._dav_element(keys[i], NULL);
+    END IF;
+  END LOOP;
+  RETURN '<D:response><D:href>' || @extschema@._xml_text(href) || '</D:href>'
+      || CASE WHEN found <> '' THEN '<D:propstat><D:prop>' || found
+                                    || '</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>' ELSE '' END
+      || CASE WHEN missing <> '' THEN '<D:propstat><D:prop>' || missing
+                                      || '</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>' ELSE '' END
+      || '</D:response>';
+END
 $$;
 
 CREATE FUNCTION @extschema@._dav_status_response(href text, status text) RETURNS text
