@@ -77,7 +77,7 @@ COPY docker/entrypoint.sh /usr/local/bin/taskmgmt-entrypoint
 ENV PATH=/usr/lib/postgresql/15/bin:$PATH \
     PGDATA=/var/lib/taskmgmt/data \
     TASKMGMT_DB_NAME=taskmgmt \
-    TASKMGMT_DB_USER=taskmgmt_app \
+    TASKMGMT_DB_USER=taskmgmt_client_login \
     PORT=8080 \
     LISTEN_ADDR=0.0.0.0
 USER 10001:10001

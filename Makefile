@@ -10,15 +10,16 @@ OBJS        = extension/taskmgmt.o extension/identity.o extension/auth.o \
               extension/jwt.o extension/base64url.o extension/autonomous.o \
               extension/spi_util.o extension/crypto.o extension/export_csv.o \
               extension/pdf_canvas.o extension/report_chart.o extension/report_pdf.o \
-              extension/tokens.o extension/webhooks.o extension/ical.o
+              extension/tokens.o extension/webhooks.o extension/ical.o \
+              extension/recurrence.o extension/filter_lang.o
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = taskmgmt--$(EXTVERSION).sql
 
 REGRESS      = $(basename $(notdir $(sort $(wildcard test/sql/*.sql))))
 TEST_OUTDIR ?= .run/test-out
-REGRESS_OPTS = --inputdir=test --outputdir=$(TEST_OUTDIR)/regress --load-extension=pgcrypto --load-extension=taskmgmt
+REGRESS_OPTS = --inputdir=test --outputdir=$(TEST_OUTDIR)/regress --load-extension=pgcrypto --load-extension=pg_trgm --load-extension=taskmgmt
 ISOLATION      = $(basename $(notdir $(sort $(wildcard test/isolation/specs/*.spec))))
-ISOLATION_OPTS = --inputdir=test/isolation --outputdir=$(TEST_OUTDIR)/isolation --load-extension=pgcrypto --load-extension=taskmgmt
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=$(TEST_OUTDIR)/isolation --load-extension=pgcrypto --load-extension=pg_trgm --load-extension=taskmgmt
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
               -Wno-sign-compare
@@ -82,3 +83,13 @@ deps:
 
 # Components (shim, mailer, ...) bring their own rules in <dir>/<name>.mk.
 -include $(wildcard */*.mk)
+
+# libFuzzer on the filter language parser (extension/fuzz_filter.c), as
+# make shim-fuzz does for the routes: make filter-fuzz FUZZ_RUNS=5000000
+.PHONY: filter-fuzz
+extension/fuzz-filter: extension/fuzz_filter.c extension/filter_lang.c extension/filter_lang_fuzz.h
+	clang -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-function -Wno-unused-parameter -Wno-unused-variable -fsanitize=fuzzer,address,undefined \
+	  -DFL_STANDALONE -Iextension -o $@ extension/fuzz_filter.c extension/filter_lang.c
+filter-fuzz: extension/fuzz-filter
+	mkdir -p .run/filter-corpus && cp extension/fuzz-seeds/* .run/filter-corpus/
+	extension/fuzz-filter -runs=$(or $(FUZZ_RUNS),1000000) -max_len=512 .run/filter-corpus

@@ -3,7 +3,8 @@
 #
 #   release.sh freeze              copy the built taskmgmt--V.sql (V = default_version)
 #                                  to extension/versions/ (V is released: from now on
-#                                  its SQL never changes)
+#                                  its SQL never changes), with taskmgmt--V.control
+#                                  saying what V requires
 #   release.sh new-version NEW     start version NEW: default_version := NEW and a new
 #                                  extension/upgrades/taskmgmt--V--NEW.sql to fill in
 #   release.sh check [BUILT FROZEN]  fail if the built script of a released version
@@ -41,7 +42,11 @@ case "${1:-}" in
     if [ -e "$frozen" ]; then check; exit; fi
     mkdir -p extension/versions
     cp "$built" "$frozen"
-    echo "froze version $cur as $frozen; commit it (git add $frozen)"
+    # a later version may require more; installing V must need what V needed
+    { echo "# taskmgmt $cur as released: what it required (a secondary control file,"
+      echo "# read by CREATE EXTENSION taskmgmt VERSION '$cur'; written at release)."
+      grep -E '^requires *=' "$control"; } > "${frozen%.sql}.control"
+    echo "froze version $cur as $frozen and ${frozen%.sql}.control; commit them"
     ;;
   new-version)
     new=${2:-}

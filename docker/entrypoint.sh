@@ -16,9 +16,9 @@
 #
 # Environment (every *_PASSWORD may instead be given as *_PASSWORD_FILE,
 # the path of a file holding it, e.g. a Docker or Kubernetes secret):
-#   db:      PGDATA, TASKMGMT_DB_NAME (taskmgmt), TASKMGMT_DB_USER (taskmgmt_app),
+#   db:      PGDATA, TASKMGMT_DB_NAME (taskmgmt), TASKMGMT_DB_USER (taskmgmt_client_login),
 #            TASKMGMT_DB_PASSWORD (required on first start),
-#            TASKMGMT_MAILER_USER (taskmgmt_mailer_app), TASKMGMT_MAILER_PASSWORD
+#            TASKMGMT_MAILER_USER (taskmgmt_mailer_login), TASKMGMT_MAILER_PASSWORD
 #            (optional: creates that login role, a member of taskmgmt_mailer),
 #            POSTGRES_PASSWORD (optional; without it the superuser cannot log in
 #            over the network), TASKMGMT_PG_SETTINGS (extra postgresql.conf
@@ -49,8 +49,8 @@ file_env DATABASE_PASSWORD
 [ -n "${DATABASE_PASSWORD:-}" ] && export PGPASSWORD="$DATABASE_PASSWORD"
 
 DB_NAME=${TASKMGMT_DB_NAME:-taskmgmt}
-DB_USER=${TASKMGMT_DB_USER:-taskmgmt_app}
-MAILER_USER=${TASKMGMT_MAILER_USER:-taskmgmt_mailer_app}
+DB_USER=${TASKMGMT_DB_USER:-taskmgmt_client_login}
+MAILER_USER=${TASKMGMT_MAILER_USER:-taskmgmt_mailer_login}
 SOCK_DIR=${TASKMGMT_SOCKET_DIR:-/tmp/taskmgmt-pg}
 
 # SQL literal / identifier quoting for values coming from the environment.
@@ -77,6 +77,9 @@ SQL
 provision_sql() {
   echo "SET client_min_messages = warning;"
   echo "CREATE EXTENSION IF NOT EXISTS taskmgmt CASCADE;"
+  # What an update newly requires (0.2.0: pg_trgm) must exist before it:
+  # ALTER EXTENSION UPDATE does not create it.
+  echo "CREATE EXTENSION IF NOT EXISTS pg_trgm;"
   echo "ALTER EXTENSION taskmgmt UPDATE;"
   # The scheduled jobs (due-soon, overdue, clean-ups) run under pg_cron,
   # which lives in the database named by cron.database_name.

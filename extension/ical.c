@@ -8,11 +8,13 @@
  * Mapping: SUMMARY = title, DESCRIPTION = description, STATUS NEEDS-ACTION /
  * IN-PROCESS / COMPLETED / CANCELLED = todo / in_progress / done / canceled,
  * PRIORITY 1-2 / 3-4 / 5 / 6-9 / 0 = urgent / high / medium / low / none
- * (rendered 1, 3, 5, 7, absent), DUE;VALUE=DATE = due_date, CATEGORIES = tags.
+ * (rendered 1, 3, 5, 7, absent), DUE;VALUE=DATE = due_date, CATEGORIES = tags,
+ * RRULE = recurrence, RELATED-TO;RELTYPE=PARENT = the parent task (by UID;
+ * 93_caldav.sql resolves it among the tasks the caller sees).
  *
  * A VTODO the model cannot hold is refused as a whole, naming what: a due
- * time of day, a start date, recurrence, alarms, relations (tasks have no
- * subtasks), attendees, locations and the like.  Bookkeeping (UID, DTSTAMP,
+ * time of day, a start date, recurrence beyond one RRULE, alarms, children
+ * or siblings, attendees, locations and the like.  Bookkeeping (UID, DTSTAMP,
  * CREATED, LAST-MODIFIED, SEQUENCE, COMPLETED, PERCENT-COMPLETE, CLASS
  * PUBLIC) and clients' private X- properties carry no task data and are
  * accepted.  Malformed iCalendar is TM400, unsupported content TM422.
@@ -124,7 +126,8 @@ status_value(const char *s)
 
 /*
  * _ical_vtodo(uid, summary, description, status, priority, due, tags,
- *			   created, modified, completed, sequence) -> one VCALENDAR
+ *			   created, modified, completed, sequence, parent_uid, recurrence)
+ *	 -> one VCALENDAR
  */
 PG_FUNCTION_INFO_V1(tm_ical_vtodo);
 Datum
@@ -171,6 +174,16 @@ tm_ical_vtodo(PG_FUNCTION_ARGS)
 		if (!tag_nulls[i])
 			icalcomponent_add_property(todo,
 									   icalproperty_new_categories(TextDatumGetCString(tags[i])));
+	if (!PG_ARGISNULL(12))
+		icalcomponent_add_property(todo,
+								   icalproperty_new_rrule(icalrecurrencetype_from_string(text_to_cstring(PG_GETARG_TEXT_PP(12)))));
+	if (!PG_ARGISNULL(11))
+	{
+		icalproperty *rel = icalproperty_new_relatedto(text_to_cstring(PG_GETARG_TEXT_PP(11)));
+
+		icalproperty_add_parameter(rel, icalparameter_new_reltype(ICAL_RELTYPE_PARENT));
+		icalcomponent_add_property(todo, rel);
+	}
 	if (strcmp(status, "done") == 0)
 	{
 		if (!PG_ARGISNULL(9))
@@ -278,14 +291,11 @@ unsupported_reason(icalproperty_kind kind)
 	{
 		case ICAL_DTSTART_PROPERTY:
 			return "tasks have no start date";
-		case ICAL_RRULE_PROPERTY:
 		case ICAL_RDATE_PROPERTY:
 		case ICAL_EXDATE_PROPERTY:
 		case ICAL_EXRULE_PROPERTY:
 		case ICAL_RECURRENCEID_PROPERTY:
-			return "recurring tasks are not supported";
-		case ICAL_RELATEDTO_PROPERTY:
-			return "tasks have no relations to other tasks (no subtasks)";
+			return "a task recurs by one RRULE only";
 		case ICAL_DURATION_PROPERTY:
 			return "tasks have a due date only";
 		case ICAL_ATTENDEE_PROPERTY:
@@ -358,6 +368,8 @@ read_vtodo(icalcomponent *todo, StringInfo buf, ParseError *err)
 	const char *status = NULL;
 	bool		completed = false;
 	bool		have_summary = false;
+	bool		have_parent = false;
+	bool		have_rrule = false;
 	bool		first_tag = true;
 
 	sub = icalcomponent_get_first_component(todo, ICAL_ANY_COMPONENT);
@@ -450,6 +462,28 @@ read_vtodo(icalcomponent *todo, StringInfo buf, ParseError *err)
 				break;
 			case ICAL_COMPLETED_PROPERTY:
 				completed = true;
+				break;
+			case ICAL_RRULE_PROPERTY:
+				if (have_rrule)
+					return fail(err, ERRCODE_TM_VALIDATION, "RRULE cannot be kept twice: a task recurs by one rule");
+				have_rrule = true;
+				json_key(buf, "recurrence", icalproperty_get_value_as_string(p));
+				break;
+			case ICAL_RELATEDTO_PROPERTY:
+				{
+					icalparameter *rt = icalproperty_get_first_parameter(p, ICAL_RELTYPE_PARAMETER);
+
+					/* a subtask names its parent; children and siblings follow from that */
+					if (rt != NULL && icalparameter_get_reltype(rt) != ICAL_RELTYPE_PARENT)
+						return fail(err, ERRCODE_TM_VALIDATION,
+									"RELATED-TO;RELTYPE=%s cannot be kept: a subtask names its parent (RELTYPE=PARENT)",
+									icalparameter_get_xvalue(rt) ? icalparameter_get_xvalue(rt)
+									: icalparameter_enum_to_string(icalparameter_get_reltype(rt)));
+					if (have_parent)
+						return fail(err, ERRCODE_TM_VALIDATION, "RELATED-TO cannot be kept twice: a task has one parent");
+					have_parent = true;
+					json_key(buf, "parent_uid", icalproperty_get_relatedto(p));
+				}
 				break;
 			case ICAL_CLASS_PROPERTY:
 				if (icalproperty_get_class(p) != ICAL_CLASS_PUBLIC)

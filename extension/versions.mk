@@ -2,6 +2,8 @@
 # (README, "Upgrading the extension").
 #   extension/versions/taskmgmt--X.sql      the full script of released version X,
 #                                           frozen at release (never edited again)
+#   extension/versions/taskmgmt--X.control  what X required (requires), so that
+#                                           installing X needs what X needed
 #   extension/upgrades/taskmgmt--A--B.sql   the upgrade from A to B
 # Both are installed, so CREATE EXTENSION taskmgmt VERSION 'X' and
 # ALTER EXTENSION taskmgmt UPDATE work from every version kept here.  The
@@ -11,7 +13,8 @@
 EXT_FROZEN   := $(filter-out extension/versions/taskmgmt--$(EXTVERSION).sql,\
                   $(wildcard extension/versions/taskmgmt--*.sql))
 EXT_UPGRADES := $(wildcard extension/upgrades/taskmgmt--*--*.sql)
-DATA += $(EXT_FROZEN) $(EXT_UPGRADES)
+EXT_CONTROLS := $(wildcard extension/versions/taskmgmt--*.control)
+DATA += $(EXT_FROZEN) $(EXT_UPGRADES) $(EXT_CONTROLS)
 
 .PHONY: release-freeze new-version check-version
 # make release-freeze                 freeze the current version (at release time)

@@ -45,7 +45,9 @@ typedef struct OutboxRow
 	long long	id;
 	char	   *recipient;
 	char	   *subject;
-	char	   *body;
+	char	   *body;			/* text/plain */
+	char	   *body_html;		/* text/html alternative ("" for none) */
+	char	   *list_unsubscribe;	/* one-click unsubscribe URL ("" for none) */
 	char	   *message_id;
 	int			attempts;
 	char	   *claim_token;

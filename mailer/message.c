@@ -1,9 +1,12 @@
 /*
  * message.c
  *	  The RFC 5322 message for one outbox row: headers (the subject encoded
- *	  per RFC 2047 when it is not ASCII), a quoted-printable UTF-8 text body.
- *	  Everything from the database is treated as data: CR and LF never reach
- *	  a header, so a subject cannot add headers.
+ *	  per RFC 2047 when it is not ASCII), a quoted-printable UTF-8 text body
+ *	  and, when the database rendered one, its HTML alternative
+ *	  (multipart/alternative, RFC 2046), and the one-click unsubscribe
+ *	  headers (RFC 2369, RFC 8058).  Everything from the database is treated
+ *	  as data: CR and LF never reach a header, so a subject cannot add
+ *	  headers.
  */
 #include "mailer.h"
 
@@ -199,6 +202,51 @@ quoted_printable(Buf *out, const char *text)
 		buf_puts(out, "\r\n");
 }
 
+/*
+ * An address fit for List-Unsubscribe: http(s), printable ASCII without
+ * what would end the <...> or the header.  RFC 8058 one-click needs https.
+ */
+static bool
+unsubscribe_url_ok(const char *u, bool *https)
+{
+	size_t		n = strlen(u);
+
+	*https = strncmp(u, "https://", 8) == 0;
+	if (!*https && strncmp(u, "http://", 7) != 0)
+		return false;
+	if (n > 900)
+		return false;
+	for (const unsigned char *p = (const unsigned char *) u; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f || *p == '<' || *p == '>' || *p == '"' || *p == ',')
+			return false;
+	return true;
+}
+
+/*
+ * The boundary between the parts: made from the Message-ID (so a re-send is
+ * byte for byte the same) and starting with "=_", which quoted-printable
+ * text can never contain (it writes "=" as "=3D").
+ */
+static void
+boundary_for(char *b, size_t size, const char *message_id)
+{
+	size_t		n = 0;
+
+	n += snprintf(b, size, "=_taskmgmt_");
+	for (const char *p = message_id; *p && n + 1 < size && n < 50; p++)
+		if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+			b[n++] = *p;
+	b[n] = '\0';
+}
+
+static void
+text_part(Buf *out, const char *type, const char *text)
+{
+	buf_printf(out, "Content-Type: %s; charset=UTF-8\r\n"
+			   "Content-Transfer-Encoding: quoted-printable\r\n\r\n", type);
+	quoted_printable(out, text);
+}
+
 bool
 message_build(Buf *out, const MailerConfig *cfg, const OutboxRow *row, char *err, size_t errlen)
 {
@@ -228,12 +276,38 @@ message_build(Buf *out, const MailerConfig *cfg, const OutboxRow *row, char *err
 		buf_printf(out, "To: <%s>\r\n", to);
 		buf_printf(out, "Message-ID: %s\r\n", mid);
 		subject_header(out, row->subject);
-		buf_puts(out, "MIME-Version: 1.0\r\n"
-				 "Content-Type: text/plain; charset=UTF-8\r\n"
-				 "Content-Transfer-Encoding: quoted-printable\r\n"
-				 "Auto-Submitted: auto-generated\r\n"
-				 "\r\n");
-		quoted_printable(out, row->body ? row->body : "");
+		buf_puts(out, "Auto-Submitted: auto-generated\r\n");
+		if (row->list_unsubscribe && row->list_unsubscribe[0])
+		{
+			bool		https;
+
+			if (unsubscribe_url_ok(row->list_unsubscribe, &https))
+			{
+				buf_printf(out, "List-Unsubscribe: <%s>\r\n", row->list_unsubscribe);
+				/* one-click is for https only (RFC 8058, section 3.1) */
+				if (https)
+					buf_puts(out, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+			}
+			else
+				mlog("outbox %lld: unsubscribe address left out (not an http(s) URL fit for a header)",
+					 row->id);
+		}
+		buf_puts(out, "MIME-Version: 1.0\r\n");
+		if (row->body_html && row->body_html[0])
+		{
+			char		boundary[80];
+
+			boundary_for(boundary, sizeof(boundary), mid);
+			buf_printf(out, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary);
+			/* the plain text first: the last part is the preferred one */
+			buf_printf(out, "--%s\r\n", boundary);
+			text_part(out, "text/plain", row->body ? row->body : "");
+			buf_printf(out, "--%s\r\n", boundary);
+			text_part(out, "text/html", row->body_html);
+			buf_printf(out, "--%s--\r\n", boundary);
+		}
+		else
+			text_part(out, "text/plain", row->body ? row->body : "");
 	}
 	free(to);
 	free(mid);

@@ -108,7 +108,8 @@ outbox_claim(Outbox *ob, OutboxRow **rows)
 	snprintf(batch, sizeof(batch), "%d", ob->cfg->batch_size);
 	snprintf(lease, sizeof(lease), "%d", ob->cfg->lease);
 	res = PQexecParams(ob->conn,
-					   "SELECT id, recipient, subject, body, message_id, attempts, claim_token "
+					   "SELECT id, recipient, subject, body, message_id, attempts, claim_token, "
+					   "coalesce(body_html, ''), coalesce(list_unsubscribe, '') "
 					   "FROM taskmgmt.outbox_claim($1::int, make_interval(secs => $2::int)) ORDER BY id",
 					   2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -138,6 +139,8 @@ outbox_claim(Outbox *ob, OutboxRow **rows)
 		r->message_id = dup_value(res, i, 4);
 		r->attempts = atoi(PQgetvalue(res, i, 5));
 		r->claim_token = dup_value(res, i, 6);
+		r->body_html = dup_value(res, i, 7);
+		r->list_unsubscribe = dup_value(res, i, 8);
 	}
 	PQclear(res);
 	return n;
@@ -151,6 +154,8 @@ outbox_free_rows(OutboxRow *rows, int n)
 		free(rows[i].recipient);
 		free(rows[i].subject);
 		free(rows[i].body);
+		free(rows[i].body_html);
+		free(rows[i].list_unsubscribe);
 		free(rows[i].message_id);
 		free(rows[i].claim_token);
 	}

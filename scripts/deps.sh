@@ -7,8 +7,6 @@ packages=(
   # database and extension build
   postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap
   libpq-dev libssl-dev build-essential pkg-config
-  # iCalendar in the extension (CalDAV, feeds)
-  libical-dev
   # test runners
   libtap-parser-sourcehandler-pgtap-perl python3-pytest python3-requests python3-websockets python3-aiosmtpd
   # CalDAV tested with real clients: vdirsyncer + todoman, python3-caldav, python3-icalendar
@@ -17,6 +15,8 @@ packages=(
   libh2o-evloop-dev libwslay-dev libcurl4-openssl-dev wrk clang libclang-rt-14-dev curl
   # PDF reports (libharu, an embedded TrueType font) and their tests
   libhpdf-dev fonts-dejavu-core poppler-utils
+  # iCalendar with libical: recurring tasks' RRULEs, CalDAV, feeds (the image's runtime gets libical3)
+  libical-dev
   # web UI tests: Debian's chromium, driven by playwright-core from npm
   chromium
 )

@@ -13,7 +13,7 @@ make --no-print-directory -s all
 make --no-print-directory -s install >/dev/null
 # Nobody else on this machine may use the cluster: the socket admits you as
 # the project's login roles (peer), TCP needs a password (scram-sha-256).
-PGCLUSTER_LOGIN_ROLES="taskmgmt_app taskmgmt_mailer_app" scripts/pgcluster.sh start "$cluster" "$db_port"
+PGCLUSTER_LOGIN_ROLES="taskmgmt_client_login taskmgmt_mailer_login" scripts/pgcluster.sh start "$cluster" "$db_port"
 
 sock=$(readlink -f ".run/$cluster")
 psql_owner() { scripts/pgcluster.sh as-owner psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$db_port" -U postgres "$@"; }
@@ -29,29 +29,32 @@ fi
 psql_owner -d taskmgmt <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS taskmgmt CASCADE;
+-- 0.2.0 requires pg_trgm: ALTER EXTENSION UPDATE does not create what an
+-- update newly requires (a database made at 0.1.0 lacks it)
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
 ALTER EXTENSION taskmgmt UPDATE;
 -- scheduled jobs (due-soon/overdue reminders, cleanup, outbox retention)
 CREATE EXTENSION IF NOT EXISTS pg_cron;
 DO $$ BEGIN PERFORM taskmgmt.schedule_jobs(); END $$;
 -- a login role for people and the shim: a member of taskmgmt_client
 DO $$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'taskmgmt_app') THEN
-    CREATE ROLE taskmgmt_app LOGIN;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'taskmgmt_client_login') THEN
+    CREATE ROLE taskmgmt_client_login LOGIN;
   END IF;
 END $$;
-GRANT taskmgmt_client TO taskmgmt_app;
-ALTER ROLE taskmgmt_app SET search_path = taskmgmt, public;
+GRANT taskmgmt_client TO taskmgmt_client_login;
+ALTER ROLE taskmgmt_client_login SET search_path = taskmgmt, public;
 SQL
 
-# taskmgmt_app's password for TCP, made once and kept in a passfile only you
+# taskmgmt_client_login's password for TCP, made once and kept in a passfile only you
 # can read (libpq finds it through PGPASSFILE).
 passfile=$root/.run/$cluster.pgpass
-if [ ! -s "$passfile" ]; then
-  (umask 077; printf '127.0.0.1:*:*:taskmgmt_app:%s\n' "$(openssl rand -hex 16)" > "$passfile")
+if ! grep -qs '^127\.0\.0\.1:\*:\*:taskmgmt_client_login:' "$passfile"; then   # none yet, or one for an older role name
+  (umask 077; printf '127.0.0.1:*:*:taskmgmt_client_login:%s\n' "$(openssl rand -hex 16)" > "$passfile")
 fi
 app_pw=$(cut -d: -f5 "$passfile")
 psql_owner -d postgres -v pw="$app_pw" <<'SQL'
-ALTER ROLE taskmgmt_app PASSWORD :'pw';
+ALTER ROLE taskmgmt_client_login PASSWORD :'pw';
 SQL
 
 # Within one version, ALTER EXTENSION UPDATE cannot bring in SQL that changed
@@ -67,8 +70,8 @@ fi
 cat <<EOF
 
 taskmgmt database is ready.
-  connect:  psql "host=$sock port=$db_port dbname=taskmgmt user=taskmgmt_app"
-      (or)  PGPASSFILE=$passfile psql "host=127.0.0.1 port=$db_port dbname=taskmgmt user=taskmgmt_app"
+  connect:  psql "host=$sock port=$db_port dbname=taskmgmt user=taskmgmt_client_login"
+      (or)  PGPASSFILE=$passfile psql "host=127.0.0.1 port=$db_port dbname=taskmgmt user=taskmgmt_client_login"
   stop:     make stop
   logs:     $sock/postgres.log
 EOF
@@ -79,7 +82,7 @@ EOF
 services=(scripts/run.d/*.sh)
 [ -e "${services[0]}" ] || exit 0
 
-export DATABASE_URL="host=$sock port=$db_port dbname=taskmgmt user=taskmgmt_app"
+export DATABASE_URL="host=$sock port=$db_port dbname=taskmgmt user=taskmgmt_client_login"
 export TASKMGMT_DB_SOCKET_DIR=$sock TASKMGMT_DB_PORT=$db_port
 pids=()
 stop_all() {

@@ -53,7 +53,8 @@ load(file_cache *f, const char *path)
 
 static const char docs_page[] =
 	"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>taskmgmt API</title>\n"
-	"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\n"
+	"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+	"<link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\"></head>\n"
 	"<body><redoc spec-url=\"/openapi.json\"></redoc>\n"
 	"<script src=\"/docs/redoc.standalone.js\"></script></body></html>\n";
 

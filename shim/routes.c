@@ -43,6 +43,8 @@ const route routes[] = {
 	{"GET", "/app.js", 0, Q_NONE, OPS_WEB_JS, NULL, NULL},
 	{"GET", "/app.css", 0, Q_NONE, OPS_WEB_CSS, NULL, NULL},
 	{"GET", "/favicon.svg", 0, Q_NONE, OPS_WEB_ICON, NULL, NULL},
+	/* what browsers ask for when a page names no icon (/openapi.json) */
+	{"GET", "/favicon.ico", 0, Q_NONE, OPS_WEB_ICON, NULL, NULL},
 
 	/* auth */
 	{"POST", "/api/v1/auth/register", RF_BODY | RF_SLOW | RF_CREATED, Q_NONE, OPS_NONE,
@@ -61,6 +63,8 @@ const route routes[] = {
 	/* profile */
 	{"GET", "/api/v1/me", RF_AUTH, Q_NONE, OPS_NONE,
 		AUTH "SELECT taskmgmt.me() AS body FROM a", NULL},
+	{"GET", "/api/v1/me/notification-preferences", RF_AUTH, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.notification_preferences() AS body FROM a", NULL},
 	{"PATCH", "/api/v1/me", RF_AUTH | RF_BODY, Q_NONE, OPS_NONE,
 		AUTH "SELECT taskmgmt.update_me($2::jsonb) AS body FROM a", NULL},
 	{"POST", "/api/v1/me/password", RF_AUTH | RF_BODY | RF_SLOW | RF_NO_CONTENT, Q_NONE, OPS_NONE,
@@ -101,8 +105,19 @@ const route routes[] = {
 	{"PATCH", "/api/v1/tasks/{id}", RF_AUTH | RF_BODY | RF_ETAG | RF_IF_MATCH, Q_NONE, OPS_NONE,
 		AUTH "SELECT r AS body, r->>'version' AS version FROM "
 		"(SELECT taskmgmt.update_task($2::bigint, $3::jsonb, $4::int) AS r FROM a OFFSET 0) t", NULL},
-	{"DELETE", "/api/v1/tasks/{id}", RF_AUTH | RF_NO_CONTENT, Q_NONE, OPS_NONE,
-		AUTH "SELECT taskmgmt.delete_task($2::bigint) FROM a", NULL},
+	{"DELETE", "/api/v1/tasks/{id}", RF_AUTH | RF_NO_CONTENT, Q_FILTER, OPS_NONE,
+		AUTH "SELECT taskmgmt.delete_task($2::bigint, taskmgmt._delete_cascade_param($3::jsonb)) FROM a", NULL},
+	/* planning (#14): subtasks and relations */
+	{"GET", "/api/v1/tasks/{id}/subtasks", RF_AUTH, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.task_subtasks($2::bigint) AS body FROM a", NULL},
+	{"GET", "/api/v1/tasks/{id}/relations", RF_AUTH, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.list_relations($2::bigint) AS body FROM a", NULL},
+	{"POST", "/api/v1/tasks/{id}/relations", RF_AUTH | RF_BODY | RF_CREATED, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.add_relation($2::bigint, $3::jsonb) AS body FROM a", NULL},
+	{"DELETE", "/api/v1/tasks/{id}/relations/{id}", RF_AUTH | RF_NO_CONTENT, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.remove_relation($2::bigint, $3::bigint) FROM a", NULL},
+	{"GET", "/api/v1/tasks/{id}/as-of", RF_AUTH, Q_FILTER, OPS_NONE,
+		AUTH "SELECT taskmgmt.task_as_of($2::bigint, taskmgmt._as_of_param($3::jsonb)) AS body FROM a", NULL},
 	{"GET", "/api/v1/tasks/{id}/history", RF_AUTH, Q_FILTER, OPS_NONE,
 		AUTH "SELECT taskmgmt.task_history($2::bigint, $3::jsonb) AS body FROM a", NULL},
 	{"POST", "/api/v1/tasks/{id}/updates", RF_AUTH | RF_BODY | RF_CREATED, Q_NONE, OPS_NONE,
@@ -128,6 +143,16 @@ const route routes[] = {
 		"THEN ARRAY(SELECT jsonb_array_elements_text(b->'ids'))::bigint[] END) END "
 		"FROM a, (SELECT $2::jsonb AS b) s", NULL},
 	{"GET", "/api/v1/notifications/ws", 0, Q_NONE, OPS_WEBSOCKET, NULL, NULL},
+	/*
+	 * One-click unsubscribe (RFC 8058): the mail provider POSTs to the
+	 * List-Unsubscribe address, without a session; the signed token in its
+	 * query string is the authority (the body, "List-Unsubscribe=One-Click",
+	 * is not needed).  A person following the link gets the web UI, which
+	 * asks before it POSTs.
+	 */
+	{"POST", "/api/v1/mail/unsubscribe", 0, Q_FILTER, OPS_NONE,
+		"SELECT taskmgmt.mail_unsubscribe($1::jsonb) AS body", NULL},
+	{"GET", "/api/v1/mail/unsubscribe", 0, Q_NONE, OPS_WEB_INDEX, NULL, NULL},
 	{"GET", "/api/v1/reports/summary", RF_AUTH, Q_FILTER, OPS_NONE,
 		AUTH "SELECT taskmgmt.report_summary($2::jsonb) AS body FROM a", NULL},
 	{"GET", "/api/v1/reports/summary.pdf", RF_AUTH | RF_PDF, Q_FILTER, OPS_NONE,

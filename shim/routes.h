@@ -52,7 +52,7 @@ typedef enum ops_kind
 	OPS_WEB_INDEX,				/* the web UI (web/dist): index.html, app.js, app.css, favicon.svg */
 	OPS_WEB_JS,
 	OPS_WEB_CSS,
-	OPS_WEB_ICON,
+	OPS_WEB_ICON,				/* favicon.svg, also as /favicon.ico */
 	OPS_WEBSOCKET
 } ops_kind;
 

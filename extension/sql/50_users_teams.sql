@@ -11,7 +11,7 @@ $$;
 CREATE FUNCTION @extschema@._validate_preferences(p jsonb) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-  events constant text[] := '{assigned,updated,commented,mentioned,due_soon,overdue}';
+  events constant text[] := '{assigned,updated,commented,mentioned,due_soon,overdue,unblocked}';
   ev text;
   ch text;
 BEGIN
@@ -30,7 +30,7 @@ BEGIN
     FOR ev IN SELECT jsonb_object_keys(p -> 'notifications') LOOP
       IF NOT ev = ANY (events) THEN
         PERFORM @extschema@._invalid('preferences.notifications.' || ev,
-          'is not a known event (assigned, updated, commented, mentioned, due_soon, overdue)');
+          'is not a known event (assigned, updated, commented, mentioned, due_soon, overdue, unblocked)');
       END IF;
       IF jsonb_typeof(p -> 'notifications' -> ev) <> 'object' THEN
         PERFORM @extschema@._invalid('preferences.notifications.' || ev, 'must be an object');

@@ -1,7 +1,15 @@
 -- Tasks: JSON shape, validation, the four CRUD functions, and the trigger
 -- that enforces the assignment rules for every door (SQL API or plain SQL).
 
+-- The task JSON: the row's own fields (_task_json_core) and the planning
+-- keys (#14, 77_relations.sql), which list_tasks fetches for a whole page
+-- at once (_with_planning) instead of per task.
 CREATE FUNCTION @extschema@.task_json(t @extschema@.tasks) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT @extschema@._task_json_core(t) || @extschema@._task_planning_json(t)
+$$;
+
+CREATE FUNCTION @extschema@._task_json_core(t @extschema@.tasks) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
   SELECT jsonb_build_object(
     'id', t.id, 'title', t.title, 'description', t.description,
@@ -18,7 +26,10 @@ LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
     'tags', to_jsonb(t.tags), 'creator_id', t.creator_id,
     'created_at', t.created_at, 'updated_at', t.updated_at,
     'started_at', t.started_at, 'completed_at', t.completed_at,
-    'version', t.version)
+    'version', t.version,
+    -- planning (#14): the row's own planning fields; the counts are
+    -- _task_planning_json / _with_planning (77_relations.sql)
+    'parent_id', t.parent_id, 'recurrence', t.recurrence)
 $$;
 
 CREATE FUNCTION @extschema@._enum_field(obj jsonb, field text, allowed text[]) RETURNS text
@@ -103,6 +114,12 @@ BEGIN
       END CASE;
     END IF;
   END IF;
+  IF p ? 'parent_id' THEN  -- checked by the tasks_check_parent trigger (76_subtasks.sql)
+    r.parent_id := @extschema@._id_field(p, 'parent_id');
+  END IF;
+  IF p ? 'recurrence' THEN  -- checked by the tasks_check_recurrence trigger (78_recurrence.sql)
+    r.recurrence := nullif(btrim(@extschema@._text_field(p, 'recurrence', 500)), '');
+  END IF;
   IF p ? 'tags' THEN
     IF p -> 'tags' = 'null' THEN
       r.tags := '{}';
@@ -131,7 +148,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
   uid bigint := @extschema@.current_user_id();
 BEGIN
-  IF uid IS NOT NULL THEN
+  -- the next occurrence of a recurring task (recurrence_of, which clients
+  -- cannot insert) continues its series as it was assigned (78_recurrence.sql)
+  IF uid IS NOT NULL AND NOT (TG_OP = 'INSERT' AND NEW.recurrence_of IS NOT NULL) THEN
     IF NEW.team_id IS NOT NULL
        AND (TG_OP = 'INSERT' OR NEW.team_id IS DISTINCT FROM OLD.team_id)
        AND NOT NEW.team_id = ANY (@extschema@.my_team_ids())
@@ -170,10 +189,10 @@ BEGIN
 
   -- the version moves exactly when something a user sees changes
   IF (NEW.title, NEW.description, NEW.status, NEW.priority, NEW.due_date, NEW.team_id,
-      NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags)
+      NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags, NEW.parent_id, NEW.recurrence)
      IS NOT DISTINCT FROM
      (OLD.title, OLD.description, OLD.status, OLD.priority, OLD.due_date, OLD.team_id,
-      OLD.assignee_user_id, OLD.assignee_team_id, OLD.tags) THEN
+      OLD.assignee_user_id, OLD.assignee_team_id, OLD.tags, OLD.parent_id, OLD.recurrence) THEN
     NEW.version := OLD.version;
     NEW.updated_at := OLD.updated_at;
     RETURN NEW;
@@ -203,7 +222,7 @@ DECLARE
   r @extschema@.tasks;
 BEGIN
   PERFORM @extschema@._check_keys(task,
-    '{title,description,status,priority,due_date,team_id,assignee,tags}',
+    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id,recurrence}',
     '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
   IF NOT task ? 'title' THEN PERFORM @extschema@._invalid('title', 'is required'); END IF;
   r.description := '';
@@ -212,9 +231,9 @@ BEGIN
   r.tags := '{}';
   r := @extschema@._apply_task_fields(task, r);
   INSERT INTO @extschema@.tasks (title, description, status, priority, due_date, team_id,
-                                 assignee_user_id, assignee_team_id, tags, creator_id)
+                                 assignee_user_id, assignee_team_id, tags, creator_id, parent_id, recurrence)
   VALUES (r.title, r.description, r.status, r.priority, r.due_date, r.team_id,
-          r.assignee_user_id, r.assignee_team_id, r.tags, uid)
+          r.assignee_user_id, r.assignee_team_id, r.tags, uid, r.parent_id, r.recurrence)
   RETURNING * INTO r;
   RETURN @extschema@.task_json(r);
 END
@@ -241,7 +260,7 @@ DECLARE
 BEGIN
   PERFORM @extschema@._require_user();
   PERFORM @extschema@._check_keys(patch,
-    '{title,description,status,priority,due_date,team_id,assignee,tags}',
+    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id,recurrence}',
     '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
   SELECT * INTO r FROM @extschema@.tasks t WHERE t.id = update_task.id FOR UPDATE;
   IF NOT FOUND THEN PERFORM @extschema@._not_found('task'); END IF;
@@ -254,22 +273,33 @@ BEGIN
   UPDATE @extschema@.tasks t
      SET title = r.title, description = r.description, status = r.status, priority = r.priority,
          due_date = r.due_date, team_id = r.team_id, assignee_user_id = r.assignee_user_id,
-         assignee_team_id = r.assignee_team_id, tags = r.tags
+         assignee_team_id = r.assignee_team_id, tags = r.tags, parent_id = r.parent_id,
+         recurrence = r.recurrence
    WHERE t.id = r.id
   RETURNING * INTO r;
   RETURN @extschema@.task_json(r);
 END
 $$;
 
-CREATE FUNCTION @extschema@.delete_task(id bigint) RETURNS void
+-- cascade: also delete the subtasks (every level) the caller can see;
+-- without it a task with visible subtasks is refused (TM422, field cascade).
+-- Subtasks the caller cannot see are detached (parent_id set to NULL).
+CREATE FUNCTION @extschema@.delete_task(id bigint, cascade boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  ids bigint[];
 BEGIN
   PERFORM @extschema@._require_user();
   IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = delete_task.id) THEN
     PERFORM @extschema@._not_found('task');
   END IF;
-  DELETE FROM @extschema@.tasks t WHERE t.id = delete_task.id;
-  IF NOT FOUND THEN
+  ids := @extschema@._visible_subtree(delete_task.id);
+  IF cardinality(ids) > 1 AND NOT coalesce(cascade, false) THEN
+    PERFORM @extschema@._invalid('cascade',
+      format('must be true to delete a task with subtasks (this one has %s)', cardinality(ids) - 1));
+  END IF;
+  DELETE FROM @extschema@.tasks t WHERE t.id = ANY (ids);
+  IF NOT FOUND OR (SELECT count(*) FROM @extschema@.tasks t WHERE t.id = ANY (ids)) > 0 THEN
     RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
       MESSAGE = 'only the creator, a lead or owner of its team, or an admin can delete this task';
   END IF;

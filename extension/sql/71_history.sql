@@ -112,6 +112,8 @@ BEGIN
       'assignee', CASE WHEN r.assignee_user_id IS NOT NULL OR r.assignee_team_id IS NOT NULL
                        THEN jsonb_build_array(NULL, @extschema@._assignee_value(r.assignee_user_id, r.assignee_team_id)) END,
       'tags', CASE WHEN cardinality(r.tags) > 0 THEN jsonb_build_array(NULL, to_jsonb(r.tags)) END,
+      'parent_id', CASE WHEN r.parent_id IS NOT NULL THEN jsonb_build_array(NULL, r.parent_id) END,
+      'recurrence', CASE WHEN r.recurrence IS NOT NULL THEN jsonb_build_array(NULL, r.recurrence) END,
       'started_at', CASE WHEN r.started_at IS NOT NULL THEN jsonb_build_array(NULL, r.started_at) END,
       'completed_at', CASE WHEN r.completed_at IS NOT NULL THEN jsonb_build_array(NULL, r.completed_at) END));
     INSERT INTO @extschema@.task_events (task_id, actor_id, actor_role, source, kind, changes, description)
@@ -164,6 +166,15 @@ BEGIN
   IF NEW.tags IS DISTINCT FROM OLD.tags THEN
     ch := ch || jsonb_build_object('tags', jsonb_build_array(to_jsonb(OLD.tags), to_jsonb(NEW.tags)));
     lines := lines || format('tags: %s → %s', @extschema@._tags_label(OLD.tags), @extschema@._tags_label(NEW.tags));
+  END IF;
+  IF NEW.parent_id IS DISTINCT FROM OLD.parent_id THEN
+    ch := ch || jsonb_build_object('parent_id', jsonb_build_array(OLD.parent_id, NEW.parent_id));
+    lines := lines || format('parent: %s → %s', coalesce('#' || OLD.parent_id, 'none'),
+                             coalesce('#' || NEW.parent_id, 'none'));
+  END IF;
+  IF NEW.recurrence IS DISTINCT FROM OLD.recurrence THEN
+    ch := ch || jsonb_build_object('recurrence', jsonb_build_array(OLD.recurrence, NEW.recurrence));
+    lines := lines || format('recurrence: %s → %s', coalesce(OLD.recurrence, 'none'), coalesce(NEW.recurrence, 'none'));
   END IF;
   -- kept in the changes (so reopening a task keeps when it was completed),
   -- not repeated in the description: the status line says it
@@ -220,7 +231,6 @@ $$;
 CREATE FUNCTION @extschema@.task_history(id bigint, filter jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
-  k text;
   lim integer;
   cur jsonb;
   last_id bigint;
@@ -229,14 +239,7 @@ DECLARE
   fhash text := md5('history:' || id);
 BEGIN
   PERFORM @extschema@._require_user();
-  IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
-    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
-  END IF;
-  FOR k IN SELECT jsonb_object_keys(filter) ORDER BY 1 LOOP
-    IF k NOT IN ('limit', 'cursor') THEN
-      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter (limit, cursor)');
-    END IF;
-  END LOOP;
+  PERFORM @extschema@._check_filter_keys('task_history', filter);
   lim := @extschema@._limit_param(filter -> 'limit');
   cur := @extschema@._cursor_read(filter -> 'cursor', 'history', fhash);
   IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = task_history.id) THEN

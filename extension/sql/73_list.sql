@@ -107,6 +107,55 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            WHEN 'due_date' THEN 'date' WHEN 'title' THEN 'text' ELSE 'timestamptz' END
 $$;
 
+-- The keys that the filter argument of an API function accepts (NULL for a
+-- function without one; mail_unsubscribe's is the link's query string).  The functions check their filters against these
+-- lists, and the HTTP suite compares them with shim/openapi.json, so the
+-- documented query parameters cannot drift from what the SQL accepts.
+-- search_tasks takes q as its first argument and ranks instead of sorting;
+-- the export takes the list's keys (limit and cursor are ignored: it has
+-- every matching task) plus include_comments.
+CREATE FUNCTION @extschema@.filter_keys(api_function text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE api_function
+           WHEN 'list_tasks' THEN l
+           WHEN 'filter_tasks' THEN l
+           WHEN 'save_view' THEN array_remove(array_remove(l, 'cursor'), 'view')
+           WHEN 'task_rows' THEN array_remove(array_remove(l, 'limit'), 'cursor')
+           WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
+           WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
+           WHEN 'export_tasks_csv_lines' THEN l || '{include_comments}'::text[]
+           WHEN 'task_history' THEN '{limit,cursor}'
+           WHEN 'notifications' THEN '{unread,cursor,limit,since}'
+           WHEN 'report_summary' THEN '{team,from,to}'
+           WHEN 'report_summary_pdf' THEN '{team,from,to}'
+           WHEN 'mail_unsubscribe' THEN '{token}'
+           WHEN 'delete_task' THEN '{cascade}'
+         END
+    FROM (SELECT '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view,ready,filter}'::text[] AS l) k
+$$;
+COMMENT ON FUNCTION @extschema@.filter_keys(text) IS
+  'The keys the filter argument of an API function accepts, e.g. filter_keys(''list_tasks'').';
+
+-- Refuses a filter that is not a JSON object or has a key that
+-- filter_keys(api_function) does not list: TM400 naming it, with the keys
+-- there are.
+CREATE FUNCTION @extschema@._check_filter_keys(api_function text, filter jsonb) RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  k text;
+BEGIN
+  IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
+    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(filter) ORDER BY 1 LOOP
+    IF NOT k = ANY (@extschema@.filter_keys(api_function)) THEN
+      PERFORM @extschema@._bad_parameter(k, format('is not a known parameter (%s)',
+                                                    array_to_string(@extschema@.filter_keys(api_function), ', ')));
+    END IF;
+  END LOOP;
+END
+$$;
+
 -- Validates a list filter into canonical form:
 --   {status: [..], assignee: "me"|"none"|"user:N"|"team:N", team: N,
 --    priority: [..], tag: [..], tag_mode: "any"|"all", due_before, due_after,
@@ -117,7 +166,7 @@ $$;
 CREATE FUNCTION @extschema@._filter_normalize(filter jsonb, extra_keys text[] DEFAULT '{}')
 RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
-  known constant text[] := '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view}';
+  known constant text[] := @extschema@.filter_keys('list_tasks');
   f jsonb := '{}';
   k text;
   v jsonb;
@@ -180,6 +229,16 @@ BEGIN
         f := f || jsonb_build_object(k, @extschema@._date_param(v, k));
       WHEN 'overdue' THEN
         f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
+      WHEN 'ready' THEN  -- planning (#14, 77_relations.sql)
+        f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
+      WHEN 'filter' THEN  -- the filter language (#14, 79_filter_lang.sql)
+        IF jsonb_typeof(v) <> 'string' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a filter text such as status:todo due<7d');
+        END IF;
+        f := f || jsonb_build_object(k, v #>> '{}')
+               || (SELECT jsonb_build_object('filter_sql', c -> 'sql', 'filter_params', c -> 'params',
+                                             'filter_narrows', c -> 'narrows')
+                     FROM @extschema@._filter_compile(v #>> '{}') c);
       WHEN 'q' THEN
         IF jsonb_typeof(v) <> 'string' OR btrim(v #>> '{}') = '' THEN
           PERFORM @extschema@._bad_parameter(k, 'must be a non-empty search text');
@@ -269,6 +328,12 @@ BEGIN
     conds := conds || format(CASE WHEN (f ->> 'overdue')::boolean THEN '%s' ELSE 'NOT coalesce(%s, false)' END,
       '(t.due_date < current_date AND t.status NOT IN (''done'', ''canceled''))');
   END IF;
+  IF f ? 'ready' THEN  -- planning (#14, 77_relations.sql)
+    conds := conds || @extschema@._ready_sql((f ->> 'ready')::boolean);
+  END IF;
+  IF f ? 'filter_sql' THEN  -- the filter language (#14): values in $1, see _filter_params
+    conds := conds || (f ->> 'filter_sql');
+  END IF;
   IF f ? 'q' THEN
     conds := conds || format('t.search_vector OPERATOR(@extschema@.@@) websearch_to_tsquery(''english'', %L)', f ->> 'q');
   END IF;
@@ -278,7 +343,9 @@ BEGIN
   -- and filtering by the policy.  Not for admins (who see everything), and
   -- not when an assignee (user or team) or team filter already narrows the
   -- scan through its own index.
-  IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team' AND NOT @extschema@.current_user_is_admin() THEN
+  IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team'
+     AND NOT coalesce((f ->> 'filter_narrows')::boolean, false)  -- the filter language (#14)
+     AND NOT @extschema@.current_user_is_admin() THEN
     teams := @extschema@.my_team_ids();
     conds := conds || format(CASE WHEN cardinality(teams) = 0 THEN '(t.creator_id = %1$s OR t.assignee_user_id = %1$s)'
                                   ELSE '(t.creator_id = %1$s OR t.assignee_user_id = %1$s '
@@ -395,7 +462,8 @@ BEGIN
   PERFORM @extschema@._filter_cursor(f, 'list');
   RETURN QUERY EXECUTE format('SELECT t.* FROM @extschema@.tasks t WHERE %s ORDER BY %s',
                               @extschema@._filter_where(f),
-                              (@extschema@._order_sql(@extschema@._filter_sort(f))).order_by);
+                              (@extschema@._order_sql(@extschema@._filter_sort(f))).order_by)
+               USING @extschema@._filter_params(f);
 END
 $$;
 
@@ -430,15 +498,16 @@ BEGIN
   f := @extschema@._filter_normalize(filter);
   lim := coalesce((f ->> 'limit')::integer, 50);
   cur := @extschema@._filter_cursor(f, 'list');
-  FOR rec IN EXECUTE @extschema@._list_sql(f, cur, lim + 1) LOOP
+  FOR rec IN EXECUTE @extschema@._list_sql(f, cur, lim + 1) USING @extschema@._filter_params(f) LOOP
     IF cardinality(items) = lim THEN
       more := true;
       EXIT;
     END IF;
-    items := items || @extschema@.task_json(rec.task);
+    items := items || @extschema@._task_json_core(rec.task);  -- + planning keys below (#14)
     last_keys := rec.keys;
     last_id := (rec.task).id;
   END LOOP;
+  items := @extschema@._with_planning(items);  -- #14: the page's planning keys in two queries
   RETURN jsonb_build_object(
     'items', to_jsonb(items),
     'next_cursor', CASE WHEN more THEN @extschema@._cursor_make(jsonb_build_object(

@@ -80,16 +80,20 @@ BEGIN
 END
 $$;
 
--- Typo-tolerant fallback: when full text finds nothing (first page only)
--- and pg_trgm is installed in the database (CREATE EXTENSION pg_trgm; not a
--- hard requirement), titles similar to q by pg_trgm's word_similarity
--- (>= 0.4) among the visible tasks, best first, one page.  Returns NULL
--- without pg_trgm.
+-- Typo-tolerant fallback: when full text finds nothing (first page only),
+-- titles similar to q by pg_trgm's word_similarity (>= 0.4) among the
+-- visible tasks, best first, one page.  Only for plain words: a query with
+-- -word, "a phrase" or "or" says exactly what it wants, which similar titles
+-- would ignore (NULL then).  pg_trgm is required by the control file (since
+-- 0.2.0) and found wherever the DBA put it; NULL without it.
 CREATE FUNCTION @extschema@._search_fuzzy_sql(f jsonb, n integer) RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
   trgm text;
 BEGIN
+  IF websearch_to_tsquery('english', f ->> 'q')::text ~ '!|\||<(-|[0-9]+)>' THEN
+    RETURN NULL;
+  END IF;
   SELECT x.nspname INTO trgm FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace x ON x.oid = e.extnamespace
    WHERE e.extname = 'pg_trgm';
   IF trgm IS NULL THEN
@@ -109,8 +113,8 @@ $$;
 -- list parameters (tag, tag_mode, status, assignee, ..., limit, cursor)
 -- except sort and q.  Ranking and snippets only ever see visible rows: the
 -- RLS policy filters the candidates first (ts_rank is not leakproof).
--- When nothing matches and pg_trgm is installed, titles close to q are
--- returned instead, marked "fuzzy": true (one page, no cursor).
+-- When nothing matches, titles close to q (pg_trgm) are returned instead,
+-- marked "fuzzy": true (one page, no cursor).
 CREATE FUNCTION @extschema@.search_tasks(q text, filter jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
@@ -142,7 +146,7 @@ BEGIN
   cur := @extschema@._filter_cursor(f, 'search');
   query := websearch_to_tsquery('english', f ->> 'q');
   IF numnode(query) > 0 THEN
-    FOR rec IN EXECUTE @extschema@._search_sql(f, cur, lim + 1) LOOP
+    FOR rec IN EXECUTE @extschema@._search_sql(f, cur, lim + 1) USING @extschema@._filter_params(f) LOOP
       IF cardinality(items) = lim THEN
         more := true;
         EXIT;
@@ -154,7 +158,7 @@ BEGIN
     END LOOP;
   END IF;
   IF cardinality(items) = 0 AND cur IS NULL AND @extschema@._search_fuzzy_sql(f, lim) IS NOT NULL THEN
-    FOR rec IN EXECUTE @extschema@._search_fuzzy_sql(f, lim) LOOP
+    FOR rec IN EXECUTE @extschema@._search_fuzzy_sql(f, lim) USING @extschema@._filter_params(f) LOOP
       items := items || jsonb_build_object('task', @extschema@.task_json(rec.task), 'rank', rec.rank,
         'snippet', replace(replace(replace((rec.task).title, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'));
     END LOOP;

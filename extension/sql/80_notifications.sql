@@ -11,7 +11,7 @@ CREATE TABLE @extschema@.notifications (
   -- NULL before (see there).  One sequence: unique across users.
   id         bigint,
   user_id    bigint NOT NULL REFERENCES @extschema@.users ON DELETE CASCADE,
-  event      text NOT NULL CHECK (event IN ('assigned', 'updated', 'commented', 'mentioned', 'due_soon', 'overdue')),
+  event      text NOT NULL CHECK (event IN ('assigned', 'updated', 'commented', 'mentioned', 'due_soon', 'overdue', 'unblocked')),
   task_id    bigint NOT NULL REFERENCES @extschema@.tasks ON DELETE CASCADE,
   actor_id   bigint REFERENCES @extschema@.users ON DELETE SET NULL,
   comment_id bigint,
@@ -56,7 +56,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            "commented": {"in_app": true, "email": false},
            "mentioned": {"in_app": true, "email": true},
            "due_soon":  {"in_app": true, "email": true},
-           "overdue":   {"in_app": true, "email": false}}'::jsonb
+           "overdue":   {"in_app": true, "email": false},
+           "unblocked": {"in_app": true, "email": false}}'::jsonb
 $$;
 
 CREATE FUNCTION @extschema@._wants(prefs jsonb, event text, channel text) RETURNS boolean
@@ -297,9 +298,7 @@ DECLARE
   n int;
   last_id bigint;
 BEGIN
-  IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
-    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
-  END IF;
+  PERFORM @extschema@._check_filter_keys('notifications', filter);
   FOR k, v IN SELECT * FROM jsonb_each(filter) LOOP
     CASE k
       WHEN 'unread' THEN
@@ -324,8 +323,6 @@ BEGIN
           PERFORM @extschema@._bad_parameter('since', 'must be a notification id (0 or more)');
         END IF;
         since_id := (v #>> '{}')::bigint;
-      ELSE
-        PERFORM @extschema@._bad_parameter(k, 'is not a known parameter (unread, cursor, limit, since)');
     END CASE;
   END LOOP;
   IF since_id IS NOT NULL AND before_id IS NOT NULL THEN

@@ -9,6 +9,13 @@
 -- The mailer connects as a member of taskmgmt_mailer, the only client role
 -- that can read the outbox.  Its functions run as the caller, so for a
 -- taskmgmt_client they fail on the table privileges (42501).
+--
+-- Each message has a plain-text and an HTML body (the mailer sends them as
+-- multipart/alternative) and a one-click unsubscribe link (RFC 8058): the
+-- mailer puts it in List-Unsubscribe with List-Unsubscribe-Post.  The link
+-- carries a token signed with the token signing key, naming the user; a
+-- POST to it (no session needed, as a mail provider makes it) turns every
+-- email notification of that user off, and nothing else.
 
 DO $$
 BEGIN
@@ -99,7 +106,10 @@ CREATE TABLE @extschema@.email_outbox (
   claim_token   uuid,
   claimed_until timestamptz,
   last_error    text,
-  sent_at       timestamptz
+  sent_at       timestamptz,
+  -- the recipient's one-click unsubscribe token (_unsubscribe_token), fixed
+  -- when the row is written: rendering runs as the mailer, which cannot sign
+  unsubscribe_token text
 );
 CREATE INDEX email_outbox_due_idx ON @extschema@.email_outbox (send_after, id) WHERE status = 'pending';
 CREATE INDEX email_outbox_open_digest_idx ON @extschema@.email_outbox (user_id)
@@ -130,10 +140,17 @@ CREATE FUNCTION @extschema@._outbox_enqueue(uid bigint, address text, ev text, t
 RETURNS void LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   s @extschema@.mail_settings;
+  title text := (SELECT t.title FROM @extschema@.tasks t WHERE t.id = _outbox_enqueue.task_id);
   item jsonb := jsonb_build_object('event', ev, 'task_id', task_id, 'actor_id', actor,
-                                   'comment_id', comment, 'message', msg, 'at', now());
+                                   'comment_id', comment, 'message', msg, 'at', now(), 'title', title);
   open_id bigint;
 BEGIN
+  -- a comment goes into the body whole; the subject names the task only
+  IF comment IS NOT NULL AND ev IN ('mentioned', 'commented') THEN
+    item := item || jsonb_build_object(
+      'headline', @extschema@._comment_headline(ev, actor, title),
+      'comment', (SELECT c.body FROM @extschema@.comments c WHERE c.id = comment));
+  END IF;
   IF ev IN ('updated', 'commented') THEN
     s := @extschema@._mail_settings();
     -- The open digest of this recipient, if any; one being claimed by a
@@ -150,13 +167,14 @@ BEGIN
              send_after = least(now() + s.digest_idle, o.created_at + s.digest_max)
        WHERE o.id = open_id;
     ELSE
-      INSERT INTO @extschema@.email_outbox (user_id, recipient, kind, items, message_id, send_after)
+      INSERT INTO @extschema@.email_outbox (user_id, recipient, kind, items, message_id, send_after, unsubscribe_token)
       VALUES (uid, address, 'digest', jsonb_build_array(item), @extschema@._new_message_id(),
-              now() + least(s.digest_idle, s.digest_max));
+              now() + least(s.digest_idle, s.digest_max), @extschema@._unsubscribe_token(uid));
     END IF;
   ELSE
-    INSERT INTO @extschema@.email_outbox (user_id, recipient, kind, items, message_id)
-    VALUES (uid, address, 'single', jsonb_build_array(item), @extschema@._new_message_id());
+    INSERT INTO @extschema@.email_outbox (user_id, recipient, kind, items, message_id, unsubscribe_token)
+    VALUES (uid, address, 'single', jsonb_build_array(item), @extschema@._new_message_id(),
+            @extschema@._unsubscribe_token(uid));
   END IF;
 END
 $$;
@@ -180,25 +198,133 @@ $$;
 CREATE TRIGGER email_outbox_wake AFTER INSERT ON @extschema@.email_outbox
   FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._outbox_wake();
 
+-- Rendering, from the items alone (so a re-send carries the same text).
+-- Items written before 0.2.0 have no headline, title or comment: their
+-- message stands in.
+--
+-- Subject: the event with the task's title, never a comment (that goes into
+-- the body); a digest names its task when all its items are about one.
 CREATE FUNCTION @extschema@._outbox_subject(kind text, items jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT '[taskmgmt] ' || CASE
     WHEN kind = 'single' OR jsonb_array_length(items) = 1 THEN
-      CASE WHEN length(items -> 0 ->> 'message') > 150
-           THEN left(items -> 0 ->> 'message', 149) || '…' ELSE items -> 0 ->> 'message' END
+      CASE WHEN length(h) > 150 THEN left(h, 149) || '…' ELSE h END
+    WHEN (SELECT count(DISTINCT i ->> 'task_id') = 1 AND bool_and(i ? 'title') FROM jsonb_array_elements(items) i) THEN
+      format('%s updates on %s', jsonb_array_length(items), @extschema@._short_title(items -> -1 ->> 'title'))
     ELSE format('%s updates on your tasks', jsonb_array_length(items))
+  END
+  FROM (SELECT coalesce(items -> 0 ->> 'headline', items -> 0 ->> 'message') AS h) x
+$$;
+
+-- The links of a message: the task (the web UI opens /?task=ID, after
+-- signing in when this tab has no session), the preferences page, and the
+-- one-click unsubscribe address (NULL without a token).
+CREATE FUNCTION @extschema@._outbox_link(app_url text, what text, arg text DEFAULT NULL) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT rtrim(app_url, '/') || CASE what
+    WHEN 'task' THEN '/?task=' || arg
+    WHEN 'preferences' THEN '/?preferences'
+    WHEN 'unsubscribe' THEN '/api/v1/mail/unsubscribe?token=' || arg
   END
 $$;
 
 CREATE FUNCTION @extschema@._outbox_body(items jsonb, app_url text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT string_agg(format(E'%s\nOpen the task: %s/?task=%s\n',
-                           i ->> 'message', rtrim(app_url, '/'), i ->> 'task_id'),
+  SELECT string_agg(CASE WHEN i ? 'comment' THEN
+                      format(E'%s:\n\n%s\n\nOpen the task: %s\n', i ->> 'headline',
+                             regexp_replace(i ->> 'comment', '^', '> ', 'gn'),
+                             @extschema@._outbox_link(app_url, 'task', i ->> 'task_id'))
+                    ELSE format(E'%s\nOpen the task: %s\n', i ->> 'message',
+                                @extschema@._outbox_link(app_url, 'task', i ->> 'task_id')) END,
                     E'\n' ORDER BY ord)
-         || E'\n-- \nYou get this email because of your taskmgmt notification preferences;\n'
-         || E'change them with update_me() or PATCH /api/v1/me.\n'
+         || E'\n-- \nYou get this email because of your taskmgmt notification preferences.\n'
+         || 'Change them: ' || @extschema@._outbox_link(app_url, 'preferences') || E'\n'
   FROM jsonb_array_elements(items) WITH ORDINALITY AS x(i, ord)
 $$;
+
+-- Text for HTML: & < > " ' escaped, so nothing from a task or comment can
+-- become markup (or leave an attribute).
+CREATE FUNCTION @extschema@._html_escape(s text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT replace(replace(replace(replace(replace(s, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+                         '"', '&quot;'), '''', '&#39;')
+$$;
+
+-- The text/html alternative: the same content, escaped; line breaks kept.
+CREATE FUNCTION @extschema@._outbox_html(items jsonb, app_url text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT E'<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
+         || E'<body style="font-family: sans-serif; line-height: 1.4">\n'
+         || string_agg(format(E'<div style="margin-bottom: 1.5em">\n<p>%s</p>\n%s<p><a href="%s">Open the task</a></p>\n</div>\n',
+                              @extschema@._html_escape(coalesce(i ->> 'headline', i ->> 'message')),
+                              CASE WHEN i ? 'comment' THEN
+                                format(E'<blockquote style="margin: 0 0 0 0.5em; padding-left: 0.8em; border-left: 3px solid #ccc">%s</blockquote>\n',
+                                       replace(@extschema@._html_escape(i ->> 'comment'), E'\n', E'<br>\n'))
+                                ELSE '' END,
+                              @extschema@._html_escape(@extschema@._outbox_link(app_url, 'task', i ->> 'task_id'))),
+                       '' ORDER BY ord)
+         || E'<hr>\n<p style="color: #666; font-size: small">You get this email because of your taskmgmt '
+         || format(E'notification preferences. <a href="%s">Change them</a>.</p>\n</body></html>\n',
+                   @extschema@._html_escape(@extschema@._outbox_link(app_url, 'preferences')))
+  FROM jsonb_array_elements(items) WITH ORDINALITY AS x(i, ord)
+$$;
+
+-- One-click unsubscribe (RFC 8058).  The token is "<user id>.<mac>", the MAC
+-- keyed like the cursors' (70_cursor.sql) with keys of its own, so neither
+-- can stand for the other.  Minting needs the signing key (owner-only):
+-- _outbox_enqueue runs as the owner (notification triggers and jobs), a
+-- client calling this fails on the key's table.  Rotating the signing key
+-- retires the links in mail sent before (the preferences page still works).
+CREATE FUNCTION @extschema@._unsubscribe_mac(uid bigint) RETURNS bytea
+LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED AS $$
+  SELECT substr(sha256(sha256('taskmgmt unsubscribe outer key:'::bytea || k.secret)
+                       || sha256(sha256('taskmgmt unsubscribe inner key:'::bytea || k.secret)
+                                 || convert_to('unsubscribe:' || uid, 'UTF8'))), 1, 16)
+  FROM @extschema@.signing_keys k WHERE k.id = 1
+$$;
+
+CREATE FUNCTION @extschema@._unsubscribe_token(uid bigint) RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED AS $$
+  SELECT uid || '.' || @extschema@._b64url_encode(@extschema@._unsubscribe_mac(uid))
+$$;
+
+-- POST /api/v1/mail/unsubscribe?token=...: turns off every email
+-- notification of the token's user.  No session: a mail provider makes
+-- this request.  SECURITY DEFINER to check the MAC and write that user's
+-- preferences; it does nothing else and says nothing about the user.  Every
+-- bad link is the same TM400 error naming the parameter.
+CREATE FUNCTION @extschema@.mail_unsubscribe(link jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m text[];
+  uid bigint;
+  mac bytea;
+BEGIN
+  PERFORM @extschema@._check_filter_keys('mail_unsubscribe', link);
+  m := regexp_match(CASE WHEN jsonb_typeof(link -> 'token') = 'string' THEN link ->> 'token' END,
+                    '^([0-9]{1,18})\.([A-Za-z0-9_-]{22})$');
+  uid := m[1]::bigint;
+  mac := @extschema@._b64url_decode(m[2]);
+  -- compared as digests: the time taken says nothing about the right MAC
+  IF m IS NULL OR mac IS NULL
+     OR sha256(mac) IS DISTINCT FROM sha256(@extschema@._unsubscribe_mac(uid)) THEN
+    PERFORM @extschema@._bad_parameter('token',
+      'is not a valid unsubscribe link (it may be older than a key rotation); change your email preferences in the web UI');
+  END IF;
+  UPDATE @extschema@.users u
+     SET preferences = jsonb_set(coalesce(u.preferences, '{}'), '{notifications}',
+           coalesce(u.preferences -> 'notifications', '{}')
+           || (SELECT jsonb_object_agg(e, coalesce(u.preferences -> 'notifications' -> e, '{}')
+                                          || '{"email": false}')
+                 FROM jsonb_object_keys(@extschema@.notification_defaults()) e)),
+         updated_at = now()
+   WHERE u.id = uid;
+  RETURN jsonb_build_object('unsubscribed', true);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.mail_unsubscribe(jsonb) IS
+  'One-click unsubscribe (RFC 8058): {"token": ...} from a List-Unsubscribe link turns off every email notification of its user.';
 
 -- The mailer's side.  outbox_claim() leases up to batch_size due rows
 -- (FOR UPDATE SKIP LOCKED: concurrent mailers get disjoint rows) and counts
@@ -210,7 +336,7 @@ $$;
 -- (92_webhooks.sql).
 CREATE FUNCTION @extschema@.outbox_claim(batch_size integer DEFAULT 10, lease interval DEFAULT '5 minutes')
 RETURNS TABLE (id bigint, recipient text, subject text, body text, message_id text,
-               attempts integer, claim_token uuid)
+               attempts integer, claim_token uuid, body_html text, list_unsubscribe text)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
 DECLARE
   url text;
@@ -236,7 +362,9 @@ BEGIN
     FROM due WHERE o.id = due.id
   RETURNING o.id, o.recipient, @extschema@._outbox_subject(o.kind, o.items),
             @extschema@._outbox_body(o.items, url),
-            o.message_id, o.attempts, o.claim_token;
+            o.message_id, o.attempts, o.claim_token,
+            @extschema@._outbox_html(o.items, url),
+            @extschema@._outbox_link(url, 'unsubscribe', o.unsubscribe_token);
 END
 $$;
 
@@ -312,5 +440,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.outbox_claim(integer, interval),
   @extschema@.outbox_mark_failed(bigint, uuid, text, boolean, integer, interval),
   @extschema@.outbox_next_due(),
   @extschema@._outbox_subject(text, jsonb), @extschema@._outbox_body(jsonb, text),
+  @extschema@._outbox_html(jsonb, text), @extschema@._outbox_link(text, text, text),
+  @extschema@._html_escape(text), @extschema@._short_title(text),
   @extschema@._mail_settings()
   TO taskmgmt_mailer;

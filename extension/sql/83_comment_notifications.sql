@@ -13,6 +13,15 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   FROM (SELECT regexp_replace(btrim(body), '\s+', ' ', 'g') AS b) x
 $$;
 
+-- "Ada mentioned you on "Title"" / "Ada commented on "Title"": what
+-- happened, without the comment.  The notification adds an excerpt; an
+-- email takes this as its subject and puts the whole comment in its body.
+CREATE FUNCTION @extschema@._comment_headline(ev text, actor bigint, title text) RETURNS text
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT format(CASE ev WHEN 'mentioned' THEN '%s mentioned you on %s' ELSE '%s commented on %s' END,
+                @extschema@._actor_name(actor), @extschema@._short_title(title))
+$$;
+
 CREATE FUNCTION @extschema@._comment_mentions_notify() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
@@ -28,8 +37,7 @@ BEGIN
   SELECT * INTO t FROM @extschema@.tasks WHERE id = c.task_id;
   actor := coalesce(@extschema@.current_user_id(), c.author_id);
   PERFORM @extschema@._deliver(NEW.user_id, 'mentioned', t, actor,
-    format('%s mentioned you on %s: %s', @extschema@._actor_name(actor),
-           @extschema@._short_title(t.title), @extschema@._comment_excerpt(c.body)),
+    @extschema@._comment_headline('mentioned', actor, t.title) || ': ' || @extschema@._comment_excerpt(c.body),
     c.id);
   RETURN NULL;
 END
@@ -51,8 +59,7 @@ BEGIN
     RETURN NULL;
   END IF;
   SELECT * INTO t FROM @extschema@.tasks WHERE id = NEW.task_id;
-  msg := format('%s commented on %s: %s', @extschema@._actor_name(actor),
-                @extschema@._short_title(t.title), @extschema@._comment_excerpt(NEW.body));
+  msg := @extschema@._comment_headline('commented', actor, t.title) || ': ' || @extschema@._comment_excerpt(NEW.body);
   FOR r IN
     SELECT DISTINCT x FROM unnest(ARRAY[t.creator_id]
                                   || @extschema@._assignees(t.assignee_user_id, t.assignee_team_id)

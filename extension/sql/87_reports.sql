@@ -16,7 +16,6 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
   uid bigint := @extschema@._require_user();
   f jsonb := coalesce(filter, '{}');
-  k text;
   v jsonb;
   tz text;
   today date;
@@ -28,14 +27,7 @@ DECLARE
   t_to timestamptz;
   result jsonb;
 BEGIN
-  IF jsonb_typeof(f) <> 'object' THEN
-    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
-  END IF;
-  FOR k IN SELECT jsonb_object_keys(f) ORDER BY 1 LOOP
-    IF NOT k = ANY ('{team,from,to}') THEN
-      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter');
-    END IF;
-  END LOOP;
+  PERFORM @extschema@._check_filter_keys('report_summary', f);
 
   v := f -> 'team';
   IF v IS NOT NULL AND v <> 'null' THEN
@@ -132,6 +124,8 @@ BEGIN
                               WHERE done.day >= w.week_start AND done.day < w.week_start + 7))
                ORDER BY w.week_start)
         FROM weeks w),
+    -- #14 (79_as_of.sql): stays in each status that ended in the period
+    'time_in_status_hours', @extschema@._time_in_status(ARRAY(SELECT s.id FROM s), t_from, t_to),
     'assignees', coalesce((
       SELECT jsonb_agg(jsonb_build_object('type', n.kind, 'id', n.aid, 'name', n.name,
                                           'completed', n.completed, 'open', n.open)

@@ -10,7 +10,9 @@
 --                                  client chose when it created the task
 -- Another user's paths do not exist (404).  The DAV XML is read with
 -- PostgreSQL's xml type (XPath) and written as text; iCalendar is parsed
--- and rendered with libical (ical.c).  A PUT goes through create_task() and
+-- and rendered with libical (ical.c); RELATED-TO is the parent task (by UID,
+-- among the tasks the caller sees), RRULE the recurrence.  A PUT goes
+-- through create_task() and
 -- update_task(), so validation, history, notifications and webhooks are
 -- those of every other door, and RLS decides as always.
 --
@@ -81,7 +83,8 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.calendar_feeds', '');
 
 CREATE FUNCTION @extschema@._ical_vtodo(uid text, summary text, description text, status text, priority text,
                                         due date, tags text[], created timestamptz, modified timestamptz,
-                                        completed timestamptz, version integer) RETURNS text
+                                        completed timestamptz, version integer, parent_uid text,
+                                        recurrence text) RETURNS text
   AS 'MODULE_PATHNAME', 'tm_ical_vtodo'
   LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
@@ -99,11 +102,29 @@ CREATE FUNCTION @extschema@._feed_authenticate(token text) RETURNS bigint
   LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
 -- A task as iCalendar (the name and UID come from dav_resources, if any).
+-- Its parent goes in RELATED-TO only when the caller sees it (the lookup
+-- runs under the caller's policies).
 CREATE FUNCTION @extschema@.task_ical(t @extschema@.tasks, uid text DEFAULT NULL) RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
   SELECT @extschema@._ical_vtodo(coalesce(uid, 'taskmgmt-task-' || t.id), t.title, t.description,
                                  t.status::text, t.priority::text, t.due_date, t.tags, t.created_at,
-                                 t.updated_at, t.completed_at, t.version)
+                                 t.updated_at, t.completed_at, t.version,
+                                 (SELECT coalesce(r.uid, 'taskmgmt-task-' || p.id)
+                                    FROM @extschema@.tasks p LEFT JOIN @extschema@.dav_resources r ON r.task_id = p.id
+                                   WHERE p.id = t.parent_id),
+                                 t.recurrence)
+$$;
+
+-- The visible task a UID names (RELATED-TO), or NULL.
+CREATE FUNCTION @extschema@._dav_uid_task(uid text) RETURNS bigint
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT coalesce(
+    (SELECT r.task_id FROM @extschema@.dav_resources r JOIN @extschema@.tasks x ON x.id = r.task_id
+      WHERE r.uid = _dav_uid_task.uid ORDER BY x.id LIMIT 1),
+    (SELECT x.id FROM @extschema@.tasks x
+      WHERE x.id = CASE WHEN _dav_uid_task.uid ~ '^taskmgmt-task-[1-9][0-9]{0,17}$'
+                        THEN substr(_dav_uid_task.uid, 15)::bigint END
+        AND NOT EXISTS (SELECT FROM @extschema@.dav_resources r WHERE r.task_id = x.id)))
 $$;
 
 -- ---------------------------------------------------------------- the feed
@@ -528,6 +549,7 @@ DECLARE
   t @extschema@.tasks;
   res_uid text;
   found bigint;
+  parent bigint;
   fields jsonb;
   answer jsonb;
   expected integer;
@@ -716,6 +738,12 @@ BEGIN
     IF NOT fields ? 'uid' OR btrim(fields ->> 'uid') = '' THEN
       PERFORM @extschema@._invalid('UID', 'is required');
     END IF;
+    IF fields ? 'parent_uid' THEN
+      parent := @extschema@._dav_uid_task(fields ->> 'parent_uid');
+      IF parent IS NULL THEN
+        PERFORM @extschema@._invalid('RELATED-TO', 'names no task you can see');
+      END IF;
+    END IF;
     IF t.id IS NOT NULL THEN
       IF btrim(coalesce(if_none_match, '')) = '*' THEN
         RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'the resource exists (If-None-Match: *)';
@@ -724,8 +752,9 @@ BEGIN
         PERFORM @extschema@._invalid('UID', 'cannot change: this resource is ' || res_uid);
       END IF;
       -- PUT replaces: what the VTODO leaves out is cleared
-      answer := @extschema@.update_task(t.id, jsonb_build_object('description', '', 'priority', 'none', 'due_date', NULL)
-                                              || (fields - 'uid'), expected);
+      answer := @extschema@.update_task(t.id, jsonb_build_object('description', '', 'priority', 'none', 'due_date', NULL,
+                                                                 'recurrence', NULL, 'parent_id', parent)
+                                              || (fields - 'uid' - 'parent_uid'), expected);
       RETURN QUERY SELECT 204, NULL::text, '"' || (answer ->> 'version') || '"', NULL::text, NULL::text, NULL::text, NULL::text;
     ELSE
       IF if_match IS NOT NULL THEN
@@ -739,7 +768,7 @@ BEGIN
         RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '23505', MESSAGE = 'a task with this UID already exists in the calendar',
           HINT = 'CALDAV:no-uid-conflict: update that resource instead.';
       END IF;
-      answer := @extschema@.create_task(fields - 'uid');
+      answer := @extschema@.create_task(fields - 'uid' - 'parent_uid' || jsonb_build_object('parent_id', parent));
       INSERT INTO @extschema@.dav_resources (task_id, name, uid, created_by)
       VALUES ((answer ->> 'id')::bigint, name, fields ->> 'uid', me_id);
       RETURN QUERY SELECT 201, NULL::text, '"' || (answer ->> 'version') || '"', base || 'tasks/' || name,
@@ -769,7 +798,7 @@ $$;
 
 -- what this file made is not PUBLIC's (functions are executable by PUBLIC when made)
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._ical_vtodo(text, text, text, text, text, date, text[], timestamptz, timestamptz, timestamptz, integer),
+GRANT EXECUTE ON FUNCTION @extschema@._ical_vtodo(text, text, text, text, text, date, text[], timestamptz, timestamptz, timestamptz, integer, text, text),
   @extschema@._ical_feed(text, text[], text[], date[], text[], timestamptz[]),
   @extschema@._ical_parse_vtodo(text), @extschema@._feed_authenticate(text),
   @extschema@.task_ical(@extschema@.tasks, text),
@@ -780,5 +809,5 @@ GRANT EXECUTE ON FUNCTION @extschema@._ical_vtodo(text, text, text, text, text, 
   @extschema@._dav_response(text, text[], text[]), @extschema@._dav_status_response(text, text),
   @extschema@._dav_prop(text, text, bigint, text, text, @extschema@.tasks, text, text, text),
   @extschema@._dav_allprop(), @extschema@._dav_requested(xml, text), @extschema@._current_token_read_only(),
-  @extschema@._dav_ctag(), @extschema@._dav_sync_token(), @extschema@._dav_find(text),
+  @extschema@._dav_ctag(), @extschema@._dav_sync_token(), @extschema@._dav_find(text), @extschema@._dav_uid_task(text),
   @extschema@.dav_authenticate(text), @extschema@.dav(text, text, text, text, text, text) TO taskmgmt_client;

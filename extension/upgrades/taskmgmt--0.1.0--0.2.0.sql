@@ -397,12 +397,2738 @@ BEGIN
 END
 $$;
 
+-- ==== filter keys: the accepted query parameters in one place (#19) ====
+-- filter_keys(fn) lists what each API function's filter accepts; the
+-- functions check against it and the HTTP suite compares it with openapi.json.
+CREATE FUNCTION @extschema@.filter_keys(api_function text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE api_function
+           WHEN 'list_tasks' THEN l
+           WHEN 'filter_tasks' THEN l
+           WHEN 'save_view' THEN array_remove(array_remove(l, 'cursor'), 'view')
+           WHEN 'task_rows' THEN array_remove(array_remove(l, 'limit'), 'cursor')
+           WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
+           WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
+           WHEN 'export_tasks_csv_lines' THEN l || '{include_comments}'::text[]
+           WHEN 'task_history' THEN '{limit,cursor}'
+           WHEN 'notifications' THEN '{unread,cursor,limit,since}'
+           WHEN 'report_summary' THEN '{team,from,to}'
+           WHEN 'report_summary_pdf' THEN '{team,from,to}'
+           WHEN 'mail_unsubscribe' THEN '{token}'
+         END
+    FROM (SELECT '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view}'::text[] AS l) k
+$$;
+
+COMMENT ON FUNCTION @extschema@.filter_keys(text) IS
+  'The keys the filter argument of an API function accepts, e.g. filter_keys(''list_tasks'').';
+REVOKE ALL ON FUNCTION @extschema@.filter_keys(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.filter_keys(text) TO taskmgmt_client;
+
+CREATE FUNCTION @extschema@._check_filter_keys(api_function text, filter jsonb) RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  k text;
+BEGIN
+  IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
+    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(filter) ORDER BY 1 LOOP
+    IF NOT k = ANY (@extschema@.filter_keys(api_function)) THEN
+      PERFORM @extschema@._bad_parameter(k, format('is not a known parameter (%s)',
+                                                    array_to_string(@extschema@.filter_keys(api_function), ', ')));
+    END IF;
+  END LOOP;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._check_filter_keys(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._check_filter_keys(text, jsonb) TO taskmgmt_client;
+
+CREATE OR REPLACE FUNCTION @extschema@._filter_normalize(filter jsonb, extra_keys text[] DEFAULT '{}')
+RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  known constant text[] := @extschema@.filter_keys('list_tasks');
+  f jsonb := '{}';
+  k text;
+  v jsonb;
+  items text[];
+  s text;
+  m text[];
+  sorts jsonb := '[]';
+  seen text[] := '{}';
+BEGIN
+  IF filter IS NULL OR filter = 'null' THEN filter := '{}'; END IF;
+  IF jsonb_typeof(filter) <> 'object' THEN
+    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
+  END IF;
+  IF filter ? 'view' AND filter -> 'view' <> 'null' THEN
+    IF jsonb_typeof(filter -> 'view') <> 'string' THEN
+      PERFORM @extschema@._bad_parameter('view', 'must be the name of a saved view');
+    END IF;
+    filter := @extschema@._view_filter(filter ->> 'view') || (filter - 'view');
+  END IF;
+  filter := filter - 'view';
+  FOR k, v IN SELECT * FROM jsonb_each(filter) ORDER BY 1 LOOP
+    IF NOT (k = ANY (known) OR k = ANY (extra_keys)) THEN
+      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter');
+    END IF;
+    CONTINUE WHEN v = 'null' OR (jsonb_typeof(v) = 'string' AND btrim(v #>> '{}') = '');
+    CASE k
+      WHEN 'status' THEN
+        items := @extschema@._list_param(v, k);
+        IF NOT items <@ enum_range(NULL::@extschema@.task_status)::text[] THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a list of todo, in_progress, done, canceled');
+        END IF;
+        f := f || jsonb_build_object(k, (SELECT jsonb_agg(x ORDER BY x) FROM unnest(items) x));
+      WHEN 'priority' THEN
+        items := @extschema@._list_param(v, k);
+        IF NOT items <@ enum_range(NULL::@extschema@.task_priority)::text[] THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a list of none, low, medium, high, urgent');
+        END IF;
+        f := f || jsonb_build_object(k, (SELECT jsonb_agg(x ORDER BY x) FROM unnest(items) x));
+      WHEN 'tag' THEN
+        items := @extschema@._list_param(v, k);
+        IF EXISTS (SELECT FROM unnest(items) x WHERE length(x) > 50) OR cardinality(items) > 20 THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be at most 20 tags of at most 50 characters');
+        END IF;
+        f := f || jsonb_build_object(k, (SELECT jsonb_agg(DISTINCT lower(x)) FROM unnest(items) x));
+      WHEN 'tag_mode' THEN
+        IF jsonb_typeof(v) <> 'string' OR lower(v #>> '{}') NOT IN ('any', 'all') THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be any or all');
+        END IF;
+        f := f || jsonb_build_object(k, lower(v #>> '{}'));
+      WHEN 'assignee' THEN
+        s := lower(btrim(v #>> '{}'));
+        m := regexp_match(s, '^(user|team):([0-9]{1,18})$');
+        IF jsonb_typeof(v) <> 'string' OR NOT (s IN ('me', 'none') OR m IS NOT NULL) THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be me, none, user:ID or team:ID');
+        END IF;
+        f := f || jsonb_build_object(k, CASE WHEN m IS NULL THEN s ELSE m[1] || ':' || m[2]::bigint END);
+      WHEN 'team' THEN
+        f := f || jsonb_build_object(k, @extschema@._id_param(v, k));
+      WHEN 'due_before', 'due_after' THEN
+        f := f || jsonb_build_object(k, @extschema@._date_param(v, k));
+      WHEN 'overdue' THEN
+        f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
+      WHEN 'q' THEN
+        IF jsonb_typeof(v) <> 'string' OR btrim(v #>> '{}') = '' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a non-empty search text');
+        END IF;
+        IF length(v #>> '{}') > 500 THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be at most 500 characters');
+        END IF;
+        f := f || jsonb_build_object(k, btrim(v #>> '{}'));
+      WHEN 'sort' THEN
+        FOREACH s IN ARRAY @extschema@._list_param(v, k) LOOP
+          m := regexp_match(s, '^([-+]?)(priority|due_date|created_at|updated_at|title|status)$');
+          IF m IS NULL THEN
+            PERFORM @extschema@._bad_parameter(k,
+              'must be a list of priority, due_date, created_at, updated_at, title, status, each optionally prefixed with - for descending');
+          END IF;
+          IF m[2] = ANY (seen) THEN
+            PERFORM @extschema@._bad_parameter(k, 'names ' || m[2] || ' twice');
+          END IF;
+          seen := seen || m[2];
+          sorts := sorts || jsonb_build_array(jsonb_build_array(m[2], CASE WHEN m[1] = '-' THEN 'desc' ELSE 'asc' END));
+        END LOOP;
+        f := f || jsonb_build_object(k, sorts);
+      WHEN 'limit' THEN
+        f := f || jsonb_build_object(k, @extschema@._limit_param(v));
+      WHEN 'cursor' THEN
+        IF jsonb_typeof(v) <> 'string' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a cursor string from next_cursor');
+        END IF;
+        f := f || jsonb_build_object(k, v);
+      ELSE
+        f := f || jsonb_build_object(k, v);  -- extra keys: validated by the caller
+    END CASE;
+  END LOOP;
+  IF f ? 'tag_mode' AND NOT f ? 'tag' THEN
+    f := f - 'tag_mode';
+  END IF;
+  RETURN f;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.task_history(id bigint, filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  lim integer;
+  cur jsonb;
+  last_id bigint;
+  items jsonb;
+  n integer;
+  fhash text := md5('history:' || id);
+BEGIN
+  PERFORM @extschema@._require_user();
+  PERFORM @extschema@._check_filter_keys('task_history', filter);
+  lim := @extschema@._limit_param(filter -> 'limit');
+  cur := @extschema@._cursor_read(filter -> 'cursor', 'history', fhash);
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = task_history.id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  IF cur IS NOT NULL THEN
+    IF jsonb_typeof(cur -> 'i') IS DISTINCT FROM 'number' OR (cur ->> 'i') !~ '^[0-9]{1,18}$' THEN
+      PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
+    END IF;
+    last_id := (cur ->> 'i')::bigint;
+  END IF;
+  SELECT coalesce(jsonb_agg(@extschema@.task_event_json(e) ORDER BY e.id DESC), '[]'), count(*)
+    INTO items, n
+    FROM (SELECT * FROM @extschema@.task_events e
+           WHERE e.task_id = task_history.id AND (last_id IS NULL OR e.id < last_id)
+           ORDER BY e.id DESC LIMIT lim + 1) e;
+  IF n > lim THEN
+    items := items - lim;
+    RETURN jsonb_build_object('items', items, 'next_cursor',
+      @extschema@._cursor_make(jsonb_build_object('s', 'history', 'f', fhash,
+                                                  'i', items -> (lim - 1) -> 'id')));
+  END IF;
+  RETURN jsonb_build_object('items', items, 'next_cursor', NULL);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.notifications(filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  uid bigint := @extschema@._require_user();
+  k text;
+  v jsonb;
+  unread boolean := false;
+  lim int := 50;
+  before_id bigint;
+  since_id bigint;
+  items jsonb;
+  n int;
+  last_id bigint;
+BEGIN
+  PERFORM @extschema@._check_filter_keys('notifications', filter);
+  FOR k, v IN SELECT * FROM jsonb_each(filter) LOOP
+    CASE k
+      WHEN 'unread' THEN
+        IF v IN ('true', '"true"') THEN unread := true;
+        ELSIF v IN ('false', '"false"', 'null') THEN unread := false;
+        ELSE PERFORM @extschema@._bad_parameter('unread', 'must be true or false');
+        END IF;
+      WHEN 'limit' THEN
+        IF v #>> '{}' !~ '^[0-9]{1,3}$' OR (v #>> '{}')::int NOT BETWEEN 1 AND 200 THEN
+          PERFORM @extschema@._bad_parameter('limit', 'must be an integer from 1 to 200');
+        END IF;
+        lim := (v #>> '{}')::int;
+      WHEN 'cursor' THEN
+        IF v <> 'null' THEN
+          IF jsonb_typeof(v) <> 'string' OR v #>> '{}' !~ '^n[0-9]{1,18}$' THEN
+            PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
+          END IF;
+          before_id := substr(v #>> '{}', 2)::bigint;
+        END IF;
+      WHEN 'since' THEN
+        IF v #>> '{}' !~ '^[0-9]{1,18}$' THEN
+          PERFORM @extschema@._bad_parameter('since', 'must be a notification id (0 or more)');
+        END IF;
+        since_id := (v #>> '{}')::bigint;
+    END CASE;
+  END LOOP;
+  IF since_id IS NOT NULL AND before_id IS NOT NULL THEN
+    PERFORM @extschema@._bad_parameter('since', 'cannot be combined with cursor');
+  END IF;
+
+  IF since_id IS NOT NULL THEN
+    SELECT coalesce(jsonb_agg(@extschema@.notification_json(x) ORDER BY x.id), '[]'), count(*), max(x.id)
+      INTO items, n, last_id
+    FROM (SELECT * FROM @extschema@.notifications nn
+          WHERE nn.user_id = uid AND nn.id > since_id AND (NOT unread OR nn.read_at IS NULL)
+          ORDER BY nn.id LIMIT lim) x;
+    -- the next page of a catch-up is simply "since the last id"
+    RETURN jsonb_build_object('items', items, 'next_cursor', NULL,
+                              'last_id', last_id, 'more', n = lim);
+  END IF;
+
+  SELECT coalesce(jsonb_agg(@extschema@.notification_json(x) ORDER BY x.id DESC), '[]'), count(*), min(x.id)
+    INTO items, n, last_id
+  FROM (SELECT * FROM @extschema@.notifications nn
+        WHERE nn.user_id = uid AND nn.id IS NOT NULL
+          AND (before_id IS NULL OR nn.id < before_id)
+          AND (NOT unread OR nn.read_at IS NULL)
+        ORDER BY nn.id DESC LIMIT lim) x;
+  RETURN jsonb_build_object('items', items,
+    'next_cursor', CASE WHEN n = lim THEN 'n' || last_id END);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.report_summary(filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  uid bigint := @extschema@._require_user();
+  f jsonb := coalesce(filter, '{}');
+  v jsonb;
+  tz text;
+  today date;
+  team bigint;
+  team_name text;
+  d_from date;
+  d_to date;
+  t_from timestamptz;
+  t_to timestamptz;
+  result jsonb;
+BEGIN
+  PERFORM @extschema@._check_filter_keys('report_summary', f);
+
+  v := f -> 'team';
+  IF v IS NOT NULL AND v <> 'null' THEN
+    IF jsonb_typeof(v) NOT IN ('string', 'number') OR (v #>> '{}') !~ '^[0-9]{1,18}$' THEN
+      PERFORM @extschema@._bad_parameter('team', 'must be a team id');
+    END IF;
+    team := (v #>> '{}')::bigint;
+    -- a team one may not see does not exist (teams' row-level security)
+    SELECT t.name INTO team_name FROM @extschema@.teams t WHERE t.id = team;
+    IF NOT FOUND THEN PERFORM @extschema@._not_found('team'); END IF;
+  END IF;
+
+  -- days are the caller's days: periods and "overdue" use their time zone
+  SELECT u.timezone INTO tz FROM @extschema@.users u WHERE u.id = uid;
+  tz := coalesce(tz, 'UTC');
+  today := (now() AT TIME ZONE tz)::date;
+  d_to := coalesce(@extschema@._report_date_param(f, 'to'), today);
+  d_from := coalesce(@extschema@._report_date_param(f, 'from'), d_to - 27);
+  IF d_from > d_to THEN
+    PERFORM @extschema@._bad_parameter('from', 'must not be after to');
+  END IF;
+  IF d_to - d_from > 731 THEN
+    PERFORM @extschema@._bad_parameter('from', 'the period may span at most 732 days');
+  END IF;
+  t_from := d_from::timestamp AT TIME ZONE tz;
+  t_to := (d_to + 1)::timestamp AT TIME ZONE tz;
+
+  WITH s AS MATERIALIZED (
+    -- the visible tasks in scope: a team's tasks are those it owns or is assigned
+    SELECT t.id, t.status, t.due_date, t.assignee_user_id, t.assignee_team_id,
+           t.created_at, t.started_at, t.completed_at,
+           t.status = 'done' AND t.completed_at >= t_from AND t.completed_at < t_to AS done_in_period,
+           t.status IN ('todo', 'in_progress') AS open
+      FROM @extschema@.tasks t
+     WHERE team IS NULL OR t.team_id = team OR t.assignee_team_id = team
+  ),
+  done AS (
+    SELECT extract(epoch FROM s.completed_at - s.created_at) / 3600 AS lead_h,
+           extract(epoch FROM s.completed_at - s.started_at) / 3600 AS cycle_h,
+           (s.completed_at AT TIME ZONE tz)::date AS day
+      FROM s WHERE s.done_in_period
+  ),
+  weeks AS (
+    SELECT w::date AS week_start
+      FROM generate_series(date_trunc('week', d_from::timestamp), d_to::timestamp, interval '1 week') w
+  ),
+  by_assignee AS (
+    SELECT CASE WHEN s.assignee_user_id IS NOT NULL THEN 'user'
+                WHEN s.assignee_team_id IS NOT NULL THEN 'team' END AS kind,
+           coalesce(s.assignee_user_id, s.assignee_team_id) AS aid,
+           count(*) FILTER (WHERE s.done_in_period) AS completed,
+           count(*) FILTER (WHERE s.open) AS open
+      FROM s GROUP BY 1, 2
+  ),
+  named AS (
+    SELECT a.*, CASE a.kind
+             WHEN 'user' THEN (SELECT u.display_name FROM @extschema@.users u WHERE u.id = a.aid)
+             WHEN 'team' THEN @extschema@._team_name(a.aid) END AS name
+      FROM by_assignee a
+     WHERE a.completed > 0 OR a.open > 0
+  )
+  SELECT jsonb_build_object(
+    'team', CASE WHEN team IS NOT NULL THEN jsonb_build_object('id', team, 'name', team_name) END,
+    'from', d_from, 'to', d_to, 'timezone', tz, 'as_of', today, 'generated_at', now(),
+    'total', (SELECT count(*) FROM s),
+    'counts_by_status', (
+      SELECT jsonb_object_agg(st, (SELECT count(*) FROM s WHERE s.status::text = st) ORDER BY st)
+        FROM unnest(enum_range(NULL::@extschema@.task_status)::text[]) st),
+    'created_in_period', (SELECT count(*) FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
+    'completed_in_period', (SELECT count(*) FROM done),
+    -- of the tasks created in the period, the share that is done now
+    'completion_rate', (
+      SELECT round(count(*) FILTER (WHERE s.status = 'done')::numeric / nullif(count(*), 0), 4)
+        FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
+    'overdue', (
+      SELECT jsonb_build_object('count', count(*),
+                                'mean_age_days', round(avg(today - s.due_date), 1),
+                                'max_age_days', max(today - s.due_date))
+        FROM s WHERE s.open AND s.due_date < today),
+    'lead_time_hours', (
+      SELECT jsonb_build_object('count', count(*),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2))
+        FROM done),
+    'cycle_time_hours', (
+      SELECT jsonb_build_object('count', count(done.cycle_h),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2))
+        FROM done WHERE done.cycle_h IS NOT NULL),
+    -- weeks start on Monday; the first and last may be cut by the period
+    'weekly_throughput', (
+      SELECT jsonb_agg(jsonb_build_object('week_start', w.week_start,
+               'completed', (SELECT count(*) FROM done
+                              WHERE done.day >= w.week_start AND done.day < w.week_start + 7))
+               ORDER BY w.week_start)
+        FROM weeks w),
+    'assignees', coalesce((
+      SELECT jsonb_agg(jsonb_build_object('type', n.kind, 'id', n.aid, 'name', n.name,
+                                          'completed', n.completed, 'open', n.open)
+                       ORDER BY n.completed DESC, n.open DESC, n.name NULLS LAST, n.aid)
+        FROM named n), '[]'))
+  INTO result;
+  RETURN result;
+END
+$$;
+
+-- ==== typo-tolerant search: pg_trgm required, plain words only (#19) ====
+-- (the requirement itself is in taskmgmt.control; see doc/operations.md)
+CREATE OR REPLACE FUNCTION @extschema@._search_fuzzy_sql(f jsonb, n integer) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  trgm text;
+BEGIN
+  IF websearch_to_tsquery('english', f ->> 'q')::text ~ '!|\||<(-|[0-9]+)>' THEN
+    RETURN NULL;
+  END IF;
+  SELECT x.nspname INTO trgm FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace x ON x.oid = e.extnamespace
+   WHERE e.extname = 'pg_trgm';
+  IF trgm IS NULL THEN
+    RETURN NULL;
+  END IF;
+  RETURN format(
+      'SELECT x.t AS task, x.rank FROM ('
+      '  SELECT t, round(%1$I.word_similarity(%2$L, t.title)::numeric, 6) AS rank'
+      '  FROM @extschema@.tasks t WHERE %3$s) x'
+      ' WHERE x.rank >= 0.4 ORDER BY x.rank DESC, (x.t).id LIMIT %4$s',
+      trgm, f ->> 'q', @extschema@._filter_where(f - 'q'), n);
+END
+$$;
+
+-- ==== readable rows for psql users (#19) ====
+-- Readable doors for psql users: the API functions answer one jsonb value
+-- (right for programs, one wide line in psql); these give the same things
+-- as rows and columns.
+--   my_tasks                    VIEW: every task you can see, newest first
+--   task_rows(filter)           the list filter's tasks (filter_tasks), in
+--                               its sort order, every match (no paging)
+--   task_history_rows(task_id)  task_history's events, newest first
+--   comment_thread_rows(task_id) comment_thread in display order, indented
+-- They are built on the tables and the public functions, run as the caller
+-- (security_invoker view, SECURITY INVOKER functions), so row-level
+-- security decides what they show exactly as it does for the API.
+
+-- One readable row of a task: names instead of ids.  A set-returning SQL
+-- function so that the planner inlines it (as _export_fields).
+CREATE FUNCTION @extschema@._task_row(t @extschema@.tasks)
+RETURNS TABLE (id bigint, title text, status @extschema@.task_status, priority @extschema@.task_priority,
+               due_date date, assignee text, team text, tags text[], updated_at timestamptz, version integer)
+LANGUAGE sql STABLE ROWS 1 AS $$
+  SELECT t.id, t.title, t.status, t.priority, t.due_date,
+         CASE WHEN t.assignee_user_id IS NOT NULL THEN
+                (SELECT u.display_name FROM @extschema@.users u WHERE u.id = t.assignee_user_id)
+              WHEN t.assignee_team_id IS NOT NULL THEN
+                coalesce(@extschema@._team_name(t.assignee_team_id) || ' (team)', 'team #' || t.assignee_team_id) END,
+         @extschema@._team_name(t.team_id), t.tags, t.updated_at, t.version
+$$;
+
+CREATE VIEW @extschema@.my_tasks WITH (security_invoker = true) AS
+  SELECT r.*
+    FROM @extschema@.tasks t
+    CROSS JOIN LATERAL @extschema@._task_row(t) r
+   ORDER BY t.created_at DESC, t.id DESC;
+COMMENT ON VIEW @extschema@.my_tasks IS
+  'Every task you can see, one readable row each, newest first: SELECT * FROM taskmgmt.my_tasks';
+REVOKE ALL ON @extschema@.my_tasks FROM PUBLIC;
+GRANT SELECT ON @extschema@.my_tasks TO taskmgmt_client;
+
+-- The list filter without paging: limit and cursor are refused (SQL's LIMIT
+-- does that job here); every other key is filter_tasks' business.
+CREATE FUNCTION @extschema@.task_rows(filter jsonb DEFAULT '{}')
+RETURNS TABLE (id bigint, title text, status @extschema@.task_status, priority @extschema@.task_priority,
+               due_date date, assignee text, team text, tags text[], updated_at timestamptz, version integer)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  k text;
+BEGIN
+  FOREACH k IN ARRAY ARRAY['cursor', 'limit'] LOOP
+    IF jsonb_typeof(filter) = 'object' AND filter ? k THEN
+      PERFORM @extschema@._bad_parameter(k, 'is not a parameter of task_rows, which returns every matching task (use LIMIT)');
+    END IF;
+  END LOOP;
+  RETURN QUERY SELECT r.* FROM @extschema@.filter_tasks(filter) t CROSS JOIN LATERAL @extschema@._task_row(t) r;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.task_rows(jsonb) IS
+  'The tasks of a list filter as readable rows, in its sort order: SELECT * FROM taskmgmt.task_rows(''{"assignee": "me"}'')';
+
+CREATE FUNCTION @extschema@.task_history_rows(task_id bigint)
+RETURNS TABLE (id bigint, at timestamptz, actor text, kind text, description text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = task_history_rows.task_id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  RETURN QUERY
+  SELECT (j ->> 'id')::bigint, (j ->> 'at')::timestamptz, coalesce(j ->> 'actor_name', j ->> 'actor_role'),
+         j ->> 'kind', j ->> 'description'
+    FROM @extschema@.task_events e
+    CROSS JOIN LATERAL @extschema@.task_event_json(e) j
+   WHERE e.task_id = task_history_rows.task_id
+   ORDER BY e.id DESC;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.task_history_rows(bigint) IS
+  'The history of a task as rows, newest first (task_history without paging).';
+
+CREATE FUNCTION @extschema@.comment_thread_rows(task_id bigint)
+RETURNS TABLE (id bigint, parent_id bigint, depth integer, author text, comment text,
+               created_at timestamptz, edited_at timestamptz)
+LANGUAGE sql STABLE AS $$
+  SELECT (c ->> 'id')::bigint, (c ->> 'parent_id')::bigint, (c ->> 'depth')::integer, c ->> 'author_name',
+         repeat('  ', (c ->> 'depth')::integer)
+           || CASE WHEN (c ->> 'deleted')::boolean THEN '(deleted)' ELSE c ->> 'body' END,
+         (c ->> 'created_at')::timestamptz, (c ->> 'edited_at')::timestamptz
+    FROM jsonb_array_elements(@extschema@.comment_thread(comment_thread_rows.task_id)) WITH ORDINALITY AS x (c, n)
+   ORDER BY x.n
+$$;
+COMMENT ON FUNCTION @extschema@.comment_thread_rows(bigint) IS
+  'The comments of a task as rows in thread order, replies indented (comment_thread as a table).';
+REVOKE ALL ON FUNCTION @extschema@._task_row(@extschema@.tasks) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._task_row(@extschema@.tasks) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@.task_rows(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.task_rows(jsonb) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@.task_history_rows(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.task_history_rows(bigint) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@.comment_thread_rows(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.comment_thread_rows(bigint) TO taskmgmt_client;
+
+-- ==== mail: HTML alternative, one-click unsubscribe, subjects without the comment (#19) ====
+ALTER TABLE @extschema@.email_outbox ADD COLUMN unsubscribe_token text;
+
+CREATE FUNCTION @extschema@._outbox_link(app_url text, what text, arg text DEFAULT NULL) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT rtrim(app_url, '/') || CASE what
+    WHEN 'task' THEN '/?task=' || arg
+    WHEN 'preferences' THEN '/?preferences'
+    WHEN 'unsubscribe' THEN '/api/v1/mail/unsubscribe?token=' || arg
+  END
+$$;
+
+CREATE FUNCTION @extschema@._html_escape(s text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT replace(replace(replace(replace(replace(s, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+                         '"', '&quot;'), '''', '&#39;')
+$$;
+
+CREATE FUNCTION @extschema@._outbox_html(items jsonb, app_url text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT E'<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
+         || E'<body style="font-family: sans-serif; line-height: 1.4">\n'
+         || string_agg(format(E'<div style="margin-bottom: 1.5em">\n<p>%s</p>\n%s<p><a href="%s">Open the task</a></p>\n</div>\n',
+                              @extschema@._html_escape(coalesce(i ->> 'headline', i ->> 'message')),
+                              CASE WHEN i ? 'comment' THEN
+                                format(E'<blockquote style="margin: 0 0 0 0.5em; padding-left: 0.8em; border-left: 3px solid #ccc">%s</blockquote>\n',
+                                       replace(@extschema@._html_escape(i ->> 'comment'), E'\n', E'<br>\n'))
+                                ELSE '' END,
+                              @extschema@._html_escape(@extschema@._outbox_link(app_url, 'task', i ->> 'task_id'))),
+                       '' ORDER BY ord)
+         || E'<hr>\n<p style="color: #666; font-size: small">You get this email because of your taskmgmt '
+         || format(E'notification preferences. <a href="%s">Change them</a>.</p>\n</body></html>\n',
+                   @extschema@._html_escape(@extschema@._outbox_link(app_url, 'preferences')))
+  FROM jsonb_array_elements(items) WITH ORDINALITY AS x(i, ord)
+$$;
+
+CREATE FUNCTION @extschema@._unsubscribe_mac(uid bigint) RETURNS bytea
+LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED AS $$
+  SELECT substr(sha256(sha256('taskmgmt unsubscribe outer key:'::bytea || k.secret)
+                       || sha256(sha256('taskmgmt unsubscribe inner key:'::bytea || k.secret)
+                                 || convert_to('unsubscribe:' || uid, 'UTF8'))), 1, 16)
+  FROM @extschema@.signing_keys k WHERE k.id = 1
+$$;
+
+CREATE FUNCTION @extschema@._unsubscribe_token(uid bigint) RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED AS $$
+  SELECT uid || '.' || @extschema@._b64url_encode(@extschema@._unsubscribe_mac(uid))
+$$;
+
+CREATE FUNCTION @extschema@.mail_unsubscribe(link jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m text[];
+  uid bigint;
+  mac bytea;
+BEGIN
+  PERFORM @extschema@._check_filter_keys('mail_unsubscribe', link);
+  m := regexp_match(CASE WHEN jsonb_typeof(link -> 'token') = 'string' THEN link ->> 'token' END,
+                    '^([0-9]{1,18})\.([A-Za-z0-9_-]{22})$');
+  uid := m[1]::bigint;
+  mac := @extschema@._b64url_decode(m[2]);
+  -- compared as digests: the time taken says nothing about the right MAC
+  IF m IS NULL OR mac IS NULL
+     OR sha256(mac) IS DISTINCT FROM sha256(@extschema@._unsubscribe_mac(uid)) THEN
+    PERFORM @extschema@._bad_parameter('token',
+      'is not a valid unsubscribe link (it may be older than a key rotation); change your email preferences in the web UI');
+  END IF;
+  UPDATE @extschema@.users u
+     SET preferences = jsonb_set(coalesce(u.preferences, '{}'), '{notifications}',
+           coalesce(u.preferences -> 'notifications', '{}')
+           || (SELECT jsonb_object_agg(e, coalesce(u.preferences -> 'notifications' -> e, '{}')
+                                          || '{"email": false}')
+                 FROM jsonb_object_keys(@extschema@.notification_defaults()) e)),
+         updated_at = now()
+   WHERE u.id = uid;
+  RETURN jsonb_build_object('unsubscribed', true);
+END
+$$;
+
+CREATE FUNCTION @extschema@._comment_headline(ev text, actor bigint, title text) RETURNS text
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT format(CASE ev WHEN 'mentioned' THEN '%s mentioned you on %s' ELSE '%s commented on %s' END,
+                @extschema@._actor_name(actor), @extschema@._short_title(title))
+$$;
+
+COMMENT ON FUNCTION @extschema@.mail_unsubscribe(jsonb) IS
+  'One-click unsubscribe (RFC 8058): {"token": ...} from a List-Unsubscribe link turns off every email notification of its user.';
+REVOKE ALL ON FUNCTION @extschema@._outbox_link(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._outbox_link(text, text, text) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@._html_escape(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._html_escape(text) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@._outbox_html(jsonb, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._outbox_html(jsonb, text) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@._unsubscribe_mac(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._unsubscribe_mac(bigint) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@._unsubscribe_token(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._unsubscribe_token(bigint) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@.mail_unsubscribe(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.mail_unsubscribe(jsonb) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@._comment_headline(text, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._comment_headline(text, bigint, text) TO taskmgmt_client;
+
+CREATE OR REPLACE FUNCTION @extschema@._outbox_enqueue(uid bigint, address text, ev text, task_id bigint,
+                                            actor bigint, msg text, comment bigint)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  s @extschema@.mail_settings;
+  title text := (SELECT t.title FROM @extschema@.tasks t WHERE t.id = _outbox_enqueue.task_id);
+  item jsonb := jsonb_build_object('event', ev, 'task_id', task_id, 'actor_id', actor,
+                                   'comment_id', comment, 'message', msg, 'at', now(), 'title', title);
+  open_id bigint;
+BEGIN
+  -- a comment goes into the body whole; the subject names the task only
+  IF comment IS NOT NULL AND ev IN ('mentioned', 'commented') THEN
+    item := item || jsonb_build_object(
+      'headline', @extschema@._comment_headline(ev, actor, title),
+      'comment', (SELECT c.body FROM @extschema@.comments c WHERE c.id = comment));
+  END IF;
+  IF ev IN ('updated', 'commented') THEN
+    s := @extschema@._mail_settings();
+    -- The open digest of this recipient, if any; one being claimed by a
+    -- mailer right now is locked and skipped (a new digest starts instead),
+    -- so a user's change never waits for an SMTP server.
+    SELECT o.id INTO open_id FROM @extschema@.email_outbox o
+    WHERE o.user_id = uid AND o.status = 'pending' AND o.kind = 'digest' AND o.claim_token IS NULL
+      AND o.created_at + s.digest_max > now()
+    ORDER BY o.id DESC LIMIT 1
+    FOR UPDATE SKIP LOCKED;
+    IF open_id IS NOT NULL THEN
+      UPDATE @extschema@.email_outbox o
+         SET items = o.items || item, recipient = address, last_event_at = now(),
+             send_after = least(now() + s.digest_idle, o.created_at + s.digest_max)
+       WHERE o.id = open_id;
+    ELSE
+      INSERT INTO @extschema@.email_outbox (user_id, recipient, kind, items, message_id, send_after, unsubscribe_token)
+      VALUES (uid, address, 'digest', jsonb_build_array(item), @extschema@._new_message_id(),
+              now() + least(s.digest_idle, s.digest_max), @extschema@._unsubscribe_token(uid));
+    END IF;
+  ELSE
+    INSERT INTO @extschema@.email_outbox (user_id, recipient, kind, items, message_id, unsubscribe_token)
+    VALUES (uid, address, 'single', jsonb_build_array(item), @extschema@._new_message_id(),
+            @extschema@._unsubscribe_token(uid));
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._outbox_subject(kind text, items jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT '[taskmgmt] ' || CASE
+    WHEN kind = 'single' OR jsonb_array_length(items) = 1 THEN
+      CASE WHEN length(h) > 150 THEN left(h, 149) || '…' ELSE h END
+    WHEN (SELECT count(DISTINCT i ->> 'task_id') = 1 AND bool_and(i ? 'title') FROM jsonb_array_elements(items) i) THEN
+      format('%s updates on %s', jsonb_array_length(items), @extschema@._short_title(items -> -1 ->> 'title'))
+    ELSE format('%s updates on your tasks', jsonb_array_length(items))
+  END
+  FROM (SELECT coalesce(items -> 0 ->> 'headline', items -> 0 ->> 'message') AS h) x
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._outbox_body(items jsonb, app_url text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT string_agg(CASE WHEN i ? 'comment' THEN
+                      format(E'%s:\n\n%s\n\nOpen the task: %s\n', i ->> 'headline',
+                             regexp_replace(i ->> 'comment', '^', '> ', 'gn'),
+                             @extschema@._outbox_link(app_url, 'task', i ->> 'task_id'))
+                    ELSE format(E'%s\nOpen the task: %s\n', i ->> 'message',
+                                @extschema@._outbox_link(app_url, 'task', i ->> 'task_id')) END,
+                    E'\n' ORDER BY ord)
+         || E'\n-- \nYou get this email because of your taskmgmt notification preferences.\n'
+         || 'Change them: ' || @extschema@._outbox_link(app_url, 'preferences') || E'\n'
+  FROM jsonb_array_elements(items) WITH ORDINALITY AS x(i, ord)
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._comment_mentions_notify() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  c @extschema@.comments;
+  t @extschema@.tasks;
+  actor bigint;
+BEGIN
+  SELECT * INTO c FROM @extschema@.comments WHERE id = NEW.comment_id;
+  IF NOT FOUND OR c.deleted_at IS NOT NULL THEN
+    RETURN NULL;
+  END IF;
+  SELECT * INTO t FROM @extschema@.tasks WHERE id = c.task_id;
+  actor := coalesce(@extschema@.current_user_id(), c.author_id);
+  PERFORM @extschema@._deliver(NEW.user_id, 'mentioned', t, actor,
+    @extschema@._comment_headline('mentioned', actor, t.title) || ': ' || @extschema@._comment_excerpt(c.body),
+    c.id);
+  RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._comments_notify() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t @extschema@.tasks;
+  actor bigint := coalesce(@extschema@.current_user_id(), NEW.author_id);
+  msg text;
+  r bigint;
+BEGIN
+  IF NEW.deleted_at IS NOT NULL THEN
+    RETURN NULL;
+  END IF;
+  SELECT * INTO t FROM @extschema@.tasks WHERE id = NEW.task_id;
+  msg := @extschema@._comment_headline('commented', actor, t.title) || ': ' || @extschema@._comment_excerpt(NEW.body);
+  FOR r IN
+    SELECT DISTINCT x FROM unnest(ARRAY[t.creator_id]
+                                  || @extschema@._assignees(t.assignee_user_id, t.assignee_team_id)
+                                  || ARRAY(SELECT c.author_id FROM @extschema@.comments c
+                                           WHERE c.task_id = NEW.task_id AND c.id < NEW.id
+                                             AND c.author_id IS NOT NULL)) x
+    WHERE NOT EXISTS (SELECT FROM @extschema@.comment_mentions m
+                      WHERE m.comment_id = NEW.id AND m.user_id = x)
+    ORDER BY 1
+  LOOP
+    PERFORM @extschema@._deliver(r, 'commented', t, actor, msg, NEW.id);
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
+-- outbox_claim returns two more columns (body_html, list_unsubscribe)
+DROP FUNCTION @extschema@.outbox_claim(integer, interval);
+CREATE FUNCTION @extschema@.outbox_claim(batch_size integer DEFAULT 10, lease interval DEFAULT '5 minutes')
+RETURNS TABLE (id bigint, recipient text, subject text, body text, message_id text,
+               attempts integer, claim_token uuid, body_html text, list_unsubscribe text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  url text;
+BEGIN
+  IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 1000 THEN
+    PERFORM @extschema@._invalid('batch_size', 'must be from 1 to 1000');
+  END IF;
+  IF lease IS NULL OR lease < '1 second' THEN
+    PERFORM @extschema@._invalid('lease', 'must be at least 1 second');
+  END IF;
+  url := (@extschema@._mail_settings()).app_url;
+  RETURN QUERY
+  WITH due AS (
+    SELECT o.id FROM @extschema@.email_outbox o
+    WHERE o.status = 'pending' AND o.send_after <= now()
+      AND (o.claimed_until IS NULL OR o.claimed_until < now())
+    ORDER BY o.send_after, o.id
+    LIMIT batch_size
+    FOR UPDATE SKIP LOCKED
+  )
+  UPDATE @extschema@.email_outbox o
+     SET attempts = o.attempts + 1, claim_token = gen_random_uuid(), claimed_until = now() + lease
+    FROM due WHERE o.id = due.id
+  RETURNING o.id, o.recipient, @extschema@._outbox_subject(o.kind, o.items),
+            @extschema@._outbox_body(o.items, url),
+            o.message_id, o.attempts, o.claim_token,
+            @extschema@._outbox_html(o.items, url),
+            @extschema@._outbox_link(url, 'unsubscribe', o.unsubscribe_token);
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@.outbox_claim(integer, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.outbox_claim(integer, interval) TO taskmgmt_client;
+GRANT EXECUTE ON FUNCTION @extschema@.outbox_claim(integer, interval),
+  @extschema@._outbox_html(jsonb, text), @extschema@._outbox_link(text, text, text),
+  @extschema@._html_escape(text), @extschema@._short_title(text)
+  TO taskmgmt_mailer;
+
+-- ==== subtasks and relations (#14) ====
+-- from extension/sql/76_subtasks.sql
+-- Subtasks (#14): tasks.parent_id, at most 10 levels deep, never a cycle,
+-- and the parent must be a task the caller can see.  The check is a
+-- trigger, so plain SQL (psql) obeys it as the API does.
+
+-- Added here, after search_vector (74_search.sql), so that a fresh install
+-- and an upgraded 0.1.0 have the same column order.  A detached subtask
+-- outlives its parent.
+ALTER TABLE @extschema@.tasks ADD COLUMN parent_id bigint REFERENCES @extschema@.tasks ON DELETE SET NULL;
+
+CREATE INDEX tasks_parent_id_idx ON @extschema@.tasks (parent_id) WHERE parent_id IS NOT NULL;
+
+GRANT INSERT (parent_id), UPDATE (parent_id) ON @extschema@.tasks TO taskmgmt_client;
+
+-- SECURITY DEFINER: the chains above and below are checked whole, whatever
+-- part of them the caller can see (a trigger function cannot be called
+-- directly, so it reveals nothing beyond "refused").  The advisory lock
+-- serialises changes of the hierarchy, so two concurrent moves cannot make
+-- a cycle that neither sees alone.
+CREATE FUNCTION @extschema@._tasks_check_parent() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  uid bigint := @extschema@.current_user_id();
+  p @extschema@.tasks;
+  above integer;
+  below integer;
+  cycle boolean;
+BEGIN
+  IF TG_OP = 'UPDATE' AND NEW.parent_id IS NOT DISTINCT FROM OLD.parent_id THEN
+    RETURN NEW;
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtext('taskmgmt.tasks.parent_id'));
+  SELECT * INTO p FROM @extschema@.tasks t WHERE t.id = NEW.parent_id;
+  -- the same answer for a task that does not exist and one the caller cannot see
+  IF NOT FOUND OR (uid IS NOT NULL
+                   AND NOT @extschema@._user_can_see_task(uid, @extschema@.current_user_is_admin(), p)) THEN
+    PERFORM @extschema@._invalid('parent_id', 'is not a task you can see');
+  END IF;
+  WITH RECURSIVE up(id, n) AS (
+    SELECT NEW.parent_id, 1
+    UNION ALL
+    SELECT t.parent_id, up.n + 1 FROM up JOIN @extschema@.tasks t ON t.id = up.id
+     WHERE t.parent_id IS NOT NULL AND up.n <= 10 AND up.id <> NEW.id
+  )
+  SELECT max(n), bool_or(id = NEW.id) INTO above, cycle FROM up;
+  IF cycle THEN
+    PERFORM @extschema@._invalid('parent_id', 'would make the task a subtask of itself');
+  END IF;
+  below := 1;
+  IF TG_OP = 'UPDATE' THEN
+    WITH RECURSIVE down(id, n) AS (
+      SELECT NEW.id, 1
+      UNION ALL
+      SELECT t.id, down.n + 1 FROM down JOIN @extschema@.tasks t ON t.parent_id = down.id
+       WHERE down.n <= 10
+    )
+    SELECT max(n) INTO below FROM down;
+  END IF;
+  IF above + below > 10 THEN
+    PERFORM @extschema@._invalid('parent_id', 'would nest subtasks more than 10 levels deep');
+  END IF;
+  RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER tasks_check_parent BEFORE INSERT OR UPDATE OF parent_id ON @extschema@.tasks
+  FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL)
+  EXECUTE FUNCTION @extschema@._tasks_check_parent();
+
+-- The task and every subtask below it that the caller can see (the walk
+-- runs under the caller's policies: it stops at a subtask it cannot see).
+CREATE FUNCTION @extschema@._visible_subtree(id bigint) RETURNS bigint[]
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  WITH RECURSIVE down(id, n) AS (
+    SELECT t.id, 1 FROM @extschema@.tasks t WHERE t.id = _visible_subtree.id
+    UNION ALL
+    SELECT t.id, down.n + 1 FROM down JOIN @extschema@.tasks t ON t.parent_id = down.id
+     WHERE down.n <= 10
+  )
+  SELECT coalesce(array_agg(id ORDER BY n DESC, id), '{}') FROM down
+$$;
+
+-- GET /tasks/{id}/subtasks: {items: [task...]}, the direct subtasks the
+-- caller can see, oldest first.
+CREATE FUNCTION @extschema@.task_subtasks(id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = task_subtasks.id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  RETURN jsonb_build_object('items', coalesce(
+    (SELECT jsonb_agg(@extschema@.task_json(c) ORDER BY c.id)
+       FROM @extschema@.tasks c WHERE c.parent_id = task_subtasks.id), '[]'));
+END
+$$;
+
+-- The query parameters of DELETE /tasks/{id}: only cascade=true|false.
+CREATE FUNCTION @extschema@._delete_cascade_param(params jsonb) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  k text;
+BEGIN
+  FOR k IN SELECT jsonb_object_keys(coalesce(params, '{}')) ORDER BY 1 LOOP
+    IF k <> 'cascade' THEN PERFORM @extschema@._bad_parameter(k, 'is not a known parameter'); END IF;
+  END LOOP;
+  IF params ? 'cascade' THEN
+    RETURN @extschema@._bool_param(params -> 'cascade', 'cascade');
+  END IF;
+  RETURN false;
+END
+$$;
+
+-- from extension/sql/77_relations.sql
+-- Relations between tasks (#14): blocks (read from the other side as
+-- blocked_by), relates, duplicates (read as duplicated_by).  One relation
+-- per pair of tasks.  A relation is visible only when both of its tasks
+-- are: a relation to a task the caller cannot see does not exist for them.
+
+CREATE TABLE @extschema@.task_relations (
+  task_id    bigint NOT NULL REFERENCES @extschema@.tasks ON DELETE CASCADE,
+  other_id   bigint NOT NULL REFERENCES @extschema@.tasks ON DELETE CASCADE,
+  type       text NOT NULL CHECK (type IN ('blocks', 'relates', 'duplicates')),
+  created_by bigint REFERENCES @extschema@.users ON DELETE SET NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (task_id, other_id),
+  CHECK (task_id <> other_id)
+);
+CREATE UNIQUE INDEX task_relations_pair_key ON @extschema@.task_relations
+  (least(task_id, other_id), greatest(task_id, other_id));
+-- "what blocks this task" (blocked_by_open, ready)
+CREATE INDEX task_relations_other_id_idx ON @extschema@.task_relations (other_id, type);
+COMMENT ON TABLE @extschema@.task_relations IS
+  'Relations between tasks: task_id blocks / relates to / duplicates other_id.';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.task_relations', '');
+
+ALTER TABLE @extschema@.task_relations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.task_relations FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON @extschema@.task_relations FROM PUBLIC;
+-- Both tasks visible (the EXISTS run under the caller's tasks policy).
+CREATE POLICY task_relations_select ON @extschema@.task_relations FOR SELECT
+  USING (EXISTS (SELECT FROM @extschema@.tasks a WHERE a.id = task_relations.task_id)
+         AND EXISTS (SELECT FROM @extschema@.tasks b WHERE b.id = task_relations.other_id));
+CREATE POLICY task_relations_insert ON @extschema@.task_relations FOR INSERT
+  WITH CHECK (created_by = (SELECT @extschema@.current_user_id())
+              AND EXISTS (SELECT FROM @extschema@.tasks a WHERE a.id = task_relations.task_id)
+              AND EXISTS (SELECT FROM @extschema@.tasks b WHERE b.id = task_relations.other_id));
+CREATE POLICY task_relations_delete ON @extschema@.task_relations FOR DELETE
+  USING (EXISTS (SELECT FROM @extschema@.tasks a WHERE a.id = task_relations.task_id)
+         AND EXISTS (SELECT FROM @extschema@.tasks b WHERE b.id = task_relations.other_id));
+GRANT SELECT, INSERT (task_id, other_id, type, created_by), DELETE
+  ON @extschema@.task_relations TO taskmgmt_client;
+
+-- A cycle of blocks is refused, whatever the door.  SECURITY DEFINER: the
+-- walk follows every blocks edge, seen or not (a trigger function cannot be
+-- called directly).  The advisory lock serialises new blocks edges, so two
+-- concurrent inserts cannot close a cycle together.
+CREATE FUNCTION @extschema@._task_relations_check() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  NEW.created_at := now();
+  IF NEW.type = 'blocks' THEN
+    PERFORM pg_advisory_xact_lock(hashtext('taskmgmt.task_relations.blocks'));
+    IF EXISTS (WITH RECURSIVE reach(id) AS (
+                 SELECT NEW.other_id
+                 UNION
+                 SELECT r.other_id FROM reach JOIN @extschema@.task_relations r
+                     ON r.task_id = reach.id AND r.type = 'blocks')
+               SELECT FROM reach WHERE reach.id = NEW.task_id) THEN
+      PERFORM @extschema@._invalid('task_id', 'would make a cycle of blocking tasks');
+    END IF;
+  END IF;
+  RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER task_relations_check BEFORE INSERT ON @extschema@.task_relations
+  FOR EACH ROW EXECUTE FUNCTION @extschema@._task_relations_check();
+
+-- One relation as seen from task `me`: {type, task_id, title, status}.
+CREATE FUNCTION @extschema@._relation_json(r @extschema@.task_relations, me bigint) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT jsonb_build_object(
+    'type', CASE WHEN r.task_id = me THEN r.type
+                 WHEN r.type = 'blocks' THEN 'blocked_by'
+                 WHEN r.type = 'duplicates' THEN 'duplicated_by'
+                 ELSE r.type END,
+    'task_id', o.id, 'title', o.title, 'status', o.status, 'created_at', r.created_at)
+  FROM @extschema@.tasks o
+  WHERE o.id = CASE WHEN r.task_id = me THEN r.other_id ELSE r.task_id END
+$$;
+
+-- GET /tasks/{id}/relations: {items: [relation...]}.
+CREATE FUNCTION @extschema@.list_relations(id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = list_relations.id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  RETURN jsonb_build_object('items', coalesce(
+    (SELECT jsonb_agg(@extschema@._relation_json(r, list_relations.id)
+                      ORDER BY CASE WHEN r.task_id = list_relations.id THEN r.other_id ELSE r.task_id END)
+       FROM @extschema@.task_relations r
+      WHERE r.task_id = list_relations.id OR r.other_id = list_relations.id), '[]'));
+END
+$$;
+
+-- POST /tasks/{id}/relations {type, task_id}: the new relation as seen
+-- from task id.  TM422 for a bad body, an invisible other task or a cycle;
+-- 23505 (409) when the two tasks are already related.
+CREATE FUNCTION @extschema@.add_relation(id bigint, relation jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  uid bigint := @extschema@._require_user();
+  typ text;
+  other bigint;
+  r @extschema@.task_relations;
+BEGIN
+  PERFORM @extschema@._check_keys(relation, '{type,task_id}');
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = add_relation.id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  typ := @extschema@._enum_field(relation, 'type', '{blocks,blocked_by,relates,duplicates}');
+  IF NOT relation ? 'task_id' OR relation -> 'task_id' = 'null' THEN
+    PERFORM @extschema@._invalid('task_id', 'is required');
+  END IF;
+  other := @extschema@._id_field(relation, 'task_id');
+  IF other = add_relation.id THEN
+    PERFORM @extschema@._invalid('task_id', 'must be another task');
+  END IF;
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = other) THEN
+    PERFORM @extschema@._invalid('task_id', 'is not a task you can see');
+  END IF;
+  IF EXISTS (SELECT FROM @extschema@.task_relations x
+              WHERE (x.task_id, x.other_id) IN ((add_relation.id, other), (other, add_relation.id))) THEN
+    RAISE EXCEPTION USING ERRCODE = '23505', MESSAGE = 'these tasks are already related',
+      HINT = 'Delete the existing relation first.';
+  END IF;
+  INSERT INTO @extschema@.task_relations (task_id, other_id, type, created_by)
+  VALUES (CASE WHEN typ = 'blocked_by' THEN other ELSE add_relation.id END,
+          CASE WHEN typ = 'blocked_by' THEN add_relation.id ELSE other END,
+          CASE WHEN typ = 'blocked_by' THEN 'blocks' ELSE typ END, uid)
+  RETURNING * INTO r;
+  RETURN @extschema@._relation_json(r, add_relation.id);
+END
+$$;
+
+-- DELETE /tasks/{id}/relations/{other_id}: whichever way the relation runs.
+CREATE FUNCTION @extschema@.remove_relation(id bigint, other_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+BEGIN
+  PERFORM @extschema@._require_user();
+  DELETE FROM @extschema@.task_relations x
+   WHERE (x.task_id, x.other_id) IN ((remove_relation.id, remove_relation.other_id),
+                                     (remove_relation.other_id, remove_relation.id));
+  IF NOT FOUND THEN PERFORM @extschema@._not_found('relation'); END IF;
+END
+$$;
+
+-- The list filter ready=true: open tasks none of whose visible blockers is
+-- still open (a done or canceled blocker no longer blocks).
+CREATE FUNCTION @extschema@._ready_sql(ready boolean) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT format('%s(t.status IN (''todo'', ''in_progress'') AND NOT EXISTS ('
+                'SELECT FROM @extschema@.task_relations r JOIN @extschema@.tasks b ON b.id = r.task_id '
+                'WHERE r.other_id = t.id AND r.type = ''blocks'' AND b.status NOT IN (''done'', ''canceled'')))',
+                CASE WHEN ready THEN '' ELSE 'NOT ' END)
+$$;
+
+-- unblocked: when a task's last open blocker is done (or canceled), the
+-- blocked task's assignees hear of it.  Every blocker counts here, seen by
+-- the recipient or not, and the message names only the blocked task (which
+-- _deliver checks the recipient can see).
+CREATE FUNCTION @extschema@._tasks_notify_unblocked() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  actor bigint := @extschema@.current_user_id();
+  b @extschema@.tasks;
+  rcpt bigint;
+BEGIN
+  FOR b IN SELECT t.* FROM @extschema@.task_relations r JOIN @extschema@.tasks t ON t.id = r.other_id
+            WHERE r.task_id = NEW.id AND r.type = 'blocks' AND t.status IN ('todo', 'in_progress')
+              AND NOT EXISTS (SELECT FROM @extschema@.task_relations r2
+                                JOIN @extschema@.tasks o ON o.id = r2.task_id
+                               WHERE r2.other_id = t.id AND r2.type = 'blocks'
+                                 AND o.status NOT IN ('done', 'canceled'))
+            ORDER BY t.id LOOP
+    FOREACH rcpt IN ARRAY @extschema@._assignees(b.assignee_user_id, b.assignee_team_id) LOOP
+      PERFORM @extschema@._deliver(rcpt, 'unblocked', b, actor,
+        format('%s is no longer blocked', @extschema@._short_title(b.title)));
+    END LOOP;
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER tasks_notify_unblocked AFTER UPDATE OF status ON @extschema@.tasks
+  FOR EACH ROW WHEN (NEW.status IN ('done', 'canceled') AND OLD.status NOT IN ('done', 'canceled'))
+  EXECUTE FUNCTION @extschema@._tasks_notify_unblocked();
+
+-- The planning counts of a task's JSON (task_json, 60_tasks.sql):
+-- subtasks {total, done} and blocked_by_open.  The counts run
+-- under the caller's policies, so they count visible tasks only.
+-- PL/pgSQL so that the two queries are planned once per session.
+CREATE FUNCTION @extschema@._task_planning_json(t @extschema@.tasks) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  total bigint;
+  done bigint;
+  blockers bigint;
+BEGIN
+  SELECT count(*), count(*) FILTER (WHERE c.status = 'done') INTO total, done
+    FROM @extschema@.tasks c WHERE c.parent_id = t.id;
+  SELECT count(*) INTO blockers
+    FROM @extschema@.task_relations r JOIN @extschema@.tasks b ON b.id = r.task_id
+   WHERE r.other_id = t.id AND r.type = 'blocks' AND b.status NOT IN ('done', 'canceled');
+  RETURN jsonb_build_object('subtasks', jsonb_build_object('total', total, 'done', done), 'blocked_by_open', blockers);
+END
+$$;
+
+-- The same counts for a page of tasks (_task_json_core objects, in order)
+-- in two queries: per task they doubled the CPU time of a list page.
+CREATE FUNCTION @extschema@._with_planning(items jsonb[]) RETURNS jsonb[]
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  ids bigint[] := ARRAY(SELECT (i ->> 'id')::bigint FROM unnest(items) WITH ORDINALITY x(i, n) ORDER BY n);
+  subs jsonb;
+  blocked jsonb;
+BEGIN
+  IF cardinality(items) = 0 THEN
+    RETURN items;
+  END IF;
+  SELECT coalesce(jsonb_object_agg(c.parent_id, jsonb_build_object('total', c.total, 'done', c.done)), '{}') INTO subs
+    FROM (SELECT c.parent_id, count(*) AS total, count(*) FILTER (WHERE c.status = 'done') AS done
+            FROM @extschema@.tasks c WHERE c.parent_id = ANY (ids) GROUP BY c.parent_id) c;
+  SELECT coalesce(jsonb_object_agg(x.other_id, x.n), '{}') INTO blocked
+    FROM (SELECT r.other_id, count(*) AS n
+            FROM @extschema@.task_relations r JOIN @extschema@.tasks b ON b.id = r.task_id
+           WHERE r.other_id = ANY (ids) AND r.type = 'blocks' AND b.status NOT IN ('done', 'canceled')
+           GROUP BY r.other_id) x;
+  RETURN ARRAY(
+    SELECT i || jsonb_build_object(
+             'subtasks', coalesce(subs -> (i ->> 'id'), '{"total": 0, "done": 0}'),
+             'blocked_by_open', coalesce(blocked -> (i ->> 'id'), '0'))
+      FROM unnest(items) WITH ORDINALITY x(i, n)
+     ORDER BY x.n);
+END
+$$;
+
+-- from extension/sql/78_recurrence.sql
+-- Recurring tasks (#14): tasks.recurrence is an RFC 5545 RRULE (FREQ
+-- DAILY/WEEKLY/MONTHLY/YEARLY with INTERVAL, BYDAY, BYMONTHDAY, COUNT,
+-- UNTIL, ...), expanded by libical (extension/recurrence.c).  Completing an
+-- occurrence creates the next one, due on the rule's next date after the
+-- completed one's due date; the two histories name each other.  COUNT and
+-- UNTIL end the series.  A series runs from recurrence_start, the due date
+-- (or, without one, today in the creator's time zone) at which its rule was
+-- set: editing the rule restarts the series at the current occurrence, so
+-- the new rule applies from the next occurrence on.
+--
+-- Columns added after parent_id (76_subtasks.sql): the upgrade appends them
+-- in the same order.  recurrence_of (the occurrence this one continues) and
+-- recurrence_start are written by the triggers only (no client grant).
+ALTER TABLE @extschema@.tasks
+  ADD COLUMN recurrence       text CHECK (length(recurrence) <= 500),
+  ADD COLUMN recurrence_start date,
+  ADD COLUMN recurrence_of    bigint REFERENCES @extschema@.tasks ON DELETE SET NULL;
+
+GRANT INSERT (recurrence), UPDATE (recurrence) ON @extschema@.tasks TO taskmgmt_client;
+
+-- NULL when the rule is valid, else why not.
+CREATE FUNCTION @extschema@._rrule_check(rule text) RETURNS text
+AS 'MODULE_PATHNAME', 'tm_rrule_check' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+-- The first occurrence after `after` of the series starting at dtstart
+-- (dtstart is the first occurrence); NULL when the series has ended.
+CREATE FUNCTION @extschema@._rrule_next(rule text, dtstart date, after date) RETURNS date
+AS 'MODULE_PATHNAME', 'tm_rrule_next' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Today in the time zone of a user (UTC for none).
+CREATE FUNCTION @extschema@._user_today(uid bigint) RETURNS date
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT (now() AT TIME ZONE coalesce((SELECT u.timezone FROM @extschema@.users u WHERE u.id = uid), 'UTC'))::date
+$$;
+
+-- Validates the rule (TM422, field recurrence) and starts the series.
+CREATE FUNCTION @extschema@._tasks_check_recurrence() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  reason text;
+BEGIN
+  IF TG_OP = 'UPDATE' AND NEW.recurrence IS NOT DISTINCT FROM OLD.recurrence THEN
+    NEW.recurrence_start := OLD.recurrence_start;
+    RETURN NEW;
+  END IF;
+  IF NEW.recurrence IS NULL THEN
+    NEW.recurrence_start := NULL;
+    RETURN NEW;
+  END IF;
+  reason := @extschema@._rrule_check(NEW.recurrence);
+  IF reason IS NOT NULL THEN
+    PERFORM @extschema@._invalid('recurrence', reason);
+  END IF;
+  -- a next occurrence (recurrence_of set, which only the owner can do)
+  -- continues its series; otherwise the series starts here
+  IF NOT (TG_OP = 'INSERT' AND NEW.recurrence_of IS NOT NULL AND NEW.recurrence_start IS NOT NULL) THEN
+    NEW.recurrence_start := coalesce(NEW.due_date, @extschema@._user_today(NEW.creator_id));
+  END IF;
+  RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER tasks_check_recurrence BEFORE INSERT OR UPDATE ON @extschema@.tasks
+  FOR EACH ROW WHEN (NEW.recurrence IS NOT NULL OR NEW.recurrence_start IS NOT NULL)
+  EXECUTE FUNCTION @extschema@._tasks_check_recurrence();
+
+-- The next occurrence, when an occurrence is done.  SECURITY DEFINER: the
+-- new task belongs to the series (same creator, team, assignee, tags, ...),
+-- whoever completed this one; _tasks_before_write lets an insert with
+-- recurrence_of through its assignment checks for that reason.
+CREATE FUNCTION @extschema@._tasks_recur() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  due date;
+  nxt @extschema@.tasks;
+  role_name text := CASE WHEN current_setting('role') <> 'none' THEN current_setting('role')
+                         ELSE session_user::text END;
+BEGIN
+  -- a task re-done after being reopened has its next occurrence already
+  IF EXISTS (SELECT FROM @extschema@.tasks t WHERE t.recurrence_of = NEW.id) THEN
+    RETURN NULL;
+  END IF;
+  due := @extschema@._rrule_next(NEW.recurrence, NEW.recurrence_start,
+                                 coalesce(NEW.due_date, @extschema@._user_today(NEW.creator_id)));
+  IF due IS NULL THEN
+    RETURN NULL;  -- COUNT or UNTIL ended the series
+  END IF;
+  INSERT INTO @extschema@.tasks (title, description, status, priority, due_date, team_id,
+                                 assignee_user_id, assignee_team_id, tags, creator_id, parent_id,
+                                 recurrence, recurrence_start, recurrence_of)
+  VALUES (NEW.title, NEW.description, 'todo', NEW.priority, due, NEW.team_id,
+          NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags, NEW.creator_id, NEW.parent_id,
+          NEW.recurrence, NEW.recurrence_start, NEW.id)
+  RETURNING * INTO nxt;
+  INSERT INTO @extschema@.task_events (task_id, actor_id, actor_role, source, kind, changes, description)
+  VALUES (NEW.id, @extschema@.current_user_id(), role_name, @extschema@._event_source(), 'updated',
+          jsonb_build_object('next_occurrence', jsonb_build_array(NULL, nxt.id)),
+          format('next occurrence: #%s, due %s', nxt.id, to_char(due, 'YYYY-MM-DD'))),
+         (nxt.id, @extschema@.current_user_id(), role_name, @extschema@._event_source(), 'updated',
+          jsonb_build_object('previous_occurrence', jsonb_build_array(NULL, NEW.id)),
+          format('recurs from #%s', NEW.id));
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER tasks_recur AFTER UPDATE OF status ON @extschema@.tasks
+  FOR EACH ROW WHEN (NEW.status = 'done' AND OLD.status <> 'done' AND NEW.recurrence IS NOT NULL)
+  EXECUTE FUNCTION @extschema@._tasks_recur();
+
+CREATE INDEX tasks_recurrence_of_idx ON @extschema@.tasks (recurrence_of) WHERE recurrence_of IS NOT NULL;
+
+-- from extension/sql/79_filter_lang.sql
+-- The filter language (#14): list_tasks('{"filter": "status:todo due<7d"}')
+-- and GET /tasks?filter=... take the same text.  extension/filter_lang.c
+-- compiles it into a condition on t whose every value is an element of the
+-- bind parameter $1 (text[]); _filter_normalize() (73_list.sql) keeps the
+-- condition and its values in the normalized filter, and the list, export
+-- and search run it with EXECUTE ... USING _filter_params(f).
+
+-- {"sql": condition, "params": [values]}; TM400 (field filter) with the
+-- position and what was expected on a syntax error.
+CREATE FUNCTION @extschema@._filter_compile(filter text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'tm_filter_compile' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+-- The bind values of a normalized filter ('{}' without a filter text).
+CREATE FUNCTION @extschema@._filter_params(f jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT coalesce(ARRAY(SELECT jsonb_array_elements_text(f -> 'filter_params')), '{}')
+$$;
+
+-- The start of a day in the signed-in user's time zone (created<, updated>).
+CREATE FUNCTION @extschema@._day_start(d date) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT d::timestamp AT TIME ZONE coalesce(
+    (SELECT u.timezone FROM @extschema@.users u WHERE u.id = @extschema@.current_user_id()), 'UTC')
+$$;
+
+ALTER TABLE @extschema@.notifications DROP CONSTRAINT notifications_event_check;
+ALTER TABLE @extschema@.notifications ADD CONSTRAINT notifications_event_check
+  CHECK (event IN ('assigned', 'updated', 'commented', 'mentioned', 'due_soon', 'overdue', 'unblocked'));
+
+CREATE OR REPLACE FUNCTION @extschema@.task_json(t @extschema@.tasks) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT @extschema@._task_json_core(t) || @extschema@._task_planning_json(t)
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@._task_json_core(t @extschema@.tasks) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT jsonb_build_object(
+    'id', t.id, 'title', t.title, 'description', t.description,
+    'status', t.status, 'priority', t.priority, 'due_date', t.due_date,
+    'team_id', t.team_id,
+    'assignee', CASE
+      WHEN t.assignee_user_id IS NOT NULL THEN jsonb_build_object(
+        'type', 'user', 'id', t.assignee_user_id,
+        'name', (SELECT u.display_name FROM @extschema@.users u WHERE u.id = t.assignee_user_id))
+      WHEN t.assignee_team_id IS NOT NULL THEN jsonb_build_object(
+        'type', 'team', 'id', t.assignee_team_id,
+        'name', @extschema@._team_name(t.assignee_team_id))
+    END,
+    'tags', to_jsonb(t.tags), 'creator_id', t.creator_id,
+    'created_at', t.created_at, 'updated_at', t.updated_at,
+    'started_at', t.started_at, 'completed_at', t.completed_at,
+    'version', t.version,
+    -- planning (#14): the row's own planning fields; the counts are
+    -- _task_planning_json / _with_planning (77_relations.sql)
+    'parent_id', t.parent_id, 'recurrence', t.recurrence)
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@._apply_task_fields(p jsonb, r @extschema@.tasks) RETURNS @extschema@.tasks
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v text;
+  a jsonb;
+  tag text;
+  tags text[] := '{}';
+BEGIN
+  IF p ? 'title' THEN
+    v := btrim(@extschema@._text_field(p, 'title', 10000), E' \t\r\n');
+    IF v IS NULL OR v = '' THEN PERFORM @extschema@._invalid('title', 'must not be empty'); END IF;
+    IF length(v) > 200 THEN PERFORM @extschema@._invalid('title', 'must be at most 200 characters'); END IF;
+    r.title := v;
+  END IF;
+  IF p ? 'description' THEN
+    r.description := coalesce(@extschema@._text_field(p, 'description', 100000), '');
+  END IF;
+  IF p ? 'status' THEN
+    r.status := @extschema@._enum_field(p, 'status', enum_range(NULL::@extschema@.task_status)::text[]);
+  END IF;
+  IF p ? 'priority' THEN
+    r.priority := @extschema@._enum_field(p, 'priority', enum_range(NULL::@extschema@.task_priority)::text[]);
+  END IF;
+  IF p ? 'due_date' THEN
+    v := @extschema@._text_field(p, 'due_date', 10);
+    IF v IS NULL THEN
+      r.due_date := NULL;
+    ELSE
+      IF v !~ '^\d{4}-\d{2}-\d{2}$' THEN
+        PERFORM @extschema@._invalid('due_date', 'must be a date in the form YYYY-MM-DD');
+      END IF;
+      BEGIN
+        r.due_date := v::date;
+      EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
+        PERFORM @extschema@._invalid('due_date', 'is not a valid date');
+      END;
+    END IF;
+  END IF;
+  IF p ? 'team_id' THEN
+    r.team_id := @extschema@._id_field(p, 'team_id');
+  END IF;
+  IF p ? 'assignee' THEN
+    a := p -> 'assignee';
+    IF a = 'null' THEN
+      r.assignee_user_id := NULL;
+      r.assignee_team_id := NULL;
+    ELSE
+      IF jsonb_typeof(a) <> 'object' THEN
+        PERFORM @extschema@._invalid('assignee', 'must be null or {"type": "user"|"team", "id": N}');
+      END IF;
+      -- errors name the nested field: assignee.type, assignee.id, assignee.<unknown>
+      PERFORM @extschema@._check_keys(coalesce((SELECT jsonb_object_agg('assignee.' || e.key, e.value)
+                                                FROM jsonb_each(a) e), '{}'),
+                                      '{assignee.type,assignee.id,assignee.name}');
+      IF NOT a ? 'id' OR a -> 'id' = 'null' THEN PERFORM @extschema@._invalid('assignee.id', 'is required'); END IF;
+      CASE @extschema@._enum_field(jsonb_build_object('assignee.type', a -> 'type'), 'assignee.type', '{user,team}')
+        WHEN 'user' THEN
+          r.assignee_user_id := @extschema@._id_field(jsonb_build_object('assignee.id', a -> 'id'), 'assignee.id');
+          r.assignee_team_id := NULL;
+          IF NOT EXISTS (SELECT FROM @extschema@.users u WHERE u.id = r.assignee_user_id AND NOT u.disabled) THEN
+            PERFORM @extschema@._invalid('assignee', 'is not an active user');
+          END IF;
+        ELSE
+          r.assignee_team_id := @extschema@._id_field(jsonb_build_object('assignee.id', a -> 'id'), 'assignee.id');
+          r.assignee_user_id := NULL;
+      END CASE;
+    END IF;
+  END IF;
+  IF p ? 'parent_id' THEN  -- checked by the tasks_check_parent trigger (76_subtasks.sql)
+    r.parent_id := @extschema@._id_field(p, 'parent_id');
+  END IF;
+  IF p ? 'recurrence' THEN  -- checked by the tasks_check_recurrence trigger (78_recurrence.sql)
+    r.recurrence := nullif(btrim(@extschema@._text_field(p, 'recurrence', 500)), '');
+  END IF;
+  IF p ? 'tags' THEN
+    IF p -> 'tags' = 'null' THEN
+      r.tags := '{}';
+    ELSE
+      IF jsonb_typeof(p -> 'tags') <> 'array' THEN PERFORM @extschema@._invalid('tags', 'must be an array of strings'); END IF;
+      IF jsonb_array_length(p -> 'tags') > 20 THEN PERFORM @extschema@._invalid('tags', 'may hold at most 20 tags'); END IF;
+      FOR a IN SELECT jsonb_array_elements(p -> 'tags') LOOP
+        IF jsonb_typeof(a) <> 'string' THEN PERFORM @extschema@._invalid('tags', 'must be an array of strings'); END IF;
+        tag := lower(btrim(a #>> '{}'));
+        IF tag = '' OR length(tag) > 50 THEN
+          PERFORM @extschema@._invalid('tags', 'must be 1 to 50 characters each');
+        END IF;
+        IF NOT tag = ANY (tags) THEN tags := tags || tag; END IF;
+      END LOOP;
+      r.tags := tags;
+    END IF;
+  END IF;
+  RETURN r;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@._tasks_before_write() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  uid bigint := @extschema@.current_user_id();
+BEGIN
+  -- the next occurrence of a recurring task (recurrence_of, which clients
+  -- cannot insert) continues its series as it was assigned (78_recurrence.sql)
+  IF uid IS NOT NULL AND NOT (TG_OP = 'INSERT' AND NEW.recurrence_of IS NOT NULL) THEN
+    IF NEW.team_id IS NOT NULL
+       AND (TG_OP = 'INSERT' OR NEW.team_id IS DISTINCT FROM OLD.team_id)
+       AND NOT NEW.team_id = ANY (@extschema@.my_team_ids())
+       AND NOT (@extschema@.current_user_is_admin()
+                AND EXISTS (SELECT FROM @extschema@.teams t WHERE t.id = NEW.team_id)) THEN
+      -- the same answer for a team that exists and one that does not
+      PERFORM @extschema@._invalid('team_id', 'is not a team you belong to');
+    END IF;
+    IF (TG_OP = 'INSERT' AND (NEW.assignee_user_id IS NOT NULL OR NEW.assignee_team_id IS NOT NULL))
+       OR (TG_OP = 'UPDATE' AND (NEW.assignee_user_id IS DISTINCT FROM OLD.assignee_user_id
+                                 OR NEW.assignee_team_id IS DISTINCT FROM OLD.assignee_team_id)) THEN
+      IF NOT @extschema@.can_assign(NEW.assignee_user_id, NEW.assignee_team_id) THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+          MESSAGE = CASE WHEN NEW.assignee_user_id IS NOT NULL
+            THEN 'you may assign tasks only to yourself or to members of a team you lead'
+            ELSE 'you may assign tasks only to teams you belong to' END,
+          COLUMN = 'assignee';
+      END IF;
+      -- only admins get here with a team that does not exist (they see every
+      -- team, so saying so reveals nothing); a clear error, not a foreign key one
+      IF NEW.assignee_team_id IS NOT NULL
+         AND NOT EXISTS (SELECT FROM @extschema@.teams t WHERE t.id = NEW.assignee_team_id) THEN
+        PERFORM @extschema@._invalid('assignee', 'is not an existing team');
+      END IF;
+    END IF;
+  END IF;
+
+  IF TG_OP = 'INSERT' THEN
+    NEW.created_at := now();
+    NEW.updated_at := NEW.created_at;
+    NEW.version := 1;
+    NEW.started_at := CASE WHEN NEW.status IN ('in_progress', 'done') THEN now() END;
+    NEW.completed_at := CASE WHEN NEW.status = 'done' THEN now() END;
+    RETURN NEW;
+  END IF;
+
+  -- the version moves exactly when something a user sees changes
+  IF (NEW.title, NEW.description, NEW.status, NEW.priority, NEW.due_date, NEW.team_id,
+      NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags, NEW.parent_id, NEW.recurrence)
+     IS NOT DISTINCT FROM
+     (OLD.title, OLD.description, OLD.status, OLD.priority, OLD.due_date, OLD.team_id,
+      OLD.assignee_user_id, OLD.assignee_team_id, OLD.tags, OLD.parent_id, OLD.recurrence) THEN
+    NEW.version := OLD.version;
+    NEW.updated_at := OLD.updated_at;
+    RETURN NEW;
+  END IF;
+  NEW.version := OLD.version + 1;
+  NEW.updated_at := now();
+  IF NEW.status IS DISTINCT FROM OLD.status THEN
+    IF NEW.status IN ('in_progress', 'done') AND NEW.started_at IS NULL THEN
+      NEW.started_at := now();
+    END IF;
+    NEW.completed_at := CASE WHEN NEW.status = 'done' THEN now() END;
+  ELSE
+    NEW.started_at := OLD.started_at;
+    NEW.completed_at := OLD.completed_at;
+  END IF;
+  RETURN NEW;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@.create_task(task jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  uid bigint := @extschema@._require_user();
+  r @extschema@.tasks;
+BEGIN
+  PERFORM @extschema@._check_keys(task,
+    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id,recurrence}',
+    '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
+  IF NOT task ? 'title' THEN PERFORM @extschema@._invalid('title', 'is required'); END IF;
+  r.description := '';
+  r.status := 'todo';
+  r.priority := 'none';
+  r.tags := '{}';
+  r := @extschema@._apply_task_fields(task, r);
+  INSERT INTO @extschema@.tasks (title, description, status, priority, due_date, team_id,
+                                 assignee_user_id, assignee_team_id, tags, creator_id, parent_id, recurrence)
+  VALUES (r.title, r.description, r.status, r.priority, r.due_date, r.team_id,
+          r.assignee_user_id, r.assignee_team_id, r.tags, uid, r.parent_id, r.recurrence)
+  RETURNING * INTO r;
+  RETURN @extschema@.task_json(r);
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@.update_task(id bigint, patch jsonb, expected_version integer DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  r @extschema@.tasks;
+BEGIN
+  PERFORM @extschema@._require_user();
+  PERFORM @extschema@._check_keys(patch,
+    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id,recurrence}',
+    '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
+  SELECT * INTO r FROM @extschema@.tasks t WHERE t.id = update_task.id FOR UPDATE;
+  IF NOT FOUND THEN PERFORM @extschema@._not_found('task'); END IF;
+  IF expected_version IS NOT NULL AND r.version <> expected_version THEN
+    RAISE EXCEPTION USING ERRCODE = 'TM412', MESSAGE = 'task was changed by someone else',
+      DETAIL = format('Expected version %s, current version is %s.', expected_version, r.version),
+      HINT = 'Fetch the task again and reapply the change.';
+  END IF;
+  r := @extschema@._apply_task_fields(patch, r);
+  UPDATE @extschema@.tasks t
+     SET title = r.title, description = r.description, status = r.status, priority = r.priority,
+         due_date = r.due_date, team_id = r.team_id, assignee_user_id = r.assignee_user_id,
+         assignee_team_id = r.assignee_team_id, tags = r.tags, parent_id = r.parent_id,
+         recurrence = r.recurrence
+   WHERE t.id = r.id
+  RETURNING * INTO r;
+  RETURN @extschema@.task_json(r);
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@._tasks_record_history() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  ch jsonb := '{}';
+  lines text[] := '{}';
+  r @extschema@.tasks;
+  role_name text := CASE WHEN current_setting('role') <> 'none' THEN current_setting('role')
+                         ELSE session_user::text END;
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO @extschema@.task_events (task_id, actor_id, actor_role, source, kind, changes, description)
+    VALUES (OLD.id, @extschema@.current_user_id(), role_name, @extschema@._event_source(), 'deleted',
+            '{}', left(format('deleted "%s"', OLD.title), 10000));
+    RETURN OLD;
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    r := NEW;
+    ch := jsonb_strip_nulls(jsonb_build_object(
+      'title', jsonb_build_array(NULL, r.title),
+      'status', jsonb_build_array(NULL, r.status),
+      'priority', jsonb_build_array(NULL, r.priority),
+      'description', CASE WHEN r.description <> '' THEN jsonb_build_array(NULL, r.description) END,
+      'due_date', CASE WHEN r.due_date IS NOT NULL THEN jsonb_build_array(NULL, r.due_date) END,
+      'team_id', CASE WHEN r.team_id IS NOT NULL THEN jsonb_build_array(NULL, r.team_id) END,
+      'assignee', CASE WHEN r.assignee_user_id IS NOT NULL OR r.assignee_team_id IS NOT NULL
+                       THEN jsonb_build_array(NULL, @extschema@._assignee_value(r.assignee_user_id, r.assignee_team_id)) END,
+      'tags', CASE WHEN cardinality(r.tags) > 0 THEN jsonb_build_array(NULL, to_jsonb(r.tags)) END,
+      'parent_id', CASE WHEN r.parent_id IS NOT NULL THEN jsonb_build_array(NULL, r.parent_id) END,
+      'recurrence', CASE WHEN r.recurrence IS NOT NULL THEN jsonb_build_array(NULL, r.recurrence) END,
+      'started_at', CASE WHEN r.started_at IS NOT NULL THEN jsonb_build_array(NULL, r.started_at) END,
+      'completed_at', CASE WHEN r.completed_at IS NOT NULL THEN jsonb_build_array(NULL, r.completed_at) END));
+    INSERT INTO @extschema@.task_events (task_id, actor_id, actor_role, source, kind, changes, description)
+    VALUES (r.id, @extschema@.current_user_id(), role_name, @extschema@._event_source(), 'created', ch,
+            left(format('created "%s"', r.title), 10000));
+    RETURN NULL;
+  END IF;
+
+  -- UPDATE: nothing a user sees changed (see _tasks_before_write) -> no event
+  IF NEW.version = OLD.version AND NEW.started_at IS NOT DISTINCT FROM OLD.started_at
+     AND NEW.completed_at IS NOT DISTINCT FROM OLD.completed_at THEN
+    RETURN NULL;
+  END IF;
+  IF NEW.title IS DISTINCT FROM OLD.title THEN
+    ch := ch || jsonb_build_object('title', jsonb_build_array(OLD.title, NEW.title));
+    lines := lines || format('title: "%s" → "%s"', OLD.title, NEW.title);
+  END IF;
+  IF NEW.description IS DISTINCT FROM OLD.description THEN
+    ch := ch || jsonb_build_object('description', jsonb_build_array(OLD.description, NEW.description));
+    lines := lines || 'description edited'::text;
+  END IF;
+  IF NEW.status IS DISTINCT FROM OLD.status THEN
+    ch := ch || jsonb_build_object('status', jsonb_build_array(OLD.status, NEW.status));
+    lines := lines || format('status: %s → %s', @extschema@._status_label(OLD.status),
+                             @extschema@._status_label(NEW.status));
+  END IF;
+  IF NEW.priority IS DISTINCT FROM OLD.priority THEN
+    ch := ch || jsonb_build_object('priority', jsonb_build_array(OLD.priority, NEW.priority));
+    lines := lines || format('priority: %s → %s', initcap(OLD.priority::text), initcap(NEW.priority::text));
+  END IF;
+  IF NEW.due_date IS DISTINCT FROM OLD.due_date THEN
+    ch := ch || jsonb_build_object('due_date', jsonb_build_array(OLD.due_date, NEW.due_date));
+    lines := lines || format('due date: %s → %s', coalesce(to_char(OLD.due_date, 'YYYY-MM-DD'), 'none'),
+                             coalesce(to_char(NEW.due_date, 'YYYY-MM-DD'), 'none'));
+  END IF;
+  IF NEW.team_id IS DISTINCT FROM OLD.team_id THEN
+    ch := ch || jsonb_build_object('team_id', jsonb_build_array(OLD.team_id, NEW.team_id));
+    lines := lines || format('team: %s → %s',
+      CASE WHEN OLD.team_id IS NULL THEN 'none' ELSE coalesce(@extschema@._team_name(OLD.team_id), 'team #' || OLD.team_id) END,
+      CASE WHEN NEW.team_id IS NULL THEN 'none' ELSE coalesce(@extschema@._team_name(NEW.team_id), 'team #' || NEW.team_id) END);
+  END IF;
+  IF (NEW.assignee_user_id, NEW.assignee_team_id) IS DISTINCT FROM (OLD.assignee_user_id, OLD.assignee_team_id) THEN
+    ch := ch || jsonb_build_object('assignee', jsonb_build_array(
+      @extschema@._assignee_value(OLD.assignee_user_id, OLD.assignee_team_id),
+      @extschema@._assignee_value(NEW.assignee_user_id, NEW.assignee_team_id)));
+    lines := lines || format('assignee: %s → %s',
+      @extschema@._assignee_label(OLD.assignee_user_id, OLD.assignee_team_id),
+      @extschema@._assignee_label(NEW.assignee_user_id, NEW.assignee_team_id));
+  END IF;
+  IF NEW.tags IS DISTINCT FROM OLD.tags THEN
+    ch := ch || jsonb_build_object('tags', jsonb_build_array(to_jsonb(OLD.tags), to_jsonb(NEW.tags)));
+    lines := lines || format('tags: %s → %s', @extschema@._tags_label(OLD.tags), @extschema@._tags_label(NEW.tags));
+  END IF;
+  IF NEW.parent_id IS DISTINCT FROM OLD.parent_id THEN
+    ch := ch || jsonb_build_object('parent_id', jsonb_build_array(OLD.parent_id, NEW.parent_id));
+    lines := lines || format('parent: %s → %s', coalesce('#' || OLD.parent_id, 'none'),
+                             coalesce('#' || NEW.parent_id, 'none'));
+  END IF;
+  IF NEW.recurrence IS DISTINCT FROM OLD.recurrence THEN
+    ch := ch || jsonb_build_object('recurrence', jsonb_build_array(OLD.recurrence, NEW.recurrence));
+    lines := lines || format('recurrence: %s → %s', coalesce(OLD.recurrence, 'none'), coalesce(NEW.recurrence, 'none'));
+  END IF;
+  -- kept in the changes (so reopening a task keeps when it was completed),
+  -- not repeated in the description: the status line says it
+  IF NEW.started_at IS DISTINCT FROM OLD.started_at THEN
+    ch := ch || jsonb_build_object('started_at', jsonb_build_array(OLD.started_at, NEW.started_at));
+  END IF;
+  IF NEW.completed_at IS DISTINCT FROM OLD.completed_at THEN
+    ch := ch || jsonb_build_object('completed_at', jsonb_build_array(OLD.completed_at, NEW.completed_at));
+  END IF;
+  IF cardinality(lines) = 0 THEN
+    lines := lines || 'updated'::text;
+  END IF;
+  INSERT INTO @extschema@.task_events (task_id, actor_id, actor_role, source, kind, changes, description)
+  VALUES (NEW.id, @extschema@.current_user_id(), role_name, @extschema@._event_source(), 'updated', ch,
+          left(array_to_string(lines, '; '), 10000));
+  RETURN NULL;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@._validate_preferences(p jsonb) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  events constant text[] := '{assigned,updated,commented,mentioned,due_soon,overdue,unblocked}';
+  ev text;
+  ch text;
+BEGIN
+  IF jsonb_typeof(p) <> 'object' THEN
+    PERFORM @extschema@._invalid('preferences', 'must be an object');
+  END IF;
+  FOR ev IN SELECT jsonb_object_keys(p) LOOP
+    IF ev NOT IN ('notifications', 'default_view') THEN
+      PERFORM @extschema@._invalid('preferences.' || ev, 'is not a known preference');
+    END IF;
+  END LOOP;
+  IF p ? 'notifications' THEN
+    IF jsonb_typeof(p -> 'notifications') <> 'object' THEN
+      PERFORM @extschema@._invalid('preferences.notifications', 'must be an object');
+    END IF;
+    FOR ev IN SELECT jsonb_object_keys(p -> 'notifications') LOOP
+      IF NOT ev = ANY (events) THEN
+        PERFORM @extschema@._invalid('preferences.notifications.' || ev,
+          'is not a known event (assigned, updated, commented, mentioned, due_soon, overdue, unblocked)');
+      END IF;
+      IF jsonb_typeof(p -> 'notifications' -> ev) <> 'object' THEN
+        PERFORM @extschema@._invalid('preferences.notifications.' || ev, 'must be an object');
+      END IF;
+      FOR ch IN SELECT jsonb_object_keys(p -> 'notifications' -> ev) LOOP
+        IF ch NOT IN ('in_app', 'email') THEN
+          PERFORM @extschema@._invalid(format('preferences.notifications.%s.%s', ev, ch),
+            'is not a known channel (in_app, email)');
+        END IF;
+        IF jsonb_typeof(p -> 'notifications' -> ev -> ch) <> 'boolean' THEN
+          PERFORM @extschema@._invalid(format('preferences.notifications.%s.%s', ev, ch), 'must be true or false');
+        END IF;
+      END LOOP;
+    END LOOP;
+  END IF;
+  IF p ? 'default_view' AND p -> 'default_view' <> 'null' THEN
+    IF jsonb_typeof(p -> 'default_view') <> 'object' THEN
+      PERFORM @extschema@._invalid('preferences.default_view', 'must be an object');
+    END IF;
+    FOR ch IN SELECT jsonb_object_keys(p -> 'default_view') LOOP
+      IF ch NOT IN ('filter', 'sort') THEN
+        PERFORM @extschema@._invalid('preferences.default_view.' || ch, 'is not a known key (filter, sort)');
+      END IF;
+    END LOOP;
+    IF p -> 'default_view' ? 'filter' AND jsonb_typeof(p -> 'default_view' -> 'filter') <> 'object' THEN
+      PERFORM @extschema@._invalid('preferences.default_view.filter', 'must be an object');
+    END IF;
+    IF p -> 'default_view' ? 'sort' AND jsonb_typeof(p -> 'default_view' -> 'sort') <> 'string' THEN
+      PERFORM @extschema@._invalid('preferences.default_view.sort', 'must be a string');
+    END IF;
+  END IF;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@._filter_normalize(filter jsonb, extra_keys text[] DEFAULT '{}')
+RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  known constant text[] := '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view,ready,filter}';
+  f jsonb := '{}';
+  k text;
+  v jsonb;
+  items text[];
+  s text;
+  m text[];
+  sorts jsonb := '[]';
+  seen text[] := '{}';
+BEGIN
+  IF filter IS NULL OR filter = 'null' THEN filter := '{}'; END IF;
+  IF jsonb_typeof(filter) <> 'object' THEN
+    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
+  END IF;
+  IF filter ? 'view' AND filter -> 'view' <> 'null' THEN
+    IF jsonb_typeof(filter -> 'view') <> 'string' THEN
+      PERFORM @extschema@._bad_parameter('view', 'must be the name of a saved view');
+    END IF;
+    filter := @extschema@._view_filter(filter ->> 'view') || (filter - 'view');
+  END IF;
+  filter := filter - 'view';
+  FOR k, v IN SELECT * FROM jsonb_each(filter) ORDER BY 1 LOOP
+    IF NOT (k = ANY (known) OR k = ANY (extra_keys)) THEN
+      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter');
+    END IF;
+    CONTINUE WHEN v = 'null' OR (jsonb_typeof(v) = 'string' AND btrim(v #>> '{}') = '');
+    CASE k
+      WHEN 'status' THEN
+        items := @extschema@._list_param(v, k);
+        IF NOT items <@ enum_range(NULL::@extschema@.task_status)::text[] THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a list of todo, in_progress, done, canceled');
+        END IF;
+        f := f || jsonb_build_object(k, (SELECT jsonb_agg(x ORDER BY x) FROM unnest(items) x));
+      WHEN 'priority' THEN
+        items := @extschema@._list_param(v, k);
+        IF NOT items <@ enum_range(NULL::@extschema@.task_priority)::text[] THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a list of none, low, medium, high, urgent');
+        END IF;
+        f := f || jsonb_build_object(k, (SELECT jsonb_agg(x ORDER BY x) FROM unnest(items) x));
+      WHEN 'tag' THEN
+        items := @extschema@._list_param(v, k);
+        IF EXISTS (SELECT FROM unnest(items) x WHERE length(x) > 50) OR cardinality(items) > 20 THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be at most 20 tags of at most 50 characters');
+        END IF;
+        f := f || jsonb_build_object(k, (SELECT jsonb_agg(DISTINCT lower(x)) FROM unnest(items) x));
+      WHEN 'tag_mode' THEN
+        IF jsonb_typeof(v) <> 'string' OR lower(v #>> '{}') NOT IN ('any', 'all') THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be any or all');
+        END IF;
+        f := f || jsonb_build_object(k, lower(v #>> '{}'));
+      WHEN 'assignee' THEN
+        s := lower(btrim(v #>> '{}'));
+        m := regexp_match(s, '^(user|team):([0-9]{1,18})$');
+        IF jsonb_typeof(v) <> 'string' OR NOT (s IN ('me', 'none') OR m IS NOT NULL) THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be me, none, user:ID or team:ID');
+        END IF;
+        f := f || jsonb_build_object(k, CASE WHEN m IS NULL THEN s ELSE m[1] || ':' || m[2]::bigint END);
+      WHEN 'team' THEN
+        f := f || jsonb_build_object(k, @extschema@._id_param(v, k));
+      WHEN 'due_before', 'due_after' THEN
+        f := f || jsonb_build_object(k, @extschema@._date_param(v, k));
+      WHEN 'overdue' THEN
+        f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
+      WHEN 'ready' THEN  -- planning (#14, 77_relations.sql)
+        f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
+      WHEN 'filter' THEN  -- the filter language (#14, 79_filter_lang.sql)
+        IF jsonb_typeof(v) <> 'string' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a filter text such as status:todo due<7d');
+        END IF;
+        f := f || jsonb_build_object(k, v #>> '{}')
+               || (SELECT jsonb_build_object('filter_sql', c -> 'sql', 'filter_params', c -> 'params',
+                                             'filter_narrows', c -> 'narrows')
+                     FROM @extschema@._filter_compile(v #>> '{}') c);
+      WHEN 'q' THEN
+        IF jsonb_typeof(v) <> 'string' OR btrim(v #>> '{}') = '' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a non-empty search text');
+        END IF;
+        IF length(v #>> '{}') > 500 THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be at most 500 characters');
+        END IF;
+        f := f || jsonb_build_object(k, btrim(v #>> '{}'));
+      WHEN 'sort' THEN
+        FOREACH s IN ARRAY @extschema@._list_param(v, k) LOOP
+          m := regexp_match(s, '^([-+]?)(priority|due_date|created_at|updated_at|title|status)$');
+          IF m IS NULL THEN
+            PERFORM @extschema@._bad_parameter(k,
+              'must be a list of priority, due_date, created_at, updated_at, title, status, each optionally prefixed with - for descending');
+          END IF;
+          IF m[2] = ANY (seen) THEN
+            PERFORM @extschema@._bad_parameter(k, 'names ' || m[2] || ' twice');
+          END IF;
+          seen := seen || m[2];
+          sorts := sorts || jsonb_build_array(jsonb_build_array(m[2], CASE WHEN m[1] = '-' THEN 'desc' ELSE 'asc' END));
+        END LOOP;
+        f := f || jsonb_build_object(k, sorts);
+      WHEN 'limit' THEN
+        f := f || jsonb_build_object(k, @extschema@._limit_param(v));
+      WHEN 'cursor' THEN
+        IF jsonb_typeof(v) <> 'string' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a cursor string from next_cursor');
+        END IF;
+        f := f || jsonb_build_object(k, v);
+      ELSE
+        f := f || jsonb_build_object(k, v);  -- extra keys: validated by the caller
+    END CASE;
+  END LOOP;
+  IF f ? 'tag_mode' AND NOT f ? 'tag' THEN
+    f := f - 'tag_mode';
+  END IF;
+  RETURN f;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@._filter_where(f jsonb) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  conds text[] := '{true}';
+  uid bigint := @extschema@.current_user_id();
+  a text := f ->> 'assignee';
+  teams bigint[];
+BEGIN
+  IF f ? 'status' THEN
+    conds := conds || format('t.status = ANY (%L::@extschema@.task_status[])',
+                             ARRAY(SELECT jsonb_array_elements_text(f -> 'status')));
+  END IF;
+  IF f ? 'priority' THEN
+    conds := conds || format('t.priority = ANY (%L::@extschema@.task_priority[])',
+                             ARRAY(SELECT jsonb_array_elements_text(f -> 'priority')));
+  END IF;
+  IF a = 'me' THEN
+    conds := conds || format('t.assignee_user_id = %s', coalesce(uid, 0));
+  ELSIF a = 'none' THEN
+    conds := conds || 't.assignee_user_id IS NULL AND t.assignee_team_id IS NULL'::text;
+  ELSIF a LIKE 'user:%' THEN
+    conds := conds || format('t.assignee_user_id = %s', split_part(a, ':', 2)::bigint);
+  ELSIF a LIKE 'team:%' THEN
+    conds := conds || format('t.assignee_team_id = %s', split_part(a, ':', 2)::bigint);
+  END IF;
+  IF f ? 'team' THEN
+    conds := conds || format('t.team_id = %s', (f ->> 'team')::bigint);
+  END IF;
+  IF f ? 'tag' THEN
+    conds := conds || format(CASE WHEN f ->> 'tag_mode' = 'all' THEN 't.tags @> %L::text[]' ELSE 't.tags && %L::text[]' END,
+                             ARRAY(SELECT jsonb_array_elements_text(f -> 'tag')));
+  END IF;
+  IF f ? 'due_before' THEN
+    conds := conds || format('t.due_date < %L::date', f ->> 'due_before');
+  END IF;
+  IF f ? 'due_after' THEN
+    conds := conds || format('t.due_date > %L::date', f ->> 'due_after');
+  END IF;
+  IF f ? 'overdue' THEN
+    conds := conds || format(CASE WHEN (f ->> 'overdue')::boolean THEN '%s' ELSE 'NOT coalesce(%s, false)' END,
+      '(t.due_date < current_date AND t.status NOT IN (''done'', ''canceled''))');
+  END IF;
+  IF f ? 'ready' THEN  -- planning (#14, 77_relations.sql)
+    conds := conds || @extschema@._ready_sql((f ->> 'ready')::boolean);
+  END IF;
+  IF f ? 'filter_sql' THEN  -- the filter language (#14): values in $1, see _filter_params
+    conds := conds || (f ->> 'filter_sql');
+  END IF;
+  IF f ? 'q' THEN
+    conds := conds || format('t.search_vector OPERATOR(@extschema@.@@) websearch_to_tsquery(''english'', %L)', f ->> 'q');
+  END IF;
+  -- Index paths for the visibility rule.  RLS stays the authority (its
+  -- policy is applied on top); this restates the policy's own arms so the
+  -- planner can combine the per-arm indexes instead of scanning every task
+  -- and filtering by the policy.  Not for admins (who see everything), and
+  -- not when an assignee (user or team) or team filter already narrows the
+  -- scan through its own index.
+  IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team'
+     AND NOT coalesce((f ->> 'filter_narrows')::boolean, false)  -- the filter language (#14)
+     AND NOT @extschema@.current_user_is_admin() THEN
+    teams := @extschema@.my_team_ids();
+    conds := conds || format(CASE WHEN cardinality(teams) = 0 THEN '(t.creator_id = %1$s OR t.assignee_user_id = %1$s)'
+                                  ELSE '(t.creator_id = %1$s OR t.assignee_user_id = %1$s '
+                                       'OR t.assignee_team_id = ANY (%2$L::bigint[]) OR t.team_id = ANY (%2$L::bigint[]))' END,
+                             uid, teams);
+  END IF;
+  RETURN array_to_string(conds, ' AND ');
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@.filter_tasks(filter jsonb DEFAULT '{}') RETURNS SETOF @extschema@.tasks
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  f jsonb;
+BEGIN
+  PERFORM @extschema@._require_user();
+  f := @extschema@._filter_normalize(filter);
+  PERFORM @extschema@._filter_cursor(f, 'list');
+  RETURN QUERY EXECUTE format('SELECT t.* FROM @extschema@.tasks t WHERE %s ORDER BY %s',
+                              @extschema@._filter_where(f),
+                              (@extschema@._order_sql(@extschema@._filter_sort(f))).order_by)
+               USING @extschema@._filter_params(f);
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@.list_tasks(filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  f jsonb;
+  cur jsonb;
+  lim integer;
+  rec record;
+  items jsonb[] := '{}';
+  last_keys jsonb;
+  last_id bigint;
+  more boolean := false;
+BEGIN
+  PERFORM @extschema@._require_user();
+  f := @extschema@._filter_normalize(filter);
+  lim := coalesce((f ->> 'limit')::integer, 50);
+  cur := @extschema@._filter_cursor(f, 'list');
+  FOR rec IN EXECUTE @extschema@._list_sql(f, cur, lim + 1) USING @extschema@._filter_params(f) LOOP
+    IF cardinality(items) = lim THEN
+      more := true;
+      EXIT;
+    END IF;
+    items := items || @extschema@._task_json_core(rec.task);  -- + planning keys below (#14)
+    last_keys := rec.keys;
+    last_id := (rec.task).id;
+  END LOOP;
+  items := @extschema@._with_planning(items);  -- #14: the page's planning keys in two queries
+  RETURN jsonb_build_object(
+    'items', to_jsonb(items),
+    'next_cursor', CASE WHEN more THEN @extschema@._cursor_make(jsonb_build_object(
+      's', 'list', 'f', @extschema@._filter_hash(f), 'k', last_keys, 'i', last_id)) END);
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@.search_tasks(q text, filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  f jsonb;
+  query tsquery;
+  cur jsonb;
+  lim integer;
+  rec record;
+  items jsonb[] := '{}';
+  last_rank numeric;
+  last_id bigint;
+  more boolean := false;
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF filter IS NULL OR filter = 'null' THEN filter := '{}'; END IF;
+  IF jsonb_typeof(filter) = 'object' THEN
+    IF filter ? 'sort' THEN
+      PERFORM @extschema@._bad_parameter('sort', 'is not supported by search (results are ranked)');
+    END IF;
+    IF filter ? 'q' THEN
+      PERFORM @extschema@._bad_parameter('q', 'is given as the first argument');
+    END IF;
+  END IF;
+  IF q IS NULL OR btrim(q) = '' THEN
+    PERFORM @extschema@._bad_parameter('q', 'must be a non-empty search text');
+  END IF;
+  f := @extschema@._filter_normalize(filter || jsonb_build_object('q', q));
+  lim := coalesce((f ->> 'limit')::integer, 50);
+  cur := @extschema@._filter_cursor(f, 'search');
+  query := websearch_to_tsquery('english', f ->> 'q');
+  IF numnode(query) > 0 THEN
+    FOR rec IN EXECUTE @extschema@._search_sql(f, cur, lim + 1) USING @extschema@._filter_params(f) LOOP
+      IF cardinality(items) = lim THEN
+        more := true;
+        EXIT;
+      END IF;
+      items := items || jsonb_build_object('task', @extschema@.task_json(rec.task), 'rank', rec.rank,
+                                           'snippet', @extschema@._snippet(rec.task, query));
+      last_rank := rec.rank;
+      last_id := (rec.task).id;
+    END LOOP;
+  END IF;
+  IF cardinality(items) = 0 AND cur IS NULL AND @extschema@._search_fuzzy_sql(f, lim) IS NOT NULL THEN
+    FOR rec IN EXECUTE @extschema@._search_fuzzy_sql(f, lim) USING @extschema@._filter_params(f) LOOP
+      items := items || jsonb_build_object('task', @extschema@.task_json(rec.task), 'rank', rec.rank,
+        'snippet', replace(replace(replace((rec.task).title, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'));
+    END LOOP;
+    IF cardinality(items) > 0 THEN
+      RETURN jsonb_build_object('items', to_jsonb(items), 'next_cursor', NULL, 'fuzzy', true);
+    END IF;
+  END IF;
+  RETURN jsonb_build_object(
+    'items', to_jsonb(items),
+    'next_cursor', CASE WHEN more THEN @extschema@._cursor_make(jsonb_build_object(
+      's', 'search', 'f', @extschema@._filter_hash(f), 'r', last_rank, 'i', last_id)) END);
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@.notification_defaults() RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT '{"assigned":  {"in_app": true, "email": true},
+           "updated":   {"in_app": true, "email": false},
+           "commented": {"in_app": true, "email": false},
+           "mentioned": {"in_app": true, "email": true},
+           "due_soon":  {"in_app": true, "email": true},
+           "overdue":   {"in_app": true, "email": false},
+           "unblocked": {"in_app": true, "email": false}}'::jsonb
+$$;
+
+
+CREATE OR REPLACE FUNCTION @extschema@.report_summary(filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  uid bigint := @extschema@._require_user();
+  f jsonb := coalesce(filter, '{}');
+  k text;
+  v jsonb;
+  tz text;
+  today date;
+  team bigint;
+  team_name text;
+  d_from date;
+  d_to date;
+  t_from timestamptz;
+  t_to timestamptz;
+  result jsonb;
+BEGIN
+  IF jsonb_typeof(f) <> 'object' THEN
+    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(f) ORDER BY 1 LOOP
+    IF NOT k = ANY ('{team,from,to}') THEN
+      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter');
+    END IF;
+  END LOOP;
+
+  v := f -> 'team';
+  IF v IS NOT NULL AND v <> 'null' THEN
+    IF jsonb_typeof(v) NOT IN ('string', 'number') OR (v #>> '{}') !~ '^[0-9]{1,18}$' THEN
+      PERFORM @extschema@._bad_parameter('team', 'must be a team id');
+    END IF;
+    team := (v #>> '{}')::bigint;
+    -- a team one may not see does not exist (teams' row-level security)
+    SELECT t.name INTO team_name FROM @extschema@.teams t WHERE t.id = team;
+    IF NOT FOUND THEN PERFORM @extschema@._not_found('team'); END IF;
+  END IF;
+
+  -- days are the caller's days: periods and "overdue" use their time zone
+  SELECT u.timezone INTO tz FROM @extschema@.users u WHERE u.id = uid;
+  tz := coalesce(tz, 'UTC');
+  today := (now() AT TIME ZONE tz)::date;
+  d_to := coalesce(@extschema@._report_date_param(f, 'to'), today);
+  d_from := coalesce(@extschema@._report_date_param(f, 'from'), d_to - 27);
+  IF d_from > d_to THEN
+    PERFORM @extschema@._bad_parameter('from', 'must not be after to');
+  END IF;
+  IF d_to - d_from > 731 THEN
+    PERFORM @extschema@._bad_parameter('from', 'the period may span at most 732 days');
+  END IF;
+  t_from := d_from::timestamp AT TIME ZONE tz;
+  t_to := (d_to + 1)::timestamp AT TIME ZONE tz;
+
+  WITH s AS MATERIALIZED (
+    -- the visible tasks in scope: a team's tasks are those it owns or is assigned
+    SELECT t.id, t.status, t.due_date, t.assignee_user_id, t.assignee_team_id,
+           t.created_at, t.started_at, t.completed_at,
+           t.status = 'done' AND t.completed_at >= t_from AND t.completed_at < t_to AS done_in_period,
+           t.status IN ('todo', 'in_progress') AS open
+      FROM @extschema@.tasks t
+     WHERE team IS NULL OR t.team_id = team OR t.assignee_team_id = team
+  ),
+  done AS (
+    SELECT extract(epoch FROM s.completed_at - s.created_at) / 3600 AS lead_h,
+           extract(epoch FROM s.completed_at - s.started_at) / 3600 AS cycle_h,
+           (s.completed_at AT TIME ZONE tz)::date AS day
+      FROM s WHERE s.done_in_period
+  ),
+  weeks AS (
+    SELECT w::date AS week_start
+      FROM generate_series(date_trunc('week', d_from::timestamp), d_to::timestamp, interval '1 week') w
+  ),
+  by_assignee AS (
+    SELECT CASE WHEN s.assignee_user_id IS NOT NULL THEN 'user'
+                WHEN s.assignee_team_id IS NOT NULL THEN 'team' END AS kind,
+           coalesce(s.assignee_user_id, s.assignee_team_id) AS aid,
+           count(*) FILTER (WHERE s.done_in_period) AS completed,
+           count(*) FILTER (WHERE s.open) AS open
+      FROM s GROUP BY 1, 2
+  ),
+  named AS (
+    SELECT a.*, CASE a.kind
+             WHEN 'user' THEN (SELECT u.display_name FROM @extschema@.users u WHERE u.id = a.aid)
+             WHEN 'team' THEN @extschema@._team_name(a.aid) END AS name
+      FROM by_assignee a
+     WHERE a.completed > 0 OR a.open > 0
+  )
+  SELECT jsonb_build_object(
+    'team', CASE WHEN team IS NOT NULL THEN jsonb_build_object('id', team, 'name', team_name) END,
+    'from', d_from, 'to', d_to, 'timezone', tz, 'as_of', today, 'generated_at', now(),
+    'total', (SELECT count(*) FROM s),
+    'counts_by_status', (
+      SELECT jsonb_object_agg(st, (SELECT count(*) FROM s WHERE s.status::text = st) ORDER BY st)
+        FROM unnest(enum_range(NULL::@extschema@.task_status)::text[]) st),
+    'created_in_period', (SELECT count(*) FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
+    'completed_in_period', (SELECT count(*) FROM done),
+    -- of the tasks created in the period, the share that is done now
+    'completion_rate', (
+      SELECT round(count(*) FILTER (WHERE s.status = 'done')::numeric / nullif(count(*), 0), 4)
+        FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
+    'overdue', (
+      SELECT jsonb_build_object('count', count(*),
+                                'mean_age_days', round(avg(today - s.due_date), 1),
+                                'max_age_days', max(today - s.due_date))
+        FROM s WHERE s.open AND s.due_date < today),
+    'lead_time_hours', (
+      SELECT jsonb_build_object('count', count(*),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2))
+        FROM done),
+    'cycle_time_hours', (
+      SELECT jsonb_build_object('count', count(done.cycle_h),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2))
+        FROM done WHERE done.cycle_h IS NOT NULL),
+    -- weeks start on Monday; the first and last may be cut by the period
+    'weekly_throughput', (
+      SELECT jsonb_agg(jsonb_build_object('week_start', w.week_start,
+               'completed', (SELECT count(*) FROM done
+                              WHERE done.day >= w.week_start AND done.day < w.week_start + 7))
+               ORDER BY w.week_start)
+        FROM weeks w),
+    -- #14 (79_as_of.sql): stays in each status that ended in the period
+    'time_in_status_hours', @extschema@._time_in_status(ARRAY(SELECT s.id FROM s), t_from, t_to),
+    'assignees', coalesce((
+      SELECT jsonb_agg(jsonb_build_object('type', n.kind, 'id', n.aid, 'name', n.name,
+                                          'completed', n.completed, 'open', n.open)
+                       ORDER BY n.completed DESC, n.open DESC, n.name NULLS LAST, n.aid)
+        FROM named n), '[]'))
+  INTO result;
+  RETURN result;
+END
+$$;
+
+
+DROP FUNCTION @extschema@.delete_task(bigint);
+-- cascade: also delete the subtasks (every level) the caller can see;
+-- without it a task with visible subtasks is refused (TM422, field cascade).
+-- Subtasks the caller cannot see are detached (parent_id set to NULL).
+CREATE FUNCTION @extschema@.delete_task(id bigint, cascade boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  ids bigint[];
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = delete_task.id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  ids := @extschema@._visible_subtree(delete_task.id);
+  IF cardinality(ids) > 1 AND NOT coalesce(cascade, false) THEN
+    PERFORM @extschema@._invalid('cascade',
+      format('must be true to delete a task with subtasks (this one has %s)', cardinality(ids) - 1));
+  END IF;
+  DELETE FROM @extschema@.tasks t WHERE t.id = ANY (ids);
+  IF NOT FOUND OR (SELECT count(*) FROM @extschema@.tasks t WHERE t.id = ANY (ids)) > 0 THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = 'only the creator, a lead or owner of its team, or an admin can delete this task';
+  END IF;
+END
+$$;
+
+-- from extension/sql/79_as_of.sql
+-- History read back (#14): a task as it was at a moment, rebuilt from its
+-- history (task_events, 71_history.sql), and the time tasks spend in each
+-- status, for report_summary (87_reports.sql).  Both read the history under
+-- the caller's policies: only tasks the caller can see now.
+
+-- The fields the history records, with their values before a creation
+-- event sets them (a created event names only the fields given a value).
+CREATE FUNCTION @extschema@._as_of_defaults() RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT '{"title": null, "description": "", "status": "todo", "priority": "none", "due_date": null,
+           "team_id": null, "assignee": null, "tags": [], "parent_id": null, "recurrence": null,
+           "started_at": null, "completed_at": null}'::jsonb
+$$;
+
+-- task_as_of(id, at): {id, as_of, title, ..., completed_at}, the task as its
+-- history says it was at `at`.  P0002 for a task the caller cannot see (or
+-- that no longer exists), and for a moment before the task was created.
+CREATE FUNCTION @extschema@.task_as_of(id bigint, at timestamptz) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  e record;
+  r jsonb;
+  k text;
+  v jsonb;
+  fields constant jsonb := @extschema@._as_of_defaults();
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF task_as_of.at IS NULL THEN
+    PERFORM @extschema@._bad_parameter('at', 'is required');
+  END IF;
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = task_as_of.id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  FOR e IN SELECT ev.kind, ev.changes FROM @extschema@.task_events ev
+            WHERE ev.task_id = task_as_of.id AND ev.at <= task_as_of.at AND ev.kind IN ('created', 'updated')
+            ORDER BY ev.id LOOP
+    IF e.kind = 'created' THEN
+      r := fields;
+    END IF;
+    CONTINUE WHEN r IS NULL;
+    FOR k, v IN SELECT * FROM jsonb_each(e.changes) LOOP
+      IF fields ? k AND jsonb_typeof(v) = 'array' THEN
+        r := jsonb_set(r, ARRAY[k], v -> 1);
+      END IF;
+    END LOOP;
+  END LOOP;
+  IF r IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'P0002', MESSAGE = 'task did not exist at that time';
+  END IF;
+  RETURN jsonb_build_object('id', task_as_of.id, 'as_of', task_as_of.at) || r;
+END
+$$;
+
+-- The query parameters of GET /tasks/{id}/as-of: at (an ISO 8601 timestamp).
+CREATE FUNCTION @extschema@._as_of_param(params jsonb) RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  k text;
+  v text := params ->> 'at';
+BEGIN
+  FOR k IN SELECT jsonb_object_keys(coalesce(params, '{}')) ORDER BY 1 LOOP
+    IF k <> 'at' THEN PERFORM @extschema@._bad_parameter(k, 'is not a known parameter'); END IF;
+  END LOOP;
+  IF v IS NULL OR v !~ '^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$' THEN
+    PERFORM @extschema@._bad_parameter('at', 'must be a timestamp such as 2030-01-31T12:00:00Z');
+  END IF;
+  BEGIN
+    RETURN v::timestamptz;
+  EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
+    PERFORM @extschema@._bad_parameter('at', 'is not a valid timestamp');
+  END;
+  RETURN NULL;
+END
+$$;
+
+-- report_summary's time_in_status_hours: per status, the stays that ended
+-- (the task moved to another status) within [t_from, t_to), of the given
+-- tasks: {status: {count, mean, p85}} in hours.  A stay still going on
+-- does not count: its length is not known yet.
+CREATE FUNCTION @extschema@._time_in_status(ids bigint[], t_from timestamptz, t_to timestamptz) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  WITH ch AS (
+    SELECT e.task_id, e.id, e.at, e.changes -> 'status' ->> 1 AS status
+      FROM @extschema@.task_events e
+     WHERE e.task_id = ANY (ids) AND e.kind IN ('created', 'updated') AND e.changes ? 'status'
+  ),
+  stays AS (
+    SELECT ch.status, lead(ch.at) OVER w AS left_at,
+           extract(epoch FROM lead(ch.at) OVER w - ch.at) / 3600 AS h
+      FROM ch WINDOW w AS (PARTITION BY ch.task_id ORDER BY ch.id)
+  )
+  SELECT jsonb_object_agg(st, (
+           SELECT jsonb_build_object('count', count(*), 'mean', round(avg(s.h)::numeric, 2),
+                    'p85', round((percentile_cont(0.85) WITHIN GROUP (ORDER BY s.h))::numeric, 2))
+             FROM stays s WHERE s.status = st AND s.left_at >= t_from AND s.left_at < t_to)
+         ORDER BY st)
+    FROM unnest(enum_range(NULL::@extschema@.task_status)::text[]) st
+$$;
+
+-- the new functions: not executable by PUBLIC, callable by clients (as 90_grants.sql)
+DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+           WHERE p.pronamespace = '@extschema@'::regnamespace
+             AND p.proname IN ('_as_of_defaults', '_as_of_param', '_day_start', '_delete_cascade_param', '_filter_compile', '_filter_params', '_ready_sql', '_relation_json', '_rrule_check', '_rrule_next', '_task_json_core', '_task_planning_json', '_task_relations_check', '_tasks_check_parent', '_tasks_check_recurrence', '_tasks_notify_unblocked', '_tasks_recur', '_time_in_status', '_user_today', '_visible_subtree', '_with_planning', 'add_relation', 'delete_task', 'list_relations', 'remove_relation', 'task_as_of', 'task_subtasks')
+  LOOP
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO taskmgmt_client', f);
+  END LOOP;
+END
+$$;
+
+-- ==== definitions as of 0.2.0: functions changed by more than one part of this release ====
+
+CREATE OR REPLACE FUNCTION @extschema@._tasks_before_write() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  uid bigint := @extschema@.current_user_id();
+BEGIN
+  -- the next occurrence of a recurring task (recurrence_of, which clients
+  -- cannot insert) continues its series as it was assigned (78_recurrence.sql)
+  IF uid IS NOT NULL AND NOT (TG_OP = 'INSERT' AND NEW.recurrence_of IS NOT NULL) THEN
+    IF NEW.team_id IS NOT NULL
+       AND (TG_OP = 'INSERT' OR NEW.team_id IS DISTINCT FROM OLD.team_id)
+       AND NOT NEW.team_id = ANY (@extschema@.my_team_ids())
+       AND NOT (@extschema@.current_user_is_admin()
+                AND EXISTS (SELECT FROM @extschema@.teams t WHERE t.id = NEW.team_id)) THEN
+      -- the same answer for a team that exists and one that does not
+      PERFORM @extschema@._invalid('team_id', 'is not a team you belong to');
+    END IF;
+    IF (TG_OP = 'INSERT' AND (NEW.assignee_user_id IS NOT NULL OR NEW.assignee_team_id IS NOT NULL))
+       OR (TG_OP = 'UPDATE' AND (NEW.assignee_user_id IS DISTINCT FROM OLD.assignee_user_id
+                                 OR NEW.assignee_team_id IS DISTINCT FROM OLD.assignee_team_id)) THEN
+      IF NOT @extschema@.can_assign(NEW.assignee_user_id, NEW.assignee_team_id) THEN
+        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
+          MESSAGE = CASE WHEN NEW.assignee_user_id IS NOT NULL
+            THEN 'you may assign tasks only to yourself or to members of a team you lead'
+            ELSE 'you may assign tasks only to teams you belong to' END,
+          COLUMN = 'assignee';
+      END IF;
+      -- only admins get here with a team that does not exist (they see every
+      -- team, so saying so reveals nothing); a clear error, not a foreign key one
+      IF NEW.assignee_team_id IS NOT NULL
+         AND NOT EXISTS (SELECT FROM @extschema@.teams t WHERE t.id = NEW.assignee_team_id) THEN
+        PERFORM @extschema@._invalid('assignee', 'is not an existing team');
+      END IF;
+    END IF;
+  END IF;
+
+  IF TG_OP = 'INSERT' THEN
+    NEW.created_at := now();
+    NEW.updated_at := NEW.created_at;
+    NEW.version := 1;
+    NEW.started_at := CASE WHEN NEW.status IN ('in_progress', 'done') THEN now() END;
+    NEW.completed_at := CASE WHEN NEW.status = 'done' THEN now() END;
+    RETURN NEW;
+  END IF;
+
+  -- the version moves exactly when something a user sees changes
+  IF (NEW.title, NEW.description, NEW.status, NEW.priority, NEW.due_date, NEW.team_id,
+      NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags, NEW.parent_id, NEW.recurrence)
+     IS NOT DISTINCT FROM
+     (OLD.title, OLD.description, OLD.status, OLD.priority, OLD.due_date, OLD.team_id,
+      OLD.assignee_user_id, OLD.assignee_team_id, OLD.tags, OLD.parent_id, OLD.recurrence) THEN
+    NEW.version := OLD.version;
+    NEW.updated_at := OLD.updated_at;
+    RETURN NEW;
+  END IF;
+  NEW.version := OLD.version + 1;
+  NEW.updated_at := now();
+  IF NEW.status IS DISTINCT FROM OLD.status THEN
+    IF NEW.status IN ('in_progress', 'done') AND NEW.started_at IS NULL THEN
+      NEW.started_at := now();
+    END IF;
+    NEW.completed_at := CASE WHEN NEW.status = 'done' THEN now() END;
+  ELSE
+    NEW.started_at := OLD.started_at;
+    NEW.completed_at := OLD.completed_at;
+  END IF;
+  RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.update_task(id bigint, patch jsonb, expected_version integer DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  r @extschema@.tasks;
+BEGIN
+  PERFORM @extschema@._require_user();
+  PERFORM @extschema@._check_keys(patch,
+    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id,recurrence}',
+    '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
+  SELECT * INTO r FROM @extschema@.tasks t WHERE t.id = update_task.id FOR UPDATE;
+  IF NOT FOUND THEN PERFORM @extschema@._not_found('task'); END IF;
+  IF expected_version IS NOT NULL AND r.version <> expected_version THEN
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'task was changed by someone else',
+      DETAIL = format('Expected version %s, current version is %s.', expected_version, r.version),
+      HINT = 'Fetch the task again and reapply the change.';
+  END IF;
+  r := @extschema@._apply_task_fields(patch, r);
+  UPDATE @extschema@.tasks t
+     SET title = r.title, description = r.description, status = r.status, priority = r.priority,
+         due_date = r.due_date, team_id = r.team_id, assignee_user_id = r.assignee_user_id,
+         assignee_team_id = r.assignee_team_id, tags = r.tags, parent_id = r.parent_id,
+         recurrence = r.recurrence
+   WHERE t.id = r.id
+  RETURNING * INTO r;
+  RETURN @extschema@.task_json(r);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.delete_task(id bigint, cascade boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  ids bigint[];
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = delete_task.id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  ids := @extschema@._visible_subtree(delete_task.id);
+  IF cardinality(ids) > 1 AND NOT coalesce(cascade, false) THEN
+    PERFORM @extschema@._invalid('cascade',
+      format('must be true to delete a task with subtasks (this one has %s)', cardinality(ids) - 1));
+  END IF;
+  DELETE FROM @extschema@.tasks t WHERE t.id = ANY (ids);
+  IF NOT FOUND OR (SELECT count(*) FROM @extschema@.tasks t WHERE t.id = ANY (ids)) > 0 THEN
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
+      MESSAGE = 'only the creator, a lead or owner of its team, or an admin can delete this task';
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.filter_keys(api_function text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE api_function
+           WHEN 'list_tasks' THEN l
+           WHEN 'filter_tasks' THEN l
+           WHEN 'save_view' THEN array_remove(array_remove(l, 'cursor'), 'view')
+           WHEN 'task_rows' THEN array_remove(array_remove(l, 'limit'), 'cursor')
+           WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
+           WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
+           WHEN 'export_tasks_csv_lines' THEN l || '{include_comments}'::text[]
+           WHEN 'task_history' THEN '{limit,cursor}'
+           WHEN 'notifications' THEN '{unread,cursor,limit,since}'
+           WHEN 'report_summary' THEN '{team,from,to}'
+           WHEN 'report_summary_pdf' THEN '{team,from,to}'
+           WHEN 'mail_unsubscribe' THEN '{token}'
+           WHEN 'delete_task' THEN '{cascade}'
+         END
+    FROM (SELECT '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view,ready,filter}'::text[] AS l) k
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._filter_normalize(filter jsonb, extra_keys text[] DEFAULT '{}')
+RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  known constant text[] := @extschema@.filter_keys('list_tasks');
+  f jsonb := '{}';
+  k text;
+  v jsonb;
+  items text[];
+  s text;
+  m text[];
+  sorts jsonb := '[]';
+  seen text[] := '{}';
+BEGIN
+  IF filter IS NULL OR filter = 'null' THEN filter := '{}'; END IF;
+  IF jsonb_typeof(filter) <> 'object' THEN
+    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
+  END IF;
+  IF filter ? 'view' AND filter -> 'view' <> 'null' THEN
+    IF jsonb_typeof(filter -> 'view') <> 'string' THEN
+      PERFORM @extschema@._bad_parameter('view', 'must be the name of a saved view');
+    END IF;
+    filter := @extschema@._view_filter(filter ->> 'view') || (filter - 'view');
+  END IF;
+  filter := filter - 'view';
+  FOR k, v IN SELECT * FROM jsonb_each(filter) ORDER BY 1 LOOP
+    IF NOT (k = ANY (known) OR k = ANY (extra_keys)) THEN
+      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter');
+    END IF;
+    CONTINUE WHEN v = 'null' OR (jsonb_typeof(v) = 'string' AND btrim(v #>> '{}') = '');
+    CASE k
+      WHEN 'status' THEN
+        items := @extschema@._list_param(v, k);
+        IF NOT items <@ enum_range(NULL::@extschema@.task_status)::text[] THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a list of todo, in_progress, done, canceled');
+        END IF;
+        f := f || jsonb_build_object(k, (SELECT jsonb_agg(x ORDER BY x) FROM unnest(items) x));
+      WHEN 'priority' THEN
+        items := @extschema@._list_param(v, k);
+        IF NOT items <@ enum_range(NULL::@extschema@.task_priority)::text[] THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a list of none, low, medium, high, urgent');
+        END IF;
+        f := f || jsonb_build_object(k, (SELECT jsonb_agg(x ORDER BY x) FROM unnest(items) x));
+      WHEN 'tag' THEN
+        items := @extschema@._list_param(v, k);
+        IF EXISTS (SELECT FROM unnest(items) x WHERE length(x) > 50) OR cardinality(items) > 20 THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be at most 20 tags of at most 50 characters');
+        END IF;
+        f := f || jsonb_build_object(k, (SELECT jsonb_agg(DISTINCT lower(x)) FROM unnest(items) x));
+      WHEN 'tag_mode' THEN
+        IF jsonb_typeof(v) <> 'string' OR lower(v #>> '{}') NOT IN ('any', 'all') THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be any or all');
+        END IF;
+        f := f || jsonb_build_object(k, lower(v #>> '{}'));
+      WHEN 'assignee' THEN
+        s := lower(btrim(v #>> '{}'));
+        m := regexp_match(s, '^(user|team):([0-9]{1,18})$');
+        IF jsonb_typeof(v) <> 'string' OR NOT (s IN ('me', 'none') OR m IS NOT NULL) THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be me, none, user:ID or team:ID');
+        END IF;
+        f := f || jsonb_build_object(k, CASE WHEN m IS NULL THEN s ELSE m[1] || ':' || m[2]::bigint END);
+      WHEN 'team' THEN
+        f := f || jsonb_build_object(k, @extschema@._id_param(v, k));
+      WHEN 'due_before', 'due_after' THEN
+        f := f || jsonb_build_object(k, @extschema@._date_param(v, k));
+      WHEN 'overdue' THEN
+        f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
+      WHEN 'ready' THEN  -- planning (#14, 77_relations.sql)
+        f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
+      WHEN 'filter' THEN  -- the filter language (#14, 79_filter_lang.sql)
+        IF jsonb_typeof(v) <> 'string' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a filter text such as status:todo due<7d');
+        END IF;
+        f := f || jsonb_build_object(k, v #>> '{}')
+               || (SELECT jsonb_build_object('filter_sql', c -> 'sql', 'filter_params', c -> 'params',
+                                             'filter_narrows', c -> 'narrows')
+                     FROM @extschema@._filter_compile(v #>> '{}') c);
+      WHEN 'q' THEN
+        IF jsonb_typeof(v) <> 'string' OR btrim(v #>> '{}') = '' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a non-empty search text');
+        END IF;
+        IF length(v #>> '{}') > 500 THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be at most 500 characters');
+        END IF;
+        f := f || jsonb_build_object(k, btrim(v #>> '{}'));
+      WHEN 'sort' THEN
+        FOREACH s IN ARRAY @extschema@._list_param(v, k) LOOP
+          m := regexp_match(s, '^([-+]?)(priority|due_date|created_at|updated_at|title|status)$');
+          IF m IS NULL THEN
+            PERFORM @extschema@._bad_parameter(k,
+              'must be a list of priority, due_date, created_at, updated_at, title, status, each optionally prefixed with - for descending');
+          END IF;
+          IF m[2] = ANY (seen) THEN
+            PERFORM @extschema@._bad_parameter(k, 'names ' || m[2] || ' twice');
+          END IF;
+          seen := seen || m[2];
+          sorts := sorts || jsonb_build_array(jsonb_build_array(m[2], CASE WHEN m[1] = '-' THEN 'desc' ELSE 'asc' END));
+        END LOOP;
+        f := f || jsonb_build_object(k, sorts);
+      WHEN 'limit' THEN
+        f := f || jsonb_build_object(k, @extschema@._limit_param(v));
+      WHEN 'cursor' THEN
+        IF jsonb_typeof(v) <> 'string' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a cursor string from next_cursor');
+        END IF;
+        f := f || jsonb_build_object(k, v);
+      ELSE
+        f := f || jsonb_build_object(k, v);  -- extra keys: validated by the caller
+    END CASE;
+  END LOOP;
+  IF f ? 'tag_mode' AND NOT f ? 'tag' THEN
+    f := f - 'tag_mode';
+  END IF;
+  RETURN f;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.report_summary(filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  uid bigint := @extschema@._require_user();
+  f jsonb := coalesce(filter, '{}');
+  v jsonb;
+  tz text;
+  today date;
+  team bigint;
+  team_name text;
+  d_from date;
+  d_to date;
+  t_from timestamptz;
+  t_to timestamptz;
+  result jsonb;
+BEGIN
+  PERFORM @extschema@._check_filter_keys('report_summary', f);
+
+  v := f -> 'team';
+  IF v IS NOT NULL AND v <> 'null' THEN
+    IF jsonb_typeof(v) NOT IN ('string', 'number') OR (v #>> '{}') !~ '^[0-9]{1,18}$' THEN
+      PERFORM @extschema@._bad_parameter('team', 'must be a team id');
+    END IF;
+    team := (v #>> '{}')::bigint;
+    -- a team one may not see does not exist (teams' row-level security)
+    SELECT t.name INTO team_name FROM @extschema@.teams t WHERE t.id = team;
+    IF NOT FOUND THEN PERFORM @extschema@._not_found('team'); END IF;
+  END IF;
+
+  -- days are the caller's days: periods and "overdue" use their time zone
+  SELECT u.timezone INTO tz FROM @extschema@.users u WHERE u.id = uid;
+  tz := coalesce(tz, 'UTC');
+  today := (now() AT TIME ZONE tz)::date;
+  d_to := coalesce(@extschema@._report_date_param(f, 'to'), today);
+  d_from := coalesce(@extschema@._report_date_param(f, 'from'), d_to - 27);
+  IF d_from > d_to THEN
+    PERFORM @extschema@._bad_parameter('from', 'must not be after to');
+  END IF;
+  IF d_to - d_from > 731 THEN
+    PERFORM @extschema@._bad_parameter('from', 'the period may span at most 732 days');
+  END IF;
+  t_from := d_from::timestamp AT TIME ZONE tz;
+  t_to := (d_to + 1)::timestamp AT TIME ZONE tz;
+
+  WITH s AS MATERIALIZED (
+    -- the visible tasks in scope: a team's tasks are those it owns or is assigned
+    SELECT t.id, t.status, t.due_date, t.assignee_user_id, t.assignee_team_id,
+           t.created_at, t.started_at, t.completed_at,
+           t.status = 'done' AND t.completed_at >= t_from AND t.completed_at < t_to AS done_in_period,
+           t.status IN ('todo', 'in_progress') AS open
+      FROM @extschema@.tasks t
+     WHERE team IS NULL OR t.team_id = team OR t.assignee_team_id = team
+  ),
+  done AS (
+    SELECT extract(epoch FROM s.completed_at - s.created_at) / 3600 AS lead_h,
+           extract(epoch FROM s.completed_at - s.started_at) / 3600 AS cycle_h,
+           (s.completed_at AT TIME ZONE tz)::date AS day
+      FROM s WHERE s.done_in_period
+  ),
+  weeks AS (
+    SELECT w::date AS week_start
+      FROM generate_series(date_trunc('week', d_from::timestamp), d_to::timestamp, interval '1 week') w
+  ),
+  by_assignee AS (
+    SELECT CASE WHEN s.assignee_user_id IS NOT NULL THEN 'user'
+                WHEN s.assignee_team_id IS NOT NULL THEN 'team' END AS kind,
+           coalesce(s.assignee_user_id, s.assignee_team_id) AS aid,
+           count(*) FILTER (WHERE s.done_in_period) AS completed,
+           count(*) FILTER (WHERE s.open) AS open
+      FROM s GROUP BY 1, 2
+  ),
+  named AS (
+    SELECT a.*, CASE a.kind
+             WHEN 'user' THEN (SELECT u.display_name FROM @extschema@.users u WHERE u.id = a.aid)
+             WHEN 'team' THEN @extschema@._team_name(a.aid) END AS name
+      FROM by_assignee a
+     WHERE a.completed > 0 OR a.open > 0
+  )
+  SELECT jsonb_build_object(
+    'team', CASE WHEN team IS NOT NULL THEN jsonb_build_object('id', team, 'name', team_name) END,
+    'from', d_from, 'to', d_to, 'timezone', tz, 'as_of', today, 'generated_at', now(),
+    'total', (SELECT count(*) FROM s),
+    'counts_by_status', (
+      SELECT jsonb_object_agg(st, (SELECT count(*) FROM s WHERE s.status::text = st) ORDER BY st)
+        FROM unnest(enum_range(NULL::@extschema@.task_status)::text[]) st),
+    'created_in_period', (SELECT count(*) FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
+    'completed_in_period', (SELECT count(*) FROM done),
+    -- of the tasks created in the period, the share that is done now
+    'completion_rate', (
+      SELECT round(count(*) FILTER (WHERE s.status = 'done')::numeric / nullif(count(*), 0), 4)
+        FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
+    'overdue', (
+      SELECT jsonb_build_object('count', count(*),
+                                'mean_age_days', round(avg(today - s.due_date), 1),
+                                'max_age_days', max(today - s.due_date))
+        FROM s WHERE s.open AND s.due_date < today),
+    'lead_time_hours', (
+      SELECT jsonb_build_object('count', count(*),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2))
+        FROM done),
+    'cycle_time_hours', (
+      SELECT jsonb_build_object('count', count(done.cycle_h),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2))
+        FROM done WHERE done.cycle_h IS NOT NULL),
+    -- weeks start on Monday; the first and last may be cut by the period
+    'weekly_throughput', (
+      SELECT jsonb_agg(jsonb_build_object('week_start', w.week_start,
+               'completed', (SELECT count(*) FROM done
+                              WHERE done.day >= w.week_start AND done.day < w.week_start + 7))
+               ORDER BY w.week_start)
+        FROM weeks w),
+    -- #14 (79_as_of.sql): stays in each status that ended in the period
+    'time_in_status_hours', @extschema@._time_in_status(ARRAY(SELECT s.id FROM s), t_from, t_to),
+    'assignees', coalesce((
+      SELECT jsonb_agg(jsonb_build_object('type', n.kind, 'id', n.aid, 'name', n.name,
+                                          'completed', n.completed, 'open', n.open)
+                       ORDER BY n.completed DESC, n.open DESC, n.name NULLS LAST, n.aid)
+        FROM named n), '[]'))
+  INTO result;
+  RETURN result;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.add_relation(id bigint, relation jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  uid bigint := @extschema@._require_user();
+  typ text;
+  other bigint;
+  r @extschema@.task_relations;
+BEGIN
+  PERFORM @extschema@._check_keys(relation, '{type,task_id}');
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = add_relation.id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  typ := @extschema@._enum_field(relation, 'type', '{blocks,blocked_by,relates,duplicates}');
+  IF NOT relation ? 'task_id' OR relation -> 'task_id' = 'null' THEN
+    PERFORM @extschema@._invalid('task_id', 'is required');
+  END IF;
+  other := @extschema@._id_field(relation, 'task_id');
+  IF other = add_relation.id THEN
+    PERFORM @extschema@._invalid('task_id', 'must be another task');
+  END IF;
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = other) THEN
+    PERFORM @extschema@._invalid('task_id', 'is not a task you can see');
+  END IF;
+  IF EXISTS (SELECT FROM @extschema@.task_relations x
+              WHERE (x.task_id, x.other_id) IN ((add_relation.id, other), (other, add_relation.id))) THEN
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '23505', MESSAGE = 'these tasks are already related',
+      HINT = 'Delete the existing relation first.';
+  END IF;
+  INSERT INTO @extschema@.task_relations (task_id, other_id, type, created_by)
+  VALUES (CASE WHEN typ = 'blocked_by' THEN other ELSE add_relation.id END,
+          CASE WHEN typ = 'blocked_by' THEN add_relation.id ELSE other END,
+          CASE WHEN typ = 'blocked_by' THEN 'blocks' ELSE typ END, uid)
+  RETURNING * INTO r;
+  RETURN @extschema@._relation_json(r, add_relation.id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.task_as_of(id bigint, at timestamptz) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  e record;
+  r jsonb;
+  k text;
+  v jsonb;
+  fields constant jsonb := @extschema@._as_of_defaults();
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF task_as_of.at IS NULL THEN
+    PERFORM @extschema@._bad_parameter('at', 'is required');
+  END IF;
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = task_as_of.id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  FOR e IN SELECT ev.kind, ev.changes FROM @extschema@.task_events ev
+            WHERE ev.task_id = task_as_of.id AND ev.at <= task_as_of.at AND ev.kind IN ('created', 'updated')
+            ORDER BY ev.id LOOP
+    IF e.kind = 'created' THEN
+      r := fields;
+    END IF;
+    CONTINUE WHEN r IS NULL;
+    FOR k, v IN SELECT * FROM jsonb_each(e.changes) LOOP
+      IF fields ? k AND jsonb_typeof(v) = 'array' THEN
+        r := jsonb_set(r, ARRAY[k], v -> 1);
+      END IF;
+    END LOOP;
+  END LOOP;
+  IF r IS NULL THEN
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'P0002', MESSAGE = 'task did not exist at that time';
+  END IF;
+  RETURN jsonb_build_object('id', task_as_of.id, 'as_of', task_as_of.at) || r;
+END
+$$;
+
 -- ==== Personal access tokens, webhooks, CalDAV (#13) ====
 -- Mail and webhook deliveries share the outbox: outbox_claim() leaves
 -- webhook rows to webhook_claim().
 CREATE OR REPLACE FUNCTION @extschema@.outbox_claim(batch_size integer DEFAULT 10, lease interval DEFAULT '5 minutes')
 RETURNS TABLE (id bigint, recipient text, subject text, body text, message_id text,
-               attempts integer, claim_token uuid)
+               attempts integer, claim_token uuid, body_html text, list_unsubscribe text)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
 DECLARE
   url text;
@@ -428,7 +3154,9 @@ BEGIN
     FROM due WHERE o.id = due.id
   RETURNING o.id, o.recipient, @extschema@._outbox_subject(o.kind, o.items),
             @extschema@._outbox_body(o.items, url),
-            o.message_id, o.attempts, o.claim_token;
+            o.message_id, o.attempts, o.claim_token,
+            @extschema@._outbox_html(o.items, url),
+            @extschema@._outbox_link(url, 'unsubscribe', o.unsubscribe_token);
 END
 $$;
 
@@ -1035,7 +3763,9 @@ GRANT EXECUTE ON FUNCTION @extschema@.webhook_claim(integer, interval),
 --                                  client chose when it created the task
 -- Another user's paths do not exist (404).  The DAV XML is read with
 -- PostgreSQL's xml type (XPath) and written as text; iCalendar is parsed
--- and rendered with libical (ical.c).  A PUT goes through create_task() and
+-- and rendered with libical (ical.c); RELATED-TO is the parent task (by UID,
+-- among the tasks the caller sees), RRULE the recurrence.  A PUT goes
+-- through create_task() and
 -- update_task(), so validation, history, notifications and webhooks are
 -- those of every other door, and RLS decides as always.
 --
@@ -1106,7 +3836,8 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.calendar_feeds', '');
 
 CREATE FUNCTION @extschema@._ical_vtodo(uid text, summary text, description text, status text, priority text,
                                         due date, tags text[], created timestamptz, modified timestamptz,
-                                        completed timestamptz, version integer) RETURNS text
+                                        completed timestamptz, version integer, parent_uid text,
+                                        recurrence text) RETURNS text
   AS 'MODULE_PATHNAME', 'tm_ical_vtodo'
   LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
@@ -1124,11 +3855,29 @@ CREATE FUNCTION @extschema@._feed_authenticate(token text) RETURNS bigint
   LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
 -- A task as iCalendar (the name and UID come from dav_resources, if any).
+-- Its parent goes in RELATED-TO only when the caller sees it (the lookup
+-- runs under the caller's policies).
 CREATE FUNCTION @extschema@.task_ical(t @extschema@.tasks, uid text DEFAULT NULL) RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
   SELECT @extschema@._ical_vtodo(coalesce(uid, 'taskmgmt-task-' || t.id), t.title, t.description,
                                  t.status::text, t.priority::text, t.due_date, t.tags, t.created_at,
-                                 t.updated_at, t.completed_at, t.version)
+                                 t.updated_at, t.completed_at, t.version,
+                                 (SELECT coalesce(r.uid, 'taskmgmt-task-' || p.id)
+                                    FROM @extschema@.tasks p LEFT JOIN @extschema@.dav_resources r ON r.task_id = p.id
+                                   WHERE p.id = t.parent_id),
+                                 t.recurrence)
+$$;
+
+-- The visible task a UID names (RELATED-TO), or NULL.
+CREATE FUNCTION @extschema@._dav_uid_task(uid text) RETURNS bigint
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT coalesce(
+    (SELECT r.task_id FROM @extschema@.dav_resources r JOIN @extschema@.tasks x ON x.id = r.task_id
+      WHERE r.uid = _dav_uid_task.uid ORDER BY x.id LIMIT 1),
+    (SELECT x.id FROM @extschema@.tasks x
+      WHERE x.id = CASE WHEN _dav_uid_task.uid ~ '^taskmgmt-task-[1-9][0-9]{0,17}$'
+                        THEN substr(_dav_uid_task.uid, 15)::bigint END
+        AND NOT EXISTS (SELECT FROM @extschema@.dav_resources r WHERE r.task_id = x.id)))
 $$;
 
 -- ---------------------------------------------------------------- the feed
@@ -1553,6 +4302,7 @@ DECLARE
   t @extschema@.tasks;
   res_uid text;
   found bigint;
+  parent bigint;
   fields jsonb;
   answer jsonb;
   expected integer;
@@ -1741,6 +4491,12 @@ BEGIN
     IF NOT fields ? 'uid' OR btrim(fields ->> 'uid') = '' THEN
       PERFORM @extschema@._invalid('UID', 'is required');
     END IF;
+    IF fields ? 'parent_uid' THEN
+      parent := @extschema@._dav_uid_task(fields ->> 'parent_uid');
+      IF parent IS NULL THEN
+        PERFORM @extschema@._invalid('RELATED-TO', 'names no task you can see');
+      END IF;
+    END IF;
     IF t.id IS NOT NULL THEN
       IF btrim(coalesce(if_none_match, '')) = '*' THEN
         RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'the resource exists (If-None-Match: *)';
@@ -1749,8 +4505,9 @@ BEGIN
         PERFORM @extschema@._invalid('UID', 'cannot change: this resource is ' || res_uid);
       END IF;
       -- PUT replaces: what the VTODO leaves out is cleared
-      answer := @extschema@.update_task(t.id, jsonb_build_object('description', '', 'priority', 'none', 'due_date', NULL)
-                                              || (fields - 'uid'), expected);
+      answer := @extschema@.update_task(t.id, jsonb_build_object('description', '', 'priority', 'none', 'due_date', NULL,
+                                                                 'recurrence', NULL, 'parent_id', parent)
+                                              || (fields - 'uid' - 'parent_uid'), expected);
       RETURN QUERY SELECT 204, NULL::text, '"' || (answer ->> 'version') || '"', NULL::text, NULL::text, NULL::text, NULL::text;
     ELSE
       IF if_match IS NOT NULL THEN
@@ -1764,7 +4521,7 @@ BEGIN
         RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '23505', MESSAGE = 'a task with this UID already exists in the calendar',
           HINT = 'CALDAV:no-uid-conflict: update that resource instead.';
       END IF;
-      answer := @extschema@.create_task(fields - 'uid');
+      answer := @extschema@.create_task(fields - 'uid' - 'parent_uid' || jsonb_build_object('parent_id', parent));
       INSERT INTO @extschema@.dav_resources (task_id, name, uid, created_by)
       VALUES ((answer ->> 'id')::bigint, name, fields ->> 'uid', me_id);
       RETURN QUERY SELECT 201, NULL::text, '"' || (answer ->> 'version') || '"', base || 'tasks/' || name,
@@ -1794,7 +4551,7 @@ $$;
 
 -- what this file made is not PUBLIC's (functions are executable by PUBLIC when made)
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._ical_vtodo(text, text, text, text, text, date, text[], timestamptz, timestamptz, timestamptz, integer),
+GRANT EXECUTE ON FUNCTION @extschema@._ical_vtodo(text, text, text, text, text, date, text[], timestamptz, timestamptz, timestamptz, integer, text, text),
   @extschema@._ical_feed(text, text[], text[], date[], text[], timestamptz[]),
   @extschema@._ical_parse_vtodo(text), @extschema@._feed_authenticate(text),
   @extschema@.task_ical(@extschema@.tasks, text),
@@ -1805,5 +4562,5 @@ GRANT EXECUTE ON FUNCTION @extschema@._ical_vtodo(text, text, text, text, text, 
   @extschema@._dav_response(text, text[], text[]), @extschema@._dav_status_response(text, text),
   @extschema@._dav_prop(text, text, bigint, text, text, @extschema@.tasks, text, text, text),
   @extschema@._dav_allprop(), @extschema@._dav_requested(xml, text), @extschema@._current_token_read_only(),
-  @extschema@._dav_ctag(), @extschema@._dav_sync_token(), @extschema@._dav_find(text),
+  @extschema@._dav_ctag(), @extschema@._dav_sync_token(), @extschema@._dav_find(text), @extschema@._dav_uid_task(text),
   @extschema@.dav_authenticate(text), @extschema@.dav(text, text, text, text, text, text) TO taskmgmt_client;

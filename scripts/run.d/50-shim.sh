@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make run: the HTTP + websocket shim on http://localhost:8080 (foreground).
-# scripts/run.sh exports DATABASE_URL (role taskmgmt_app); PORT, LISTEN_ADDR
+# scripts/run.sh exports DATABASE_URL (role taskmgmt_client_login); PORT, LISTEN_ADDR
 # and the other settings of `shim/taskmgmt-shim --help` may be set too.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)

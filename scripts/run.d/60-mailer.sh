@@ -13,14 +13,14 @@ port=${TASKMGMT_DB_PORT:?started by make run}
 # that may read the outbox
 scripts/pgcluster.sh as-owner psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -U postgres -d taskmgmt <<'SQL'
 DO $$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'taskmgmt_mailer_app') THEN
-    CREATE ROLE taskmgmt_mailer_app LOGIN;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'taskmgmt_mailer_login') THEN
+    CREATE ROLE taskmgmt_mailer_login LOGIN;
   END IF;
 END $$;
-GRANT taskmgmt_mailer TO taskmgmt_mailer_app;
+GRANT taskmgmt_mailer TO taskmgmt_mailer_login;
 SQL
 
-export DATABASE_URL="host=$sock port=$port dbname=taskmgmt user=taskmgmt_mailer_app"
+export DATABASE_URL="host=$sock port=$port dbname=taskmgmt user=taskmgmt_mailer_login"
 export SMTP_URL=${SMTP_URL:-smtp://127.0.0.1:${TASKMGMT_SMTP_SINK_PORT:-2525}}
 export SMTP_TLS=${SMTP_TLS:-none}
 export MAIL_FROM=${MAIL_FROM:-taskmgmt@localhost}

@@ -105,9 +105,10 @@ def test_bad_input_gets_a_clear_error_and_nothing_is_kept(ann):
     r = requests.put(ann.collection + "x.ics", data="this is not iCalendar", auth=auth,
                      headers={"Content-Type": "text/calendar"})
     assert problem(r, 400)["detail"] == "calendar data is not valid iCalendar"
-    r = requests.put(ann.collection + "x.ics", data=ics("x", "weekly", "RRULE:FREQ=WEEKLY\r\n"), auth=auth,
+    r = requests.put(ann.collection + "x.ics", data=ics("x", "alarm", "BEGIN:VALARM\r\nACTION:DISPLAY\r\n"
+                                                       "TRIGGER:-PT5M\r\nEND:VALARM\r\n"), auth=auth,
                      headers={"Content-Type": "text/calendar"})
-    assert problem(r, 422)["detail"] == "RRULE cannot be kept: recurring tasks are not supported"
+    assert problem(r, 422)["detail"] == "VALARM inside VTODO cannot be kept: tasks have no reminders"
     r = requests.request("REPORT", ann.collection, data="<unknown/>", auth=auth,
                          headers={"Content-Type": "application/xml"})
     assert "expected" in problem(r, 400)["detail"]

@@ -123,10 +123,10 @@ http_round_trip() {
 }
 
 # The same round trip through the SQL API, as the login role over TCP.
-# $1 port, $2 password of taskmgmt_app.
+# $1 port, $2 password of taskmgmt_client_login.
 sql_round_trip() {
   local port=$1 pw=$2 email="deploy-$RANDOM-$$@example.com" out
-  out=$(PGPASSWORD=$pw psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U taskmgmt_app -d taskmgmt <<SQL 2>&1
+  out=$(PGPASSWORD=$pw psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U taskmgmt_client_login -d taskmgmt <<SQL 2>&1
 SELECT register('$email', 'correct horse battery staple', 'Deploy Test') IS NOT NULL;
 SELECT sign_in('$email', 'correct horse battery staple') ? 'access_token';
 SELECT create_task('{"title": "Deployed and working", "priority": "high"}') ->> 'title';
@@ -142,7 +142,7 @@ SQL
 # queues an "assigned" email to B.  $1 port, $2 app password.  Prints B's address.
 sql_assign_for_mail() {
   local port=$1 pw=$2 a="lead-$RANDOM-$$@example.com" b="member-$RANDOM-$$@example.com"
-  PGPASSWORD=$pw psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U taskmgmt_app -d taskmgmt >/dev/null <<SQL || return 1
+  PGPASSWORD=$pw psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U taskmgmt_client_login -d taskmgmt >/dev/null <<SQL || return 1
 SELECT register('$a', 'correct horse battery staple', 'Lead');
 SELECT register('$b', 'correct horse battery staple', 'Member') ->> 'id' AS b_id \gset
 SELECT sign_in('$a', 'correct horse battery staple');

@@ -207,6 +207,17 @@ def test_docs_page_served_locally():
     assert js.status_code == 200 and len(js.content) > 100_000
 
 
+def test_favicon_is_served_and_named_by_every_page():
+    svg = open(os.path.join(os.path.dirname(__file__), "..", "..", "web", "public", "favicon.svg"), "rb").read()
+    for path in ("/favicon.svg", "/favicon.ico"):      # .ico: what a browser asks when a page names none
+        r = requests.get(URL + path)
+        assert r.status_code == 200, path
+        assert r.headers["Content-Type"] == "image/svg+xml" and r.content == svg
+        assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+    for page in ("/", "/docs"):
+        assert '<link rel="icon" href="/favicon.svg" type="image/svg+xml">' in requests.get(URL + page).text, page
+
+
 def test_statement_timeout_is_503_with_retry_after(alice):
     # hold a lock the route needs for longer than statement_timeout (3 s here)
     holder = subprocess.Popen(["psql", "-X", "-q", "-d", os.environ["TEST_DB_NAME"], "-c",

@@ -165,6 +165,23 @@ def test_search(alice):
     assert b["errors"][0]["field"] == "bogus"
 
 
+def test_search_tolerates_typos_out_of_the_box():
+    # pg_trgm comes with CREATE EXTENSION taskmgmt CASCADE: no set-up here
+    u, other = new_user("typo"), new_user("typo-other")
+    launch = create(u, title="Plan the product launch").json()
+    spec = create(u, title="Draft the spec").json()
+    create(other, title="Their own launch")                 # invisible to u
+    for typo, want in (("lanch", launch), ("spek", spec)):
+        r = requests.get(API + "/search", params={"q": typo}, headers=u.h)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["fuzzy"] is True and body["next_cursor"] is None, (typo, body)
+        assert body["items"][0]["task"]["id"] == want["id"], (typo, body)
+        assert all(i["task"]["creator_id"] == u.id for i in body["items"]), (typo, body)
+    # an exact word is a full-text hit, not a fuzzy one
+    assert "fuzzy" not in requests.get(API + "/search", params={"q": "launch"}, headers=u.h).json()
+
+
 def test_export_csv_streams_visible_tasks(alice):
     for i in range(3):
         create(alice, title=f'export, "quoted" {i}', tags=["exp"])

@@ -192,7 +192,7 @@ def test_assigned_email_arrives_with_recipient_subject_link_and_message_id(smtp,
     assert rcpts == ['alice@itest.example']
     assert str(msg['To']) == 'alice@itest.example'
     assert msg['Subject'] == '[taskmgmt] Someone assigned you "itest Write the docs"'
-    body = msg.get_content()
+    body = msg.get_body(('plain',)).get_content()
     assert 'Someone assigned you "itest Write the docs"' in body
     assert 'https://tasks.example.com/?task=%s' % task in body
     row = wait_for(lambda: outbox("status = 'sent'"), what='row marked sent')
@@ -213,8 +213,8 @@ def test_digest_coalesces_updates_for_one_recipient(smtp, mailers):
     time.sleep(0.5)
     assert len(smtp.sink.messages) == 1
     msg = parse(smtp.sink.messages[0][2])
-    assert msg['Subject'] == '[taskmgmt] 2 updates on your tasks'
-    body = msg.get_content()
+    assert msg['Subject'] == '[taskmgmt] 2 updates on "itest Digest me"'
+    body = msg.get_body(('plain',)).get_content()
     assert 'status todo → in_progress' in body and 'priority none → high' in body
 
 
@@ -230,6 +230,67 @@ def test_header_injection_and_non_ascii_subject(smtp, mailers):
     for _, rcpts, data in smtp.sink.messages:
         assert rcpts == ['dora@itest.example']
         assert parse(data)['Bcc'] is None
+
+
+def comment(task, author, body):
+    """A comment written in the database; mentions are parsed by its trigger."""
+    return one("INSERT INTO taskmgmt.comments (task_id, author_id, body) VALUES (%s, %s, $b$%s$b$) RETURNING id"
+               % (task, author, body))
+
+
+def test_mention_subject_names_the_task_and_the_body_has_the_whole_comment(smtp, mailers):
+    ann = user('ann')
+    ben = user('ben', '{"notifications": {"assigned": {"email": false}}}')
+    task = assign('itest Launch <plan> & "budget"', ben, creator=ann)
+    long = ('Could you check the numbers in section 2 before Friday? '
+            'They look <b>off</b> to me & the totals do not add up.\nSecond line. ') * 3
+    comment(task, ann, long + '@ben@itest.example')
+    mailers.start(smtp.port)
+    wait_for(lambda: smtp.sink.messages, what='the mention')
+    msg = parse(smtp.sink.messages[0][2])
+    assert msg['Subject'] == '[taskmgmt] ann mentioned you on "itest Launch <plan> & "budget""'
+    assert msg.get_content_type() == 'multipart/alternative'
+    assert [p.get_content_type() for p in msg.iter_parts()] == ['text/plain', 'text/html']
+    text = msg.get_body(('plain',)).get_content().replace('\r\n', '\n')
+    html = msg.get_body(('html',)).get_content().replace('\r\n', '\n')
+    link = 'https://tasks.example.com/?task=%s' % task
+    # the whole comment, quoted line by line, and the link that opens the task
+    quoted = '\n'.join('> ' + line for line in (long + '@ben@itest.example').strip().split('\n'))
+    assert quoted in text and link in text
+    assert 'https://tasks.example.com/?preferences' in text
+    # HTML: escaped, so nothing a user wrote becomes markup
+    assert '<b>off</b>' not in html and 'They look &lt;b&gt;off&lt;/b&gt; to me &amp; the totals' in html
+    assert 'itest Launch &lt;plan&gt; &amp; &quot;budget&quot;' in html
+    assert '<a href="%s">Open the task</a>' % link in html
+    assert '<a href="https://tasks.example.com/?preferences">Change them</a>' in html
+
+
+def test_one_click_unsubscribe_headers(smtp, mailers):
+    cleo = user('cleo')
+    assign('itest Unsubscribe me', cleo)
+    mailers.start(smtp.port)
+    wait_for(lambda: smtp.sink.messages, what='the message')
+    msg = parse(smtp.sink.messages[0][2])
+    url = msg['List-Unsubscribe']
+    token = one("SELECT unsubscribe_token FROM taskmgmt.email_outbox WHERE user_id = %s" % cleo)
+    assert url == '<https://tasks.example.com/api/v1/mail/unsubscribe?token=%s>' % token
+    assert token.startswith('%s.' % cleo)
+    assert msg['List-Unsubscribe-Post'] == 'List-Unsubscribe=One-Click'
+    # the token in the header works (the HTTP route is tested in test/http)
+    assert one("SELECT taskmgmt.mail_unsubscribe(jsonb_build_object('token', $t$%s$t$))" % token) \
+        == '{"unsubscribed": true}'
+    assert one("SELECT taskmgmt._wants(preferences, 'assigned', 'email') FROM taskmgmt.users WHERE id = %s" % cleo) == 'f'
+
+
+def test_no_one_click_without_https(smtp, mailers):
+    sql("SELECT taskmgmt.configure_mail(app_url => 'http://localhost:8080')")
+    dan = user('dan')
+    assign('itest Plain http', dan)
+    mailers.start(smtp.port)
+    wait_for(lambda: smtp.sink.messages, what='the message')
+    msg = parse(smtp.sink.messages[0][2])
+    assert msg['List-Unsubscribe'].startswith('<http://localhost:8080/api/v1/mail/unsubscribe?token=')
+    assert msg['List-Unsubscribe-Post'] is None, 'RFC 8058 one-click needs an https address'
 
 
 # ---------------------------------------------------------------- failures

@@ -2,7 +2,7 @@
 -- table, view and function in the schema (including those added later), and
 -- the policies and grants of the foundation tables.
 BEGIN;
-SELECT plan(85);
+SELECT plan(86);
 
 -- Tables of the foundation.
 SELECT has_table('taskmgmt', t, 'table taskmgmt.' || t || ' exists')
@@ -41,6 +41,28 @@ SELECT is(array(SELECT c.relname::text FROM pg_class c
                    AND has_table_privilege('taskmgmt_client', c.oid, 'SELECT') ORDER BY 1),
           '{}'::text[], 'no materialized view (which RLS cannot filter) is readable by clients');
 
+-- Every SQL and PL/pgSQL function body parses.  CREATE EXTENSION does not
+-- check bodies, so a broken one would only fail when first called: run
+-- PostgreSQL's own validators on each.
+CREATE FUNCTION pg_temp.body_error(f oid) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  SET LOCAL check_function_bodies = on;
+  IF (SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.oid = f) = 'sql' THEN
+    PERFORM fmgr_sql_validator(f);
+  ELSE
+    PERFORM plpgsql_validator(f);
+  END IF;
+  RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLERRM;
+END
+$$;
+SELECT is(array(SELECT p.oid::regprocedure::text || ': ' || pg_temp.body_error(p.oid) FROM pg_proc p
+                  JOIN pg_language l ON l.oid = p.prolang
+                 WHERE p.pronamespace = 'taskmgmt'::regnamespace AND l.lanname IN ('sql', 'plpgsql')
+                   AND pg_temp.body_error(p.oid) IS NOT NULL ORDER BY 1),
+          '{}'::text[], 'every SQL and PL/pgSQL function body parses');
+
 -- Functions: nothing executable by PUBLIC; every SECURITY DEFINER function
 -- pins a search_path that no client can write to, pg_temp explicitly last.
 SELECT is(array(SELECT p.oid::regprocedure::text FROM pg_proc p
@@ -77,7 +99,7 @@ SELECT ok(has_function_privilege('taskmgmt_client', f, 'EXECUTE'), 'clients may 
                      'taskmgmt.me()', 'taskmgmt.update_me(jsonb)', 'taskmgmt.create_team(text)',
                      'taskmgmt.add_team_member(bigint,bigint,text)', 'taskmgmt.remove_team_member(bigint,bigint)',
                      'taskmgmt.create_task(jsonb)', 'taskmgmt.get_task(bigint)',
-                     'taskmgmt.update_task(bigint,jsonb,integer)', 'taskmgmt.delete_task(bigint)']) f;
+                     'taskmgmt.update_task(bigint,jsonb,integer)', 'taskmgmt.delete_task(bigint,boolean)']) f;
 
 -- Every SQLSTATE that SQL code in the schema raises is one doc/sql-api.md
 -- documents: the table under "Errors", plus 0A000 from schedule_jobs()

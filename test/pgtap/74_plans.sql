@@ -45,7 +45,7 @@ SET LOCAL session_replication_role = origin;
 ANALYZE taskmgmt.users, taskmgmt.tasks;
 
 SET ROLE tap_workflow;
-SELECT plan(14);
+SELECT plan(20);
 SELECT pg_temp.wf_as('heavy') IS NOT NULL AS signed_in \gset
 SELECT '{"assignee": "me", "status": "todo,in_progress", "sort": "due_date", "limit": 50}' AS list \gset
 SELECT is((SELECT count(*)::int FROM taskmgmt.filter_tasks(:'list')), 1000, '(the heavy user has 1000 open tasks)');
@@ -98,6 +98,36 @@ SELECT is(jsonb_array_length(taskmgmt.search_tasks('kiwi mango') -> 'items'), 30
 -- the built-in @@ would not be usable ahead of RLS: that is why ours exists
 SELECT pg_temp.wf_plan($$SELECT * FROM taskmgmt.tasks t WHERE t.search_vector @@ websearch_to_tsquery('english', 'kiwi mango')$$) AS p6 \gset
 SELECT pg_temp.wf_plan_ok(:'p6'::text !~ 'tasks_search_idx', '(the built-in @@ cannot use the index under RLS)', :'p6');
+
+-- the filter language (#14): the common shapes start from the same indexes,
+-- with the values bound as parameters ($1)
+SELECT pg_temp.wf_as('heavy') IS NOT NULL AS signed_in \gset
+-- EXPLAIN of the list statement of a filter, run as list_tasks runs it
+CREATE FUNCTION pg_temp.fl_plan(filter jsonb) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  f jsonb := taskmgmt._filter_normalize(filter);
+  line text;
+  result text := '';
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || taskmgmt._list_sql(f, NULL, 51) USING taskmgmt._filter_params(f) LOOP
+    result := result || line || E'\n';
+  END LOOP;
+  RETURN result;
+END
+$$;
+
+SELECT pg_temp.fl_plan('{"filter": "assignee:me (status:todo OR status:in_progress)", "sort": "due_date"}') AS p1 \gset
+SELECT pg_temp.wf_plan_ok(:'p1'::text ~ 'Index Scan using tasks_assignee_due_idx' AND :'p1'::text !~ 'Seq Scan',
+                          'assignee:me with a status OR, by due date: the assignee/due-date index, no sequential scan', :'p1');
+SELECT is(jsonb_array_length(taskmgmt.list_tasks('{"filter": "assignee:me (status:todo OR status:in_progress)", "sort": "due_date"}') -> 'items'), 50,
+          '... and it lists a full page');
+SELECT pg_temp.fl_plan('{"filter": "status:todo priority>=high"}') AS p2 \gset
+SELECT pg_temp.wf_plan_ok(:'p2'::text !~ 'Seq Scan', 'status and priority of a regular user: no sequential scan', :'p2');
+SELECT pg_temp.fl_plan('{"filter": "text:\"kiwi mango\""}') AS p3 \gset
+SELECT pg_temp.wf_plan_ok(:'p3'::text !~ 'Seq Scan', 'text: no sequential scan', :'p3');
+SELECT pg_temp.fl_plan('{"filter": "created>=7d"}') AS p4 \gset
+SELECT pg_temp.wf_plan_ok(:'p4'::text !~ 'Seq Scan', 'created>=7d: no sequential scan', :'p4');
+SELECT pg_temp.wf_plan_ok(:'p4'::text ~ '\$1', 'the values are parameters, not literals in the statement', :'p4');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -8,7 +8,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob \gset
-SELECT plan(69);
+SELECT plan(73);
 
 CREATE FUNCTION pg_temp.basic(email text, secret text) RETURNS text LANGUAGE sql AS $$
   SELECT 'Basic ' || replace(encode(convert_to(email || ':' || secret, 'UTF8'), 'base64'), E'\n', '')
@@ -130,11 +130,13 @@ SELECT is(pg_temp.wf_err(format('SELECT * FROM taskmgmt.dav(''PUT'', %L, NULL, N
 SELECT is(pg_temp.wf_err(format('SELECT * FROM taskmgmt.dav(''PUT'', %L, NULL, NULL, NULL, %L)', :'cal' || 'bad.ics', x.body)), x.err, x.what)
   FROM (VALUES
     ('not iCalendar at all', 'TM400 calendar data is not valid iCalendar', 'garbage: 400'),
-    (pg_temp.ics('bad', E'SUMMARY:x\r\nRRULE:FREQ=WEEKLY\r\n'), 'TM422 RRULE cannot be kept: recurring tasks are not supported', 'recurrence'),
+    (pg_temp.ics('bad', E'SUMMARY:x\r\nRDATE:20250101\r\n'), 'TM422 RDATE cannot be kept: a task recurs by one RRULE only', 'recurrence beyond an RRULE'),
     (pg_temp.ics('bad', E'SUMMARY:x\r\nDUE:20250101T143000Z\r\n'),
      'TM422 DUE has a time of day (14:30): tasks have a due date only; send DUE;VALUE=DATE:20250101', 'a due time'),
-    (pg_temp.ics('bad', E'SUMMARY:x\r\nRELATED-TO:parent\r\n'),
-     'TM422 RELATED-TO cannot be kept: tasks have no relations to other tasks (no subtasks)', 'a relation'),
+    (pg_temp.ics('bad', E'SUMMARY:x\r\nRELATED-TO:no-such-task\r\n'),
+     'TM422 [RELATED-TO] RELATED-TO names no task you can see', 'a parent one cannot see'),
+    (pg_temp.ics('bad', E'SUMMARY:x\r\nRELATED-TO;RELTYPE=CHILD:' || 'taskmgmt-task-' || :t1 || E'\r\n'),
+     'TM422 RELATED-TO;RELTYPE=CHILD cannot be kept: a subtask names its parent (RELTYPE=PARENT)', 'a child'),
     (pg_temp.ics('bad', E'SUMMARY:x\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\n'),
      'TM422 VALARM inside VTODO cannot be kept: tasks have no reminders', 'an alarm'),
     (pg_temp.ics('bad', E'SUMMARY:x\r\nLOCATION:Office\r\n'), 'TM422 LOCATION cannot be kept: the task has no place for it', 'a location'),
@@ -143,6 +145,18 @@ SELECT is(pg_temp.wf_err(format('SELECT * FROM taskmgmt.dav(''PUT'', %L, NULL, N
     (pg_temp.ics('bad', E'SUMMARY:' || repeat('x', 201) || E'\r\n'), 'TM422 [title] title must be at most 200 characters', 'the task rules apply')
   ) x(body, err, what);
 SELECT is((SELECT count(*)::int FROM taskmgmt.dav_resources WHERE name = 'bad.ics'), 0, 'and nothing of them was kept');
+
+-- subtasks and recurrence
+SELECT is((SELECT status FROM pg_temp.dav('PUT', :'cal' || 'sub@client.ics',
+  pg_temp.ics('sub@client', E'SUMMARY:A subtask\r\nRELATED-TO;RELTYPE=PARENT:taskmgmt-task-' || :t1
+              || E'\r\nDUE;VALUE=DATE:20250106\r\nRRULE:FREQ=WEEKLY;BYDAY=MO\r\n'))), 201,
+          'RELATED-TO (the parent) and RRULE are kept');
+SELECT is((SELECT jsonb_build_object('parent_id', parent_id, 'recurrence', recurrence) FROM taskmgmt.tasks
+            WHERE id = (SELECT task_id FROM taskmgmt.dav_resources WHERE name = 'sub@client.ics')),
+          jsonb_build_object('parent_id', :t1, 'recurrence', 'FREQ=WEEKLY;BYDAY=MO'), 'as parent_id and recurrence');
+SELECT matches((SELECT body FROM pg_temp.dav('GET', :'cal' || 'sub@client.ics')),
+               E'RRULE:FREQ=WEEKLY;BYDAY=MO\r\nRELATED-TO;RELTYPE=PARENT:taskmgmt-task-' || :t1 || E'\r\n',
+               'and rendered back');
 SELECT throws_ok(format('INSERT INTO taskmgmt.dav_resources (task_id, name, uid, created_by) VALUES (%s, ''x.ics'', ''x'', %s)',
                         :t_bob, :ann), '42501', NULL, 'nobody names a task of someone else''s');
 

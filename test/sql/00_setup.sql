@@ -12,7 +12,7 @@ RESET client_min_messages;
 -- the installed version is the control file's (whatever number that is)
 SELECT e.extname, e.extversion = a.default_version AS current
   FROM pg_extension e JOIN pg_available_extensions a ON a.name = e.extname
- WHERE e.extname IN ('pgcrypto', 'taskmgmt') ORDER BY 1;
+ WHERE e.extname IN ('pgcrypto', 'pg_trgm', 'taskmgmt') ORDER BY 1;
 
 -- err(stmt) runs one statement and shows the error it raised as
 --   SQLSTATE [COLUMN]: message (DETAIL: ...)

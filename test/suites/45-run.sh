@@ -53,23 +53,23 @@ sock=$(readlink -f ".run/$cluster")
 port=$TASKMGMT_DB_PORT
 q() { psql -X -At -d taskmgmt -c 'SELECT current_user' "$@" 2>&1; }
 check "pg_hba.conf trusts nobody" bash -c "! grep -vE '^\s*(#|$)' '$sock/data/pg_hba.conf' | grep -qw trust"
-check "socket: the person who ran make run is taskmgmt_app (peer)" \
-  test "$(q -h "$sock" -p "$port" -U taskmgmt_app)" = taskmgmt_app
+check "socket: the person who ran make run is taskmgmt_client_login (peer)" \
+  test "$(q -h "$sock" -p "$port" -U taskmgmt_client_login)" = taskmgmt_client_login
 out_nobody=$(runuser -u nobody -- psql -X -At -h "$sock" -p "$port" -U postgres -d taskmgmt -c 'SELECT 1' 2>&1)
 check "socket: another OS user is refused as postgres (peer)" \
   bash -c "echo '$out_nobody' | grep -q 'Peer authentication failed'"
-out_nobody=$(runuser -u nobody -- psql -X -At -h "$sock" -p "$port" -U taskmgmt_app -d taskmgmt -c 'SELECT 1' 2>&1)
-check "socket: another OS user is refused as taskmgmt_app (peer)" \
+out_nobody=$(runuser -u nobody -- psql -X -At -h "$sock" -p "$port" -U taskmgmt_client_login -d taskmgmt -c 'SELECT 1' 2>&1)
+check "socket: another OS user is refused as taskmgmt_client_login (peer)" \
   bash -c "echo '$out_nobody' | grep -q 'Peer authentication failed'"
 check "socket: the operator cannot become the superuser" \
   bash -c "! psql -X -h '$sock' -p $port -U postgres -d taskmgmt -c 'SELECT 1' >/dev/null 2>&1"
 check "TCP: postgres without a password is refused" \
   bash -c "! PGPASSFILE=/dev/null psql -X -w -h 127.0.0.1 -p $port -U postgres -d taskmgmt -c 'SELECT 1' >/dev/null 2>&1"
-check "TCP: taskmgmt_app without its password is refused" \
-  bash -c "! PGPASSFILE=/dev/null psql -X -w -h 127.0.0.1 -p $port -U taskmgmt_app -d taskmgmt -c 'SELECT 1' >/dev/null 2>&1"
-check "TCP: taskmgmt_app with the passfile make run printed (scram-sha-256)" \
-  test "$(PGPASSFILE=$root/.run/$cluster.pgpass q -w -h 127.0.0.1 -p "$port" -U taskmgmt_app)" = taskmgmt_app
+check "TCP: taskmgmt_client_login without its password is refused" \
+  bash -c "! PGPASSFILE=/dev/null psql -X -w -h 127.0.0.1 -p $port -U taskmgmt_client_login -d taskmgmt -c 'SELECT 1' >/dev/null 2>&1"
+check "TCP: taskmgmt_client_login with the passfile make run printed (scram-sha-256)" \
+  test "$(PGPASSFILE=$root/.run/$cluster.pgpass q -w -h 127.0.0.1 -p "$port" -U taskmgmt_client_login)" = taskmgmt_client_login
 check "the passfile is readable by its owner only" test "$(stat -c %a ".run/$cluster.pgpass")" = 600
 check "the password is stored as scram-sha-256" \
   test "$(scripts/pgcluster.sh as-owner psql -X -At -h "$sock" -p "$port" -U postgres -d postgres \
-          -c "SELECT left(rolpassword, 13) FROM pg_authid WHERE rolname = 'taskmgmt_app'")" = SCRAM-SHA-256
+          -c "SELECT left(rolpassword, 13) FROM pg_authid WHERE rolname = 'taskmgmt_client_login'")" = SCRAM-SHA-256

@@ -71,7 +71,7 @@ step "database container on 127.0.0.1:$db_port"
   -v "$vol:/var/lib/taskmgmt/data" -e TASKMGMT_DB_PASSWORD="$app_pw" \
   -e TASKMGMT_PG_SETTINGS="work_mem = 8MB; idle_in_transaction_session_timeout='5min'" \
   -p "127.0.0.1:$db_port:5432" "$IMAGE" db >/dev/null
-db_ready() { PGPASSWORD=$app_pw psql -X -At -h 127.0.0.1 -p "$db_port" -U taskmgmt_app -d taskmgmt -c 'SELECT 1' | grep -qx 1; }
+db_ready() { PGPASSWORD=$app_pw psql -X -At -h 127.0.0.1 -p "$db_port" -U taskmgmt_client_login -d taskmgmt -c 'SELECT 1' | grep -qx 1; }
 if wait_until 90 db_ready; then
   ok "database initialises and accepts the app role over loopback"
 else
@@ -79,9 +79,9 @@ else
   "$P" logs "$db" 2>&1 | tail -30
   finish
 fi
-check "SQL API round trip as taskmgmt_app: register, sign_in, create_task, RLS after sign_out" \
+check "SQL API round trip as taskmgmt_client_login: register, sign_in, create_task, RLS after sign_out" \
   sql_round_trip "$db_port" "$app_pw"
-q() { PGPASSWORD=$app_pw psql -X -At -h 127.0.0.1 -p "$db_port" -U taskmgmt_app -d taskmgmt -c "$1" 2>&1; }
+q() { PGPASSWORD=$app_pw psql -X -At -h 127.0.0.1 -p "$db_port" -U taskmgmt_client_login -d taskmgmt -c "$1" 2>&1; }
 # the superuser over the container's private socket (TCP would need a password)
 qs() { "$P" exec "$db" psql -X -At -h /tmp/taskmgmt-pg -U postgres -d taskmgmt -c "$1" 2>&1; }
 check "pg_cron is preloaded and targets the taskmgmt database" \
@@ -98,7 +98,7 @@ check "TASKMGMT_PG_SETTINGS reach postgresql.auto.conf" \
 check "bind parameters never reach the server log" \
   test "$(q "SELECT current_setting('log_parameter_max_length') || current_setting('log_parameter_max_length_on_error')")" = "00"
 check "a wrong password is refused over TCP" \
-  bash -c "! PGPASSWORD=wrong psql -X -h 127.0.0.1 -p $db_port -U taskmgmt_app -d taskmgmt -c 'SELECT 1' 2>/dev/null"
+  bash -c "! PGPASSWORD=wrong psql -X -h 127.0.0.1 -p $db_port -U taskmgmt_client_login -d taskmgmt -c 'SELECT 1' 2>/dev/null"
 check "the superuser cannot log in over TCP without POSTGRES_PASSWORD" \
   bash -c "! PGPASSWORD=postgres psql -X -h 127.0.0.1 -p $db_port -U postgres -d taskmgmt -c 'SELECT 1' 2>/dev/null"
 check "the postgres server runs as uid 10001, not root" \
@@ -118,7 +118,7 @@ check "the restart brought the extension up to date before accepting connections
 if [ "$has_shim" = 1 ]; then
   step "shim container on 127.0.0.1:$http_port"
   "$P" run -d --name "$shim" --network "$net" --pull=never \
-    -e DATABASE_URL="host=db port=5432 dbname=taskmgmt user=taskmgmt_app" \
+    -e DATABASE_URL="host=db port=5432 dbname=taskmgmt user=taskmgmt_client_login" \
     -e DATABASE_PASSWORD="$app_pw" -p "127.0.0.1:$http_port:8080" "$IMAGE" shim >/dev/null
   if wait_until 60 curl -sf "http://127.0.0.1:$http_port/readyz"; then
     ok "shim answers /readyz over loopback"
@@ -172,7 +172,7 @@ echo "# running: $(compose_running | tr '\n' ' ')"
 db_port=$TASKMGMT_DB_PORT app_pw=$TASKMGMT_DB_PASSWORD
 if wait_until 90 db_ready; then
   ok "compose: database reachable on 127.0.0.1:$db_port"
-  check "compose: SQL round trip as taskmgmt_app" sql_round_trip "$db_port" "$app_pw"
+  check "compose: SQL round trip as taskmgmt_client_login" sql_round_trip "$db_port" "$app_pw"
 else
   not_ok "compose: database reachable on 127.0.0.1:$db_port"
   compose logs db 2>&1 | tail -30

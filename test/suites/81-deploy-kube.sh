@@ -145,11 +145,11 @@ if out=$("$P" kube play "$tmp/play/db.yaml" 2>&1); then
 else
   not_ok "kube play: the database StatefulSet's pod starts"; echo "$out" | sed 's/^/# /'
 fi
-db_ready() { PGPASSWORD=$pw psql -X -At -h 127.0.0.1 -p "$db_port" -U taskmgmt_app -d taskmgmt -c 'SELECT 1' | grep -qx 1; }
+db_ready() { PGPASSWORD=$pw psql -X -At -h 127.0.0.1 -p "$db_port" -U taskmgmt_client_login -d taskmgmt -c 'SELECT 1' | grep -qx 1; }
 if wait_until 90 db_ready; then
-  ok "kube play: database (read-only root, uid 10001) accepts taskmgmt_app on 127.0.0.1:$db_port"
+  ok "kube play: database (read-only root, uid 10001) accepts taskmgmt_client_login on 127.0.0.1:$db_port"
 else
-  not_ok "kube play: database accepts taskmgmt_app on 127.0.0.1:$db_port"
+  not_ok "kube play: database accepts taskmgmt_client_login on 127.0.0.1:$db_port"
   "$P" logs "$dbc" 2>&1 | tail -20 | sed 's/^/# /'
 fi
 if out=$("$P" kube play --network host "$tmp/play/shim.yaml" 2>&1); then
@@ -176,8 +176,8 @@ check "kube play: the Secret reached the shim only as an environment variable (n
 step "the migration Job's pod (CREATE EXTENSION / ALTER EXTENSION UPDATE, roles, pg_cron jobs)"
 # Undo some of what the database did at its first start, so that only the Job can redo it.
 "$P" exec "$dbc" psql -X -q -h /tmp/taskmgmt-pg -U postgres -d taskmgmt \
-  -c "SELECT cron.unschedule(jobname) FROM cron.job" -c "REVOKE taskmgmt_client FROM taskmgmt_app" >/dev/null 2>&1
-check "before the Job: taskmgmt_app is no longer a client (the SQL round trip fails)" \
+  -c "SELECT cron.unschedule(jobname) FROM cron.job" -c "REVOKE taskmgmt_client FROM taskmgmt_client_login" >/dev/null 2>&1
+check "before the Job: taskmgmt_client_login is no longer a client (the SQL round trip fails)" \
   no_round_trip
 migc=taskmgmt-migrate-$tag-migrate
 if out=$("$P" kube play --network host "$tmp/play/migrate.yaml" 2>&1); then

@@ -106,6 +106,8 @@ for f in extension/versions/* extension/upgrades/*; do
   case "$f" in
     extension/versions/taskmgmt--*--*) names_ok=0; echo "# $f: an upgrade script in versions/" ;;
     extension/versions/taskmgmt--*.sql) ;;
+    extension/versions/taskmgmt--*.control)
+      [ -e "${f%.control}.sql" ] || { names_ok=0; echo "# $f: no released script beside it"; } ;;
     extension/upgrades/taskmgmt--*--*.sql)
       b=${f#extension/upgrades/taskmgmt--}; b=${b%.sql}; from=${b%%--*}; to=${b#*--}
       known=$(printf '%s\n%s\n' "$frozen" "$cur")
@@ -117,19 +119,19 @@ for f in extension/versions/* extension/upgrades/*; do
     *) names_ok=0; echo "# $f: not a taskmgmt--V.sql or taskmgmt--A--B.sql file" ;;
   esac
 done
-check "file names: versions/taskmgmt--V.sql, upgrades/taskmgmt--A--B.sql between known versions" test "$names_ok" = 1
+check "file names: versions/taskmgmt--V.sql (and .control), upgrades/taskmgmt--A--B.sql between known versions" test "$names_ok" = 1
 newest=$(printf '%s\n' $frozen | tail -1)
 if [ -n "$newest" ]; then
   check "default_version $cur is not older than the newest release $newest" \
     test "$(printf '%s\n%s\n' "$newest" "$cur" | sort -V | tail -1)" = "$cur"
 fi
 inst_ok=1
-for f in extension/upgrades/*.sql extension/versions/*.sql; do
+for f in extension/upgrades/*.sql extension/versions/*.sql extension/versions/*.control; do
   [ -e "$f" ] || continue
   [ "$f" = "extension/versions/taskmgmt--$cur.sql" ] && f=taskmgmt--$cur.sql   # the built one is installed
   cmp -s "$f" "$sharedir/$(basename "$f")" || { inst_ok=0; echo "# not installed: $f"; }
 done
-check "make install installs every kept version and upgrade script" test "$inst_ok" = 1
+check "make install installs every kept version (script and control file) and upgrade script" test "$inst_ok" = 1
 
 # ---- the real upgrade path from every older released version
 older=$(printf '%s\n' $frozen | grep -vx -- "$cur" || true)
@@ -145,6 +147,16 @@ for v in $older; do
   check "$v: data created through the API" make_data "$db"
   check "$v: an update path to $cur exists" \
     test "$(psql -X -At -d "$db" -c "SELECT count(*) FROM pg_extension_update_paths('taskmgmt') WHERE source = '$v' AND target = '$cur' AND path IS NOT NULL")" = 1
+  # What $cur requires and $v did not (0.2.0: pg_trgm): PostgreSQL refuses
+  # the update, changing nothing, until the DBA creates it (doc/operations.md).
+  for req in $(sed -n "s/^requires *= *'\(.*\)'/\1/p" taskmgmt.control | tr ',' ' '); do
+    [ "$(psql -X -At -d "$db" -c "SELECT count(*) FROM pg_extension WHERE extname = '$req'")" = 0 ] || continue
+    refusal=$(psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "ALTER EXTENSION taskmgmt UPDATE" 2>&1)
+    check "$v: without $req the update is refused with PostgreSQL's message, and nothing changes" \
+      test "$(echo "$refusal" | grep -c "required extension \"$req\" is not installed")-$(psql -X -At -d "$db" -c "SELECT extversion FROM pg_extension WHERE extname = 'taskmgmt'")" = "1-$v"
+    check "$v: CREATE EXTENSION $req (the step doc/operations.md gives DBAs)" \
+      psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION $req"
+  done
   if psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "SET client_min_messages = warning" -c "ALTER EXTENSION taskmgmt UPDATE" >/dev/null; then
     ok "$v: ALTER EXTENSION taskmgmt UPDATE"
   else

@@ -11,6 +11,7 @@ import { href, navigate, useRoute, type View } from './route';
 import { AssigneeSelect, TaskDetail, TeamSelect, assigneeInput } from './TaskDetail';
 import { TasksScreen } from './Tasks';
 import { TeamsScreen } from './Teams';
+import { Unsubscribe } from './Unsubscribe';
 import { Dialog, ErrorNote, FieldError, SessionContext, StatusLine, invalid, say, toApiError, useSession, type Session } from './ui';
 import { PRIORITIES, PRIORITY_LABEL, parseTags } from './util';
 
@@ -188,6 +189,12 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
 }
 
 export function App() {
+  // the unsubscribe link of an email needs no session (GET of that address serves this page)
+  if (location.pathname === '/api/v1/mail/unsubscribe') return <><Unsubscribe /><StatusLine /></>;
+  return <SignedInApp />;
+}
+
+function SignedInApp() {
   const [phase, setPhase] = useState<'boot' | 'out' | 'in'>(hasStoredSession() ? 'boot' : 'out');
   const [me, setMe] = useState<User | null>(null);
   const [teams, setTeams] = useState<Team[]>([]);

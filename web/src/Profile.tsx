@@ -102,7 +102,7 @@ export function ProfileScreen() {
           <button type="submit" className="primary">Change password</button>
         </form>
 
-        <form className="card wide" onSubmit={savePrefs} aria-labelledby="prefs-title">
+        <form id="preferences" className="card wide" onSubmit={savePrefs} aria-labelledby="prefs-title">
           <h2 id="prefs-title">Notifications</h2>
           <ErrorNote error={nErr} />
           <table className="prefs">

@@ -27,7 +27,9 @@ export function parse(search: string): Route {
     const val = p.get(k);
     if (val) filter[k] = val;
   }
-  return { view: v && VIEWS.includes(v) ? v : 'board', task: id('task'), team: id('team_id'), filter };
+  // /?preferences (the link in every notification email) is the profile
+  const view: View = p.has('preferences') ? 'profile' : v && VIEWS.includes(v) ? v : 'board';
+  return { view, task: id('task'), team: id('team_id'), filter };
 }
 
 export function href(r: Partial<Route>, base?: Route): string {

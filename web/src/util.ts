@@ -10,17 +10,19 @@ export const STATUS_LABEL: Record<Status, string> = {
 export const PRIORITY_LABEL: Record<Priority, string> = {
   none: 'No priority', low: 'Low', medium: 'Medium', high: 'High', urgent: 'Urgent',
 };
-export const EVENTS = ['assigned', 'updated', 'commented', 'mentioned', 'due_soon', 'overdue'] as const;
+export const EVENTS = ['assigned', 'updated', 'commented', 'mentioned', 'due_soon', 'overdue', 'unblocked'] as const;
 export type EventName = (typeof EVENTS)[number];
 export const EVENT_LABEL: Record<EventName, string> = {
   assigned: 'A task is assigned to me', updated: 'A task of mine changes', commented: 'Someone comments',
   mentioned: 'Someone mentions me', due_soon: 'A task is due soon', overdue: 'A task is overdue',
+  unblocked: 'A task of mine is no longer blocked',
 };
 /** The defaults of doc/sql-api.md ("Preferences"), for events never set. */
 export const EVENT_DEFAULTS: Record<EventName, { in_app: boolean; email: boolean }> = {
   assigned: { in_app: true, email: true }, updated: { in_app: true, email: false },
   commented: { in_app: true, email: false }, mentioned: { in_app: true, email: true },
   due_soon: { in_app: true, email: true }, overdue: { in_app: true, email: false },
+  unblocked: { in_app: true, email: false },
 };
 
 export function when(iso: string | null | undefined): string {

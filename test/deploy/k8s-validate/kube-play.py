@@ -48,7 +48,7 @@ def main(rendered, outdir, image, db_port, http_port, tag):
     pod["spec"]["volumes"].append({"name": "data", "emptyDir": {}})
 
     cm = copy.deepcopy(cm)
-    cm["data"]["DATABASE_URL"] = f"host=127.0.0.1 port={db_port} dbname=taskmgmt user=taskmgmt_app"
+    cm["data"]["DATABASE_URL"] = f"host=127.0.0.1 port={db_port} dbname=taskmgmt user=taskmgmt_client_login"
 
     shim = copy.deepcopy(by[("Deployment", "taskmgmt-shim")])
     shim["metadata"]["name"] = f"taskmgmt-shim-{tag}"

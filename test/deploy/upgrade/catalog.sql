@@ -4,7 +4,7 @@
 -- updated one (test/suites/82-deploy-upgrade.sh).
 --
 -- Compared: extension membership (every object of every kind, by
--- description), relations (kind, persistence, RLS flags, options, owner,
+-- description), the extensions it requires, relations (kind, persistence, RLS flags, options, owner,
 -- privileges), columns (relative order, type, nullability, default,
 -- identity, generation, collation, privileges), constraints, indexes,
 -- triggers, policies, functions (full definition, owner, privileges),
@@ -26,6 +26,10 @@ facts(line) AS (
   SELECT 'extension-config|' || cfg::regclass::text || '|' || coalesce(cond, '')
     FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS u(cfg, cond)
    WHERE e.extname = 'taskmgmt'
+  UNION ALL
+  SELECT 'requires|' || r.extname
+    FROM pg_depend d JOIN pg_extension r ON r.oid = d.refobjid, ext
+   WHERE d.classid = 'pg_extension'::regclass AND d.objid = ext.oid AND d.refclassid = 'pg_extension'::regclass
   UNION ALL
   SELECT 'member|' || pg_describe_object(d.classid, d.objid, d.objsubid)
     FROM pg_depend d, ext WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'

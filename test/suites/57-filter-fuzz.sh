@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# libFuzzer on the filter language parser (extension/fuzz_filter.c), briefly:
+# FUZZ_RUNS (default 20000).  Longer: make filter-fuzz FUZZ_RUNS=5000000
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+runs=${FUZZ_RUNS:-20000}
+if ! make --no-print-directory -s extension/fuzz-filter; then
+  echo "filter-fuzz: 0 passed, 1 failed"; exit 1
+fi
+corpus=$(mktemp -d)
+cp extension/fuzz-seeds/* "$corpus"/
+out=$(extension/fuzz-filter -runs="$runs" -max_len=512 -seed=1 "$corpus" 2>&1); rc=$?
+rm -rf "$corpus"
+echo "$out" | grep -E "^#[0-9]+ *(INITED|DONE)|Done [0-9]+ runs|ERROR|SUMMARY|==[0-9]+==" | head -40
+if [ $rc -eq 0 ] && echo "$out" | grep -q "Done $runs runs"; then
+  echo "filter-fuzz: 1 passed, 0 failed"
+else
+  echo "$out" | tail -40
+  echo "filter-fuzz: 0 passed, 1 failed"; exit 1
+fi
