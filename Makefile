@@ -10,6 +10,7 @@ OBJS        = extension/taskmgmt.o extension/identity.o extension/auth.o \
               extension/jwt.o extension/base64url.o extension/autonomous.o \
               extension/spi_util.o extension/crypto.o extension/export_csv.o \
               extension/pdf_canvas.o extension/report_chart.o extension/report_pdf.o \
+              extension/tokens.o extension/webhooks.o extension/ical.o \
               extension/recurrence.o extension/filter_lang.o
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = taskmgmt--$(EXTVERSION).sql

@@ -752,6 +752,7 @@ tm_change_password(PG_FUNCTION_ARGS)
 	args[0] = Int64GetDatum(sid);
 	revoke_sessions(psprintf("user_id = " INT64_FORMAT " AND id <> $1", user_id),
 					sid, "password changed");
+	tm_tokens_revoke_user(user_id);
 	tm_spi_end_as_owner(&ctx);
 	PG_RETURN_VOID();
 }

@@ -6,12 +6,13 @@
  *
  * Apart from spi_util.c, whose concern is running SPI as the extension's
  * owner: nothing here depends on who runs it.  Sign-in and sessions
- * (auth.c) use these; the JWT signature (HMAC) stays in jwt.c, next to the
- * format it signs.
+ * (auth.c) use these; HMAC-SHA256 signs JWTs (jwt.c) and webhook deliveries
+ * (webhooks.c).
  */
 #include "taskmgmt.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "utils/memutils.h"
 
@@ -56,4 +57,17 @@ tm_sha256(const unsigned char *data, size_t len, unsigned char out[32])
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not compute digest")));
+}
+
+void
+tm_hmac_sha256(const unsigned char *key, size_t keylen,
+			   const char *data, size_t len, unsigned char out[32])
+{
+	unsigned int outlen = 0;
+
+	if (HMAC(EVP_sha256(), key, (int) keylen, (const unsigned char *) data,
+			 len, out, &outlen) == NULL || outlen != 32)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute a signature")));
 }

@@ -30,6 +30,8 @@ typedef struct TmIdentity
 	int64		user_id;
 	int64		session_id;
 	bool		is_admin;
+	int64		token_id;		/* a personal access token's id, else 0 */
+	bool		read_only;		/* that token has only the read scope */
 } TmIdentity;
 
 static TmIdentity session_identity;
@@ -183,6 +185,35 @@ current_identity(void)
 	return NULL;
 }
 
+/*
+ * Signs in until the end of the transaction with a personal access token
+ * (tokens.c has verified it).  No SPI here: the scope check runs in an
+ * executor hook.
+ */
+void
+tm_identity_set_token(int64 user_id, int64 token_id, bool is_admin, bool read_only)
+{
+	xact_identity.valid = true;
+	xact_identity.user_id = user_id;
+	xact_identity.session_id = 0;
+	xact_identity.is_admin = is_admin;
+	xact_identity.token_id = token_id;
+	xact_identity.read_only = read_only;
+}
+
+/* The token of this transaction's identity (0: none); no SPI, no recheck. */
+int64
+tm_identity_token_id(void)
+{
+	return xact_identity.valid ? xact_identity.token_id : 0;
+}
+
+bool
+tm_identity_read_only(void)
+{
+	return xact_identity.valid && xact_identity.read_only;
+}
+
 int64
 tm_identity_session_id(void)
 {
@@ -256,6 +287,10 @@ tm_authenticate(PG_FUNCTION_ARGS)
 				 tm_errclient(),
 				 errmsg("access token required")));
 	token = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	/* a new sign-in replaces this transaction's; none is left if it fails */
+	memset(&xact_identity, 0, sizeof(xact_identity));
+	if (tm_token_is_personal(token))
+		PG_RETURN_INT64(tm_token_authenticate(token));
 
 	/* leeway arithmetic on "now", never on claims: they may be near INT64 limits */
 	if (!tm_jwt_decode(token, &claims) || claims.iat > now + 30)
@@ -323,5 +358,7 @@ tm_authenticate(PG_FUNCTION_ARGS)
 	xact_identity.user_id = claims.sub;
 	xact_identity.session_id = claims.sid;
 	xact_identity.is_admin = is_admin;
+	xact_identity.token_id = 0;
+	xact_identity.read_only = false;
 	PG_RETURN_INT64(claims.sub);
 }

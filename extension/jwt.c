@@ -9,8 +9,6 @@
 #include "taskmgmt.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
@@ -18,19 +16,6 @@
 
 #define JWT_MAX_LENGTH 4096
 #define JWT_HEADER "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
-
-static void
-hmac_sha256(const unsigned char *key, size_t keylen,
-			const char *data, size_t len, unsigned char out[32])
-{
-	unsigned int outlen = 0;
-
-	if (HMAC(EVP_sha256(), key, (int) keylen, (const unsigned char *) data,
-			 len, out, &outlen) == NULL || outlen != 32)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute token signature")));
-}
 
 char *
 tm_jwt_sign(const TmJwtClaims *claims, const unsigned char *key, size_t keylen)
@@ -47,7 +32,7 @@ tm_jwt_sign(const TmJwtClaims *claims, const unsigned char *key, size_t keylen)
 												 strlen(JWT_HEADER)),
 							 tm_base64url_encode((const unsigned char *) payload,
 												 strlen(payload)));
-	hmac_sha256(key, keylen, signing_input, strlen(signing_input), mac);
+	tm_hmac_sha256(key, keylen, signing_input, strlen(signing_input), mac);
 	return psprintf("%s.%s", signing_input, tm_base64url_encode(mac, sizeof(mac)));
 }
 
@@ -284,7 +269,7 @@ tm_jwt_signature_ok(const char *token, const unsigned char *key, size_t keylen)
 	given = tm_base64url_decode(dot2 + 1, strlen(dot2 + 1), &givenlen);
 	if (given == NULL || givenlen != sizeof(expected))
 		return false;
-	hmac_sha256(key, keylen, token, dot2 - token, expected);
+	tm_hmac_sha256(key, keylen, token, dot2 - token, expected);
 	ok = CRYPTO_memcmp(expected, given, sizeof(expected)) == 0;
 	pfree(given);
 	return ok;

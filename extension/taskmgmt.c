@@ -61,7 +61,10 @@ _PG_init(void)
 							NULL, &tm_login_account_delay, 1, 1, 3600,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	tm_report_pdf_init();
+	tm_webhooks_init();
+	tm_ical_init();
 	MarkGUCPrefixReserved("taskmgmt");
 
 	tm_identity_xact_callback_register();
+	tm_tokens_init();
 }

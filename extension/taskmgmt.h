@@ -13,6 +13,7 @@
 #define ERRCODE_TM_VERSION_MISMATCH	MAKE_SQLSTATE('T','M','4','1','2')
 #define ERRCODE_TM_VALIDATION		MAKE_SQLSTATE('T','M','4','2','2')
 #define ERRCODE_TM_TOO_MANY_ATTEMPTS MAKE_SQLSTATE('T','M','4','2','9')
+#define ERRCODE_TM_INSUFFICIENT_SCOPE MAKE_SQLSTATE('T','M','4','0','3')
 
 /*
  * Marks an error whose message is written for clients: the HTTP shim shows
@@ -39,6 +40,22 @@ extern void tm_identity_clear_all(void);
 extern void tm_identity_sign_out(void);
 extern int64 tm_identity_session_id(void);
 extern void tm_identity_xact_callback_register(void);
+extern void tm_identity_set_token(int64 user_id, int64 token_id, bool is_admin, bool read_only);
+extern int64 tm_identity_token_id(void);
+extern bool tm_identity_read_only(void);
+
+/* tokens.c: personal access tokens */
+extern bool tm_token_is_personal(const char *token);
+extern char *tm_new_secret(const char *prefix);
+extern int64 tm_token_authenticate(const char *token);
+extern void tm_tokens_revoke_user(int64 user_id);
+extern void tm_tokens_init(void);
+
+/* webhooks.c: signatures, taskmgmt.webhook_allow_private_targets */
+extern void tm_webhooks_init(void);
+
+/* ical.c: iCalendar with libical */
+extern void tm_ical_init(void);
 
 /* jwt.c */
 typedef struct TmJwtClaims
@@ -74,6 +91,8 @@ extern SPIPlanPtr tm_spi_keep_plan(const char *sql, int nargs, Oid *argtypes);
 extern const char *tm_pgcrypto_schema(void);
 extern void tm_random_bytes(unsigned char *buf, size_t len);
 extern void tm_sha256(const unsigned char *data, size_t len, unsigned char out[32]);
+extern void tm_hmac_sha256(const unsigned char *key, size_t keylen,
+						   const char *data, size_t len, unsigned char out[32]);
 
 /* autonomous.c: short writes that must survive the caller's error */
 #define TM_LOGIN_CLIENT_LEN 48	/* "local", an IPv4 address, an IPv6 /64 */

@@ -114,12 +114,21 @@ config_load(MailerConfig *cfg, char *err, size_t errlen)
 		!env_int("MAILER_MAX_ATTEMPTS", 8, 1, 100, &cfg->max_attempts, err, errlen) ||
 		!env_int("MAILER_BACKOFF", 30, 1, 86400, &cfg->backoff, err, errlen) ||
 		!env_int("MAILER_SMTP_TIMEOUT", 60, 1, 3600, &cfg->smtp_timeout, err, errlen) ||
-		!env_int("MAILER_LEASE", 300, 2, 86400, &cfg->lease, err, errlen))
+		!env_int("MAILER_LEASE", 300, 2, 86400, &cfg->lease, err, errlen) ||
+		!env_int("WEBHOOK_TIMEOUT", 0, 1, 300, &cfg->webhook_timeout, err, errlen))
 		return false;
 	/* a send must end well inside the lease, or another mailer could resend */
 	if (cfg->lease < 2 * cfg->smtp_timeout)
 	{
 		snprintf(err, errlen, "MAILER_LEASE must be at least twice MAILER_SMTP_TIMEOUT");
+		return false;
+	}
+	/* unset: 10 s, or less where a short lease needs it */
+	if (cfg->webhook_timeout == 0)
+		cfg->webhook_timeout = cfg->lease / 2 < 10 ? cfg->lease / 2 : 10;
+	if (cfg->lease < 2 * cfg->webhook_timeout)
+	{
+		snprintf(err, errlen, "MAILER_LEASE must be at least twice WEBHOOK_TIMEOUT");
 		return false;
 	}
 	return true;

@@ -1,12 +1,17 @@
 /*
  * mailer.h
- *	  taskmgmt-mailer: drains taskmgmt.email_outbox over SMTP (libcurl).
+ *	  taskmgmt-mailer: drains taskmgmt.email_outbox, mail over SMTP and
+ *	  webhook deliveries over HTTP (libcurl).
  */
 #ifndef TASKMGMT_MAILER_H
 #define TASKMGMT_MAILER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+/* libpq's, for the few functions that hand connections and results around */
+struct pg_conn;
+struct pg_result;
 
 typedef struct MailerConfig
 {
@@ -23,6 +28,7 @@ typedef struct MailerConfig
 	int			backoff;		/* MAILER_BACKOFF, seconds, doubled per attempt */
 	int			smtp_timeout;	/* MAILER_SMTP_TIMEOUT, seconds per message */
 	int			lease;			/* MAILER_LEASE, seconds a claim is ours */
+	int			webhook_timeout;	/* WEBHOOK_TIMEOUT, seconds per webhook delivery */
 	bool		once;			/* MAILER_ONCE=1: drain what is due, then exit */
 } MailerConfig;
 
@@ -95,6 +101,11 @@ extern bool outbox_mark_failed(Outbox *ob, const OutboxRow *row, const SendResul
 extern void outbox_release(Outbox *ob, const OutboxRow *row);
 extern double outbox_seconds_to_next_due(Outbox *ob);
 extern int	outbox_wait(Outbox *ob, double seconds);
+extern struct pg_conn *outbox_conn(Outbox *ob);
+extern char *dup_value(struct pg_result *res, int row, int col);
+
+/* webhook.c: the outbox's webhook deliveries */
+extern int	webhook_round(Outbox *ob, const MailerConfig *cfg, volatile int *stop);
 
 /* log.c */
 extern void mlog(const char *fmt,...) __attribute__((format(printf, 1, 2)));

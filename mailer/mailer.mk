@@ -1,6 +1,6 @@
-# taskmgmt-mailer: drains the email outbox over SMTP (included by the top Makefile).
+# taskmgmt-mailer: drains the outbox, mail over SMTP and webhooks over HTTP (included by the top Makefile).
 #   make mailer/taskmgmt-mailer   (part of `make all`)
-MAILER_SRCS   := $(addprefix mailer/,main.c config.c message.c smtp.c outbox.c log.c)
+MAILER_SRCS   := $(addprefix mailer/,main.c config.c message.c smtp.c outbox.c log.c webhook.c)
 MAILER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror \
                  -I$(shell $(PG_CONFIG) --includedir 2>/dev/null || echo /usr/include/postgresql)
 MAILER_LIBS   := -lpq -lcurl -lm

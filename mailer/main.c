@@ -1,9 +1,10 @@
 /*
  * main.c
- *	  taskmgmt-mailer: claim due rows from the outbox, send each over SMTP,
- *	  report the outcome; sleep until the next row is due or a NOTIFY on
- *	  taskmgmt_outbox says a new one was written.  SIGTERM/SIGINT finish the
- *	  message in flight, hand back the rest of the batch and exit.
+ *	  taskmgmt-mailer: claim due rows from the outbox, send each over SMTP
+ *	  (mail) or HTTP (webhooks, webhook.c), report the outcome; sleep until
+ *	  the next row is due or a NOTIFY on taskmgmt_outbox says a new one was
+ *	  written.  SIGTERM/SIGINT finish the message in flight, hand back the
+ *	  rest of the batch and exit.
  */
 #include "mailer.h"
 
@@ -120,6 +121,7 @@ main(void)
 	{
 		OutboxRow  *rows;
 		int			n;
+		int			wn = 0;
 		int			done = 0;
 		double		claimed_at;
 		double		wait;
@@ -157,13 +159,16 @@ main(void)
 		for (int i = done; i < n && outbox_ok(ob); i++)
 			outbox_release(ob, &rows[i]);
 		outbox_free_rows(rows, n);
-		if (!outbox_ok(ob))
+		/* then the webhook deliveries, on the same connection */
+		if (outbox_ok(ob) && !mailer_stop)
+			wn = webhook_round(ob, &cfg, &mailer_stop);
+		if (!outbox_ok(ob) || wn < 0)
 		{
 			outbox_close(ob);
 			ob = NULL;
 			continue;
 		}
-		if (n == cfg.batch_size || mailer_stop)
+		if (n == cfg.batch_size || wn == cfg.batch_size || mailer_stop)
 			continue;
 		if (cfg.once)
 			break;

@@ -67,13 +67,21 @@ outbox_close(Outbox *ob)
 	free(ob);
 }
 
+/* The connection, for the webhook deliveries that share it (webhook.c). */
+PGconn *
+outbox_conn(Outbox *ob)
+{
+	return ob->conn;
+}
+
 bool
 outbox_ok(Outbox *ob)
 {
 	return ob != NULL && PQstatus(ob->conn) == CONNECTION_OK;
 }
 
-static char *
+/* A copy of one value of a result (webhook.c reads its rows with it too). */
+char *
 dup_value(PGresult *res, int row, int col)
 {
 	char	   *s = strdup(PQgetvalue(res, row, col));

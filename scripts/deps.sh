@@ -9,11 +9,13 @@ packages=(
   libpq-dev libssl-dev build-essential pkg-config
   # test runners
   libtap-parser-sourcehandler-pgtap-perl python3-pytest python3-requests python3-websockets python3-aiosmtpd
+  # CalDAV tested with real clients: vdirsyncer + todoman, python3-caldav, python3-icalendar
+  vdirsyncer todoman python3-caldav python3-icalendar
   # shim, mailer and benchmarks
   libh2o-evloop-dev libwslay-dev libcurl4-openssl-dev wrk clang libclang-rt-14-dev curl
   # PDF reports (libharu, an embedded TrueType font) and their tests
   libhpdf-dev fonts-dejavu-core poppler-utils
-  # recurring tasks: RFC 5545 RRULEs (libical; the image's runtime gets libical3)
+  # iCalendar with libical: recurring tasks' RRULEs, CalDAV, feeds (the image's runtime gets libical3)
   libical-dev
   # web UI tests: Debian's chromium, driven by playwright-core from npm
   chromium

@@ -57,6 +57,8 @@ static const rule rules[] = {
 	{"28000", 401, "unauthorized", "missing, invalid or expired credentials", 0},
 	{"28P01", 401, "invalid_credentials", "wrong email or password", 0},
 	{"TM429", 429, "too_many_attempts", "too many attempts", 60},
+	/* a personal access token with the read scope tried to write */
+	{"TM403", 403, "insufficient_scope", "this token may only read", 0},
 	{"42501", 403, "forbidden", "not allowed", 0},
 	{"P0002", 404, "not_found", "not found", 0},
 	{"23505", 409, "conflict", "already exists", 0},

@@ -171,6 +171,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (const char *c = m.ids[i]; *c; c++)
 				if (*c < '0' || *c > '9')
 					abort();
+		/* a {name} is a non-empty segment of unreserved characters and escapes */
+		if (m.has_name && (m.name[0] == '\0' || strlen(m.name) > ROUTE_MAX_NAME ||
+						   strspn(m.name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+								  "0123456789-._~%@+=") != strlen(m.name)))
+			abort();
 		query_params_init(&qp);
 		if (query_parse(routes[m.route].query, q ? q + 1 : "", q ? line - plen - 1 : 0, &qp) == 0 &&
 			routes[m.route].query != Q_NONE && routes[m.route].query != Q_USERS &&

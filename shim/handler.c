@@ -66,6 +66,48 @@ add_header_value(h2o_req_t *req, const h2o_token_t *token, const char *prefix,
 	h2o_add_header(&req->pool, &req->res.headers, token, NULL, p, n);
 }
 
+/* A column of the one row as a header, when it is not NULL. */
+static void
+column_header(h2o_req_t *req, const PGresult *res, const char *column, const h2o_token_t *token)
+{
+	int			col = PQfnumber(res, column);
+
+	if (col >= 0 && !PQgetisnull(res, 0, col))
+		add_header_value(req, token, "", PQgetvalue(res, 0, col), "");
+}
+
+/*
+ * A CalDAV answer: the database chose the status, the headers and the body
+ * (a multistatus, a calendar object, nothing); the shim copies them.
+ */
+static void
+send_dav(h2o_req_t *req, const PGresult *res)
+{
+	int			col = PQfnumber(res, "status");
+	int			status = col >= 0 && !PQgetisnull(res, 0, col) ? atoi(PQgetvalue(res, 0, col)) : 0;
+	int			body = PQfnumber(res, "body");
+
+	if (status < 200 || status > 599)
+	{
+		log_msg("request %s: a CalDAV answer without a status", request_id(req));
+		send_problem(req, 500, "internal_error", "internal error", NULL, 0);
+		return;
+	}
+	column_header(req, res, "content_type", H2O_TOKEN_CONTENT_TYPE);
+	column_header(req, res, "etag", H2O_TOKEN_ETAG);
+	column_header(req, res, "location", H2O_TOKEN_LOCATION);
+	column_header(req, res, "allow", H2O_TOKEN_ALLOW);
+	col = PQfnumber(res, "dav");
+	if (col >= 0 && !PQgetisnull(res, 0, col))
+		h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("dav"), 0, NULL,
+							  h2o_strdup(&req->pool, PQgetvalue(res, 0, col), SIZE_MAX).base,
+							  (size_t) PQgetlength(res, 0, col));
+	if (body < 0 || PQgetisnull(res, 0, body))
+		send_status(req, status, NULL, 0);
+	else
+		send_status(req, status, PQgetvalue(res, 0, body), (size_t) PQgetlength(res, 0, body));
+}
+
 static void
 on_done(db_query *q, PGresult *res)
 {
@@ -91,6 +133,11 @@ on_done(db_query *q, PGresult *res)
 		send_json(req, 200, H2O_STRLIT("{\"status\":\"ready\"}"));
 		return;
 	}
+	if (r->flags & RF_DAV)
+	{
+		send_dav(req, res);
+		return;
+	}
 	if ((r->flags & RF_LOCATION) && (col = PQfnumber(res, "id")) >= 0 && !PQgetisnull(res, 0, col))
 		add_header_value(req, H2O_TOKEN_LOCATION, r->location, PQgetvalue(res, 0, col), "");
 	if ((r->flags & RF_ETAG) && (col = PQfnumber(res, "version")) >= 0 && !PQgetisnull(res, 0, col))
@@ -109,6 +156,9 @@ on_done(db_query *q, PGresult *res)
 	if (r->flags & RF_PDF)
 		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
 					   H2O_STRLIT("application/pdf"));
+	if (r->flags & RF_ICS)
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+					   H2O_STRLIT("text/calendar; charset=utf-8"));
 	send_json(req, (r->flags & RF_CREATED) ? 201 : 200,
 			  PQgetvalue(res, 0, col), (size_t) PQgetlength(res, 0, col));
 }
@@ -292,12 +342,48 @@ check_request(h2o_req_t *req, const route *r, query_params *qp, h2o_iovec_t *tok
 		return refuse(req, 413, "body_too_large", "the request body is too large", 0);
 	if ((r->flags & (RF_BODY | RF_BODY_FORM)) && !check_body(req, r, qp))
 		return 0;
+	/* CalDAV bodies (XML, iCalendar) go to the database as they are: text */
+	if ((r->flags & RF_DAV) && req->entity.base && !utf8_valid(req->entity.base, req->entity.len))
+		return refuse(req, 400, "malformed_body", "the body is not valid UTF-8 text", 0);
 	if ((r->flags & RF_CSV) && csv_full())
 		return refuse(req, 503, "busy", "too many exports at once, try again shortly", 1);
 	return 1;
 }
 
 /* ---- bind: the request as the statement's parameters ---- */
+
+/* A header's value as a parameter (absent: NULL). */
+static void
+header_param(h2o_req_t *req, db_query *q, const char *name)
+{
+	ssize_t		i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+
+	if (i < 0)
+		db_query_param(q, NULL, 0);
+	else
+		db_query_param(q, req->headers.entries[i].value.base, req->headers.entries[i].value.len);
+}
+
+/*
+ * CalDAV: the credentials, method, path, the headers the protocol needs and
+ * the raw body; the database reads all of them (taskmgmt.dav()).
+ */
+static void
+bind_dav(h2o_req_t *req, db_query *q)
+{
+	size_t		path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+
+	header_param(req, q, "authorization");
+	db_query_param(q, req->method.base, req->method.len);
+	db_query_param(q, req->path.base, path_len);
+	header_param(req, q, "depth");
+	header_param(req, q, "if-match");
+	header_param(req, q, "if-none-match");
+	if (req->entity.base)
+		db_query_param(q, req->entity.base, req->entity.len);
+	else
+		db_query_param(q, NULL, 0);
+}
 
 static db_query *
 bind_params(h2o_req_t *req, const route *r, const route_match *m, const query_params *qp,
@@ -308,8 +394,12 @@ bind_params(h2o_req_t *req, const route *r, const route_match *m, const query_pa
 
 	if (r->flags & RF_AUTH)
 		db_query_param(q, token.base, token.len);
+	if (r->flags & RF_DAV)
+		bind_dav(req, q);
 	for (int i = 0; i < m->n_ids; i++)
 		db_query_param(q, m->ids[i], strlen(m->ids[i]));
+	if (m->has_name)
+		db_query_param(q, m->name, strlen(m->name));
 	if (r->flags & (RF_BODY | RF_BODY_FORM))
 		db_query_param(q, req->entity.base, req->entity.len);
 	if (r->flags & RF_CLIENT_ADDR)

@@ -185,6 +185,49 @@ send_json(h2o_req_t *req, int status, const char *body, size_t len)
 	h2o_send_inline(req, body, len);
 }
 
+/* Reason phrases send_json() does not know (CalDAV's). */
+static const char *
+reason(int status)
+{
+	switch (status)
+	{
+		case 200: return "OK";
+		case 201: return "Created";
+		case 204: return "No Content";
+		case 207: return "Multi-Status";
+		case 301: return "Moved Permanently";
+		default: return status_title(status);
+	}
+}
+
+void
+send_status(h2o_req_t *req, int status, const char *body, size_t len)
+{
+	static h2o_generator_t none = {NULL, NULL};
+
+	response_account(req, status);
+	req->res.status = status;
+	req->res.reason = reason(status);
+	if (body == NULL || status == 204)
+	{
+		req->res.content_length = 0;
+		h2o_start_response(req, &none);
+		h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+		return;
+	}
+	req->res.content_length = len;
+	h2o_send_inline(req, body, len);
+}
+
+/* CalDAV clients answer a challenge for Basic credentials; the API wants a bearer token. */
+static int
+route_is_dav(h2o_req_t *req)
+{
+	response_info *ri = info_of(req);
+
+	return ri && ri->route >= 0 && (routes[ri->route].flags & RF_DAV);
+}
+
 void
 send_problem(h2o_req_t *req, int status, const char *code, const char *detail,
 			 const char *field, int retry_after)
@@ -222,7 +265,10 @@ send_problem(h2o_req_t *req, int status, const char *code, const char *detail,
 
 		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v.base, v.len);
 	}
-	if (status == 401)
+	if (status == 401 && route_is_dav(req))
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+					   H2O_STRLIT("Basic realm=\"taskmgmt\", charset=\"UTF-8\""));
+	else if (status == 401)
 		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
 					   H2O_STRLIT("Bearer realm=\"taskmgmt\""));
 	h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,

@@ -24,20 +24,22 @@
 /* the stored body, or the write's, stored under the key */
 #define IDEM_WRITE(key, status, write) \
 	"coalesce(p.prior->'body', taskmgmt.idempotency_finish(" key ", " status ", " write "))"
+/* CalDAV: Basic credentials first, then the request, after them (LATERAL) */
+#define DAV "WITH a AS MATERIALIZED (SELECT taskmgmt.dav_authenticate($1) AS uid) " \
+	"SELECT d.status, d.content_type, d.etag, d.location, d.dav, d.allow, d.body FROM a " \
+	"CROSS JOIN LATERAL (SELECT * FROM taskmgmt.dav($2, $3, $4, $5, $6, $7) x " \
+	"WHERE a.uid IS NOT NULL OFFSET 0) d"
 
 const route routes[] = {
 	/* internal (pattern "" never matches a path): websocket auth + catch-up */
 	/*
-	 * exp is decoded from the CTE's column, not from $1: with $1 a custom
-	 * plan would fold the decoding of a malformed token at plan time, before
-	 * authenticate() can refuse it as 28000.
+	 * The expiry (a JWT's exp, a personal token's expires_at, NULL: never)
+	 * is computed after authenticate() has accepted the token, in the same
+	 * row: _token_expiry() is volatile, so no plan folds it early.
 	 */
 	[ROUTE_WS_CATCHUP] = {"", "", RF_AUTH, Q_NONE, OPS_NONE,
-		"WITH a AS MATERIALIZED (SELECT taskmgmt.authenticate($1) AS uid, split_part($1, '.', 2) AS payload) "
-		"SELECT a.uid, "
-		"(convert_from(decode(rpad(translate(a.payload, '-_', '+/'), "
-		"((length(a.payload) + 3) / 4) * 4, '='), 'base64'), 'UTF8')::jsonb->>'exp')::bigint AS exp, "
-		"n.id, n.item FROM a LEFT JOIN LATERAL ("
+		"WITH a AS MATERIALIZED (SELECT taskmgmt.authenticate($1) AS uid, taskmgmt._token_expiry($1) AS exp) "
+		"SELECT a.uid, a.exp, n.id, n.item FROM a LEFT JOIN LATERAL ("
 		"SELECT (e->>'id')::bigint AS id, e AS item FROM jsonb_array_elements("
 		"taskmgmt.notifications(jsonb_build_object('since', $2::bigint, 'limit', 200))->'items') e "
 		"WHERE a.uid IS NOT NULL ORDER BY 1) n ON true", NULL},
@@ -175,6 +177,46 @@ const route routes[] = {
 		AUTH "SELECT taskmgmt.report_summary($2::jsonb) AS body FROM a", NULL},
 	{"GET", "/api/v1/reports/summary.pdf", RF_AUTH | RF_PDF, Q_FILTER, OPS_NONE,
 		AUTH "SELECT taskmgmt.report_summary_pdf($2::jsonb) AS body FROM a", NULL},
+
+	/* personal access tokens */
+	{"POST", "/api/v1/me/tokens", RF_AUTH | RF_BODY | RF_CREATED, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.create_token($2::jsonb) AS body FROM a", NULL},
+	{"GET", "/api/v1/me/tokens", RF_AUTH, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.list_tokens() AS body FROM a", NULL},
+	{"DELETE", "/api/v1/me/tokens/{id}", RF_AUTH | RF_NO_CONTENT, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.revoke_token($2::bigint) FROM a", NULL},
+
+	/* saved views; a view's name arrives percent-encoded */
+	{"GET", "/api/v1/views", RF_AUTH, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.list_views() AS body FROM a", NULL},
+	{"POST", "/api/v1/views", RF_AUTH | RF_BODY | RF_CREATED, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.save_view_json($2::jsonb) AS body FROM a", NULL},
+	{"DELETE", "/api/v1/views/{name}", RF_AUTH | RF_NO_CONTENT, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.delete_view(coalesce(taskmgmt._url_decode($2), '')) FROM a", NULL},
+
+	/* webhooks */
+	{"POST", "/api/v1/webhooks", RF_AUTH | RF_BODY | RF_CREATED, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.create_webhook($2::jsonb) AS body FROM a", NULL},
+	{"GET", "/api/v1/webhooks", RF_AUTH, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.list_webhooks() AS body FROM a", NULL},
+	{"DELETE", "/api/v1/webhooks/{id}", RF_AUTH | RF_NO_CONTENT, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.delete_webhook($2::bigint) FROM a", NULL},
+	{"GET", "/api/v1/webhooks/{id}/deliveries", RF_AUTH, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.webhook_deliveries($2::bigint) AS body FROM a", NULL},
+
+	/* calendar: the subscription feed (its token is the credential) and CalDAV */
+	{"POST", "/api/v1/me/calendar-feed", RF_AUTH | RF_CREATED, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.create_calendar_feed() AS body FROM a", NULL},
+	{"DELETE", "/api/v1/me/calendar-feed", RF_AUTH | RF_NO_CONTENT, Q_NONE, OPS_NONE,
+		AUTH "SELECT taskmgmt.revoke_calendar_feed() FROM a", NULL},
+	{"GET", "/api/v1/calendar/{name}.ics", RF_ICS, Q_NONE, OPS_NONE,
+		"SELECT taskmgmt.calendar_feed($1) AS body", NULL},
+	{"GET", "/.well-known/caldav", RF_DAV, Q_NONE, OPS_NONE, DAV, NULL},
+	{"*", "/.well-known/caldav", RF_DAV, Q_NONE, OPS_NONE, DAV, NULL},
+	{"GET", "/dav/{rest}", RF_DAV, Q_NONE, OPS_NONE, DAV, NULL},
+	{"PUT", "/dav/{rest}", RF_DAV, Q_NONE, OPS_NONE, DAV, NULL},
+	{"DELETE", "/dav/{rest}", RF_DAV, Q_NONE, OPS_NONE, DAV, NULL},
+	{"*", "/dav/{rest}", RF_DAV, Q_NONE, OPS_NONE, DAV, NULL},
 };
 
 const int	n_routes = sizeof(routes) / sizeof(routes[0]);
@@ -210,6 +252,24 @@ is_id(const char *s, size_t n)
 	return n < 19 || memcmp(s, max, 19) <= 0;
 }
 
+/* A view name or token: unreserved characters and percent-escapes. */
+static int
+is_name(const char *s, size_t n)
+{
+	if (n == 0 || n > ROUTE_MAX_NAME)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+	{
+		char		c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '-' || c == '.' || c == '_' || c == '~' || c == '%' || c == '@' ||
+			  c == '+' || c == '='))
+			return 0;
+	}
+	return 1;
+}
+
 static int
 path_matches(const char *pattern, const char *path, size_t path_len, route_match *m)
 {
@@ -224,11 +284,16 @@ path_matches(const char *pattern, const char *path, size_t path_len, route_match
 	if (path_len == 0 || path[0] != '/')
 		return 0;
 	m->n_ids = 0;
+	m->has_name = 0;
 	for (;;)
 	{
 		int			more_p = next_segment(pattern, plen, &ppos, &ps, &pl);
-		int			more_q = next_segment(path, path_len, &qpos, &qs, &ql);
+		int			more_q;
 
+		/* "{rest}": the rest of the path, nothing included */
+		if (more_p && pl == 6 && memcmp(ps, "{rest}", 6) == 0)
+			return 1;
+		more_q = next_segment(path, path_len, &qpos, &qs, &ql);
 		if (!more_p || !more_q)
 			return more_p == more_q;
 		if (pl == 4 && memcmp(ps, "{id}", 4) == 0)
@@ -238,6 +303,18 @@ path_matches(const char *pattern, const char *path, size_t path_len, route_match
 			memcpy(m->ids[m->n_ids], qs, ql);
 			m->ids[m->n_ids][ql] = '\0';
 			m->n_ids++;
+		}
+		else if (pl >= 6 && memcmp(ps, "{name}", 6) == 0)
+		{
+			/* "{name}.ics": the segment must end with the suffix */
+			size_t		sl = pl - 6;
+
+			if (ql <= sl || memcmp(qs + ql - sl, ps + 6, sl) != 0 || !is_name(qs, ql - sl) ||
+				m->has_name)
+				return 0;
+			memcpy(m->name, qs, ql - sl);
+			m->name[ql - sl] = '\0';
+			m->has_name = 1;
 		}
 		else if (pl != ql || memcmp(ps, qs, pl) != 0)
 			return 0;
@@ -262,13 +339,14 @@ route_find(const char *method, size_t method_len, const char *path, size_t path_
 
 	m->route = -1;
 	m->n_ids = 0;
+	m->has_name = 0;
 	m->allow[0] = '\0';
 	for (int i = 0; i < n_routes; i++)
 	{
 		if (!path_matches(routes[i].pattern, path, path_len, &tmp))
 			continue;
 		/* fixed segments win over {id}: export.csv is listed before {id} */
-		if (method_matches(routes[i].method, method, method_len))
+		if (strcmp(routes[i].method, "*") == 0 || method_matches(routes[i].method, method, method_len))
 		{
 			*m = tmp;
 			m->route = i;

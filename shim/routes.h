@@ -23,6 +23,14 @@
 #define RF_PDF			0x0400	/* binary result, application/pdf */
 #define RF_IDEMPOTENT	0x0800	/* Idempotency-Key (or NULL) -> last parameter */
 #define RF_CLIENT_ADDR	0x1000	/* the client's address -> parameter after the body */
+#define RF_ICS			0x2000	/* text result, text/calendar */
+/*
+ * CalDAV: any body, no bearer; $1 the Authorization header (Basic, checked
+ * by the database), then method, path, Depth, If-Match, If-None-Match and
+ * the body; the answer's columns status, content_type, etag, location, dav,
+ * allow and body are the response.
+ */
+#define RF_DAV			0x4000
 
 /* how the query string becomes parameters */
 typedef enum query_kind
@@ -52,7 +60,13 @@ typedef enum ops_kind
 typedef struct route
 {
 	const char *method;
-	const char *pattern;		/* segments; "{id}" matches a positive bigint */
+	/*
+	 * segments: "{id}" matches a positive bigint; "{name}" (optionally with
+	 * a fixed suffix, "{name}.ics") any other non-empty segment, passed
+	 * percent-encoded after the ids; "{rest}", last, whatever follows.
+	 * method "*" takes any method (CalDAV's own ones).
+	 */
+	const char *pattern;
 	unsigned	flags;
 	query_kind	query;
 	ops_kind	ops;
@@ -74,12 +88,15 @@ extern const route routes[];
 extern const int n_routes;
 
 #define ROUTE_MAX_IDS 2
+#define ROUTE_MAX_NAME 255
 
 typedef struct route_match
 {
 	int			route;			/* index into routes[], or -1 */
 	int			n_ids;
 	char		ids[ROUTE_MAX_IDS][24];
+	int			has_name;
+	char		name[ROUTE_MAX_NAME + 1];	/* "{name}": the segment, percent-encoded */
 	char		allow[96];		/* for 405: the methods this path accepts */
 } route_match;
 

@@ -68,7 +68,7 @@ typedef void (*db_row_cb)(db_query *q, PGresult *row);
 /* the final result (tuples or error), or NULL when the database is unavailable */
 typedef void (*db_done_cb)(db_query *q, PGresult *res);
 
-#define DB_MAX_PARAMS 6
+#define DB_MAX_PARAMS 8
 
 struct db_query
 {
@@ -155,6 +155,8 @@ void		response_account(h2o_req_t *req, int status);
 int			response_started(h2o_req_t *req);	/* accounted: a status is on its way */
 const char *request_id(h2o_req_t *req);
 void		send_json(h2o_req_t *req, int status, const char *body, size_t len);
+/* any status, the Content-Type already set by the caller (CalDAV) */
+void		send_status(h2o_req_t *req, int status, const char *body, size_t len);
 void		send_problem(h2o_req_t *req, int status, const char *code, const char *detail,
 						 const char *field, int retry_after);
 void		send_preflight(h2o_req_t *req, const char *allow);

@@ -100,6 +100,22 @@ BEGIN
 END
 $$;
 
+-- POST /api/v1/views: {name, filter, default?} checked field by field.
+CREATE FUNCTION @extschema@.save_view_json(view jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+BEGIN
+  PERFORM @extschema@._check_keys(view, '{name,filter,default}', '{id,is_default,created_at,updated_at}');
+  IF jsonb_typeof(view -> 'name') IS DISTINCT FROM 'string' THEN
+    PERFORM @extschema@._invalid('name', 'is required');
+  END IF;
+  IF view ? 'default' AND jsonb_typeof(view -> 'default') <> 'boolean' THEN
+    PERFORM @extschema@._invalid('default', 'must be true or false');
+  END IF;
+  RETURN @extschema@.save_view(view ->> 'name', coalesce(view -> 'filter', '{}'),
+                               coalesce((view -> 'default')::boolean, false));
+END
+$$;
+
 CREATE FUNCTION @extschema@.list_views() RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 BEGIN

@@ -333,7 +333,9 @@ COMMENT ON FUNCTION @extschema@.mail_unsubscribe(jsonb) IS
 -- the attempt; the mailer sends each and reports with outbox_mark_sent() or
 -- outbox_mark_failed(), which only count while the claim token matches.  A
 -- mailer that dies leaves its rows to be claimed again when the lease ends:
--- at-least-once, with the same Message-ID.
+-- at-least-once, with the same Message-ID.  Webhook deliveries share the
+-- table and the functions below but are claimed by webhook_claim()
+-- (92_webhooks.sql).
 CREATE FUNCTION @extschema@.outbox_claim(batch_size integer DEFAULT 10, lease interval DEFAULT '5 minutes')
 RETURNS TABLE (id bigint, recipient text, subject text, body text, message_id text,
                attempts integer, claim_token uuid, body_html text, list_unsubscribe text)
@@ -351,7 +353,7 @@ BEGIN
   RETURN QUERY
   WITH due AS (
     SELECT o.id FROM @extschema@.email_outbox o
-    WHERE o.status = 'pending' AND o.send_after <= now()
+    WHERE o.kind <> 'webhook' AND o.status = 'pending' AND o.send_after <= now()
       AND (o.claimed_until IS NULL OR o.claimed_until < now())
     ORDER BY o.send_after, o.id
     LIMIT batch_size
