@@ -3,11 +3,15 @@
  * Input: "<method> <path>[?query]\n<form body>".  Checks that matching
  * never reads out of bounds and that every filter built is well-formed
  * JSON text (balanced, valid UTF-8) with ids made of digits only.
+ * The same bytes, read as a raw request head, go through the framing check
+ * (framing.c), which must not depend on the case of field names and values.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "framing.h"
 #include "routes.h"
 
 /* A minimal JSON object-of-scalars checker for what params.c produces. */
@@ -72,6 +76,40 @@ valid_filter(const char *s, size_t n)
 	}
 }
 
+/*
+ * framing_check() on the input, and on a copy with the header fields (what
+ * follows the request line, which is case-sensitive) in upper case: the same
+ * answer.
+ */
+static void
+fuzz_framing(const char *in, size_t size)
+{
+	char	   *up = malloc(size ? size : 1);
+	size_t		m = 0,
+				mlen,
+				fields;
+	const char *nl,
+			   *a,
+			   *b;
+
+	/* the method, after the empty line picohttpparser skips */
+	if (m < size && in[m] == '\r')
+		m++;
+	if (m < size && in[m] == '\n')
+		m++;
+	for (mlen = 0; m + mlen < size && in[m + mlen] != ' '; mlen++)
+		;
+	nl = memchr(in + m, '\n', size - m);
+	fields = nl ? (size_t) (nl - in) : size;
+	for (size_t i = 0; i < size; i++)
+		up[i] = i < fields ? in[i] : (char) toupper((unsigned char) in[i]);
+	a = framing_check(in, size, in + m, mlen);
+	b = framing_check(up, size, up + m, mlen);
+	if (a != b || (a && a[0] == '\0'))
+		abort();
+	free(up);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -83,6 +121,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	route_match m;
 	query_params qp;
 
+	fuzz_framing(in, size);
 	if (sp == NULL)
 		return 0;
 	mlen = (size_t) (sp - in);

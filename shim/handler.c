@@ -615,6 +615,8 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 
 	assign_request_id(req);
 	add_common_headers(req);
+	if (framing_refused(req))
+		return 0;
 	if (head_size(req) > cfg.max_head)
 	{
 		send_problem(req, 431, "header_too_large", "the request head is too large", NULL, 0);

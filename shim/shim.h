@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "framing.h"
 #include "routes.h"
 
 /* ---- configuration (config.c) ---- */
@@ -117,6 +118,8 @@ void		send_json(h2o_req_t *req, int status, const char *body, size_t len);
 void		add_common_headers(h2o_req_t *req);
 int			ops_handle(h2o_req_t *req, const route *r);
 const char *request_id(h2o_req_t *req);
+/* ambiguous body framing (framing_req.c): answers 400, closes, returns 1 */
+int			framing_refused(h2o_req_t *req);
 
 /* ---- errors (errors.c) ---- */
 void		problem_from_pg(h2o_req_t *req, const PGresult *res);

@@ -4,7 +4,8 @@
 #   make shim-fuzz FUZZ_RUNS=N  libFuzzer on request -> route -> parameters
 #   make shim-docs              Redoc from npm into shim/docs-dist (served at /docs)
 SHIM_SRCS  := $(addprefix shim/,main.c config.c routes.c params.c buf.c db.c pgsock.c \
-               handler.c errors.c ops.c log.c metrics.c ws.c origin.c)
+               handler.c errors.c ops.c log.c metrics.c ws.c origin.c \
+               framing.c framing_req.c)
 SHIM_HDRS  := $(wildcard shim/*.h)
 SHIM_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
                -DH2O_USE_LIBUV=0 -I$(shell $(PG_CONFIG) --includedir 2>/dev/null || echo /usr/include/postgresql)
@@ -20,9 +21,10 @@ shim/taskmgmt-shim-asan: $(SHIM_SRCS) $(SHIM_HDRS)
 	$(CC) $(SHIM_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	  -Wno-format-truncation -Wno-format-overflow -o $@ $(SHIM_SRCS) $(SHIM_LIBS)
 
-shim/fuzz-routes: shim/fuzz_routes.c shim/routes.c shim/params.c shim/buf.c shim/routes.h shim/buf.h
+shim/fuzz-routes: shim/fuzz_routes.c shim/routes.c shim/params.c shim/buf.c shim/framing.c \
+                  shim/routes.h shim/buf.h shim/framing.h
 	clang -std=gnu11 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
-	  -o $@ shim/fuzz_routes.c shim/routes.c shim/params.c shim/buf.c
+	  -o $@ shim/fuzz_routes.c shim/routes.c shim/params.c shim/buf.c shim/framing.c
 
 .PHONY: shim-asan shim-fuzz shim-docs
 shim-asan: shim/taskmgmt-shim-asan
