@@ -1,7 +1,7 @@
 # taskmgmt-shim: the HTTP + websocket server (included by the top Makefile).
 #   make shim/taskmgmt-shim     the server (part of `make all`)
 #   make shim-asan              the same built with AddressSanitizer
-#   make shim-fuzz FUZZ_RUNS=N  libFuzzer on request -> route -> parameters
+#   make shim-fuzz FUZZ_RUNS=N  libFuzzer on request -> route -> parameters, framing
 #   make shim-docs              Redoc from npm into shim/docs-dist (served at /docs)
 SHIM_SRCS  := $(addprefix shim/,main.c config.c routes.c params.c buf.c db.c pgsock.c \
                handler.c errors.c ops.c log.c metrics.c ws.c origin.c \
