@@ -6,12 +6,17 @@
  * JSON text (balanced, valid UTF-8) with ids made of digits only.  The same
  * bytes, read as the fields of an error, must map to a known status, and a
  * message not marked for clients must never be shown.
+ * JSON text (balanced, valid UTF-8) with ids made of digits only.
+ * The same bytes, read as a raw request head, go through the framing check
+ * (framing.c), which must not depend on the case of field names and values.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
+#include "framing.h"
 #include "routes.h"
 
 /* A minimal JSON object-of-scalars checker for what params.c produces. */
@@ -141,6 +146,38 @@ check_error(const uint8_t *data, size_t size)
 	tm = tm_number(e.sqlstate);
 	if (tm >= 400 && known_status(tm) && p.status != tm)
 		abort();
+/*
+ * framing_check() on the input, and on a copy with the header fields (what
+ * follows the request line, which is case-sensitive) in upper case: the same
+ * answer.
+ */
+static void
+fuzz_framing(const char *in, size_t size)
+{
+	char	   *up = malloc(size ? size : 1);
+	size_t		m = 0,
+				mlen,
+				fields;
+	const char *nl,
+			   *a,
+			   *b;
+
+	/* the method, after the empty line picohttpparser skips */
+	if (m < size && in[m] == '\r')
+		m++;
+	if (m < size && in[m] == '\n')
+		m++;
+	for (mlen = 0; m + mlen < size && in[m + mlen] != ' '; mlen++)
+		;
+	nl = memchr(in + m, '\n', size - m);
+	fields = nl ? (size_t) (nl - in) : size;
+	for (size_t i = 0; i < size; i++)
+		up[i] = i < fields ? in[i] : (char) toupper((unsigned char) in[i]);
+	a = framing_check(in, size, in + m, mlen);
+	b = framing_check(up, size, up + m, mlen);
+	if (a != b || (a && a[0] == '\0'))
+		abort();
+	free(up);
 }
 
 int
@@ -155,6 +192,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	query_params qp;
 
 	check_error(data, size);
+	fuzz_framing(in, size);
 	if (sp == NULL)
 		return 0;
 	mlen = (size_t) (sp - in);

@@ -276,6 +276,9 @@ check_route(h2o_req_t *req, route_match *m)
 	size_t		path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
 	h2o_iovec_t allow;
 
+	/* ambiguous body framing: refused before any route (framing_req.c) */
+	if (framing_refused(req))
+		return 0;
 	if (head_size(req) > cfg.max_head)
 		return refuse(req, 431, "header_too_large", "the request head is too large", 0);
 	switch (route_find(req->method.base, req->method.len, req->path.base, path_len, m))

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "errors.h"
+#include "framing.h"
 #include "routes.h"
 
 /* ---- configuration (config.c) ---- */
@@ -161,6 +162,8 @@ void		send_problem(h2o_req_t *req, int status, const char *code, const char *det
 						 const char *field, int retry_after);
 void		send_preflight(h2o_req_t *req, const char *allow);
 void		send_db_error(h2o_req_t *req, const PGresult *res);
+/* ambiguous body framing (framing_req.c): answers 400, closes, returns 1 */
+int			framing_refused(h2o_req_t *req);
 
 /* ---- HTTP handling (handler.c, stream.c, ops.c) ---- */
 typedef struct csv_stream csv_stream;

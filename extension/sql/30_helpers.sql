@@ -206,3 +206,18 @@ BEGIN
   RETURN (v #>> '{}')::bigint;
 END
 $$;
+
+-- updated_at belongs to the server: a BEFORE UPDATE trigger with this moves
+-- it to now() when anything else in the row changes and keeps it otherwise,
+-- whatever the door (clients cannot write the column, see 40_rls.sql).
+-- Restores run with triggers off, so they keep the dumped value.
+CREATE FUNCTION @extschema@._touch_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.updated_at := OLD.updated_at;
+  IF NEW IS DISTINCT FROM OLD THEN
+    NEW.updated_at := now();
+  END IF;
+  RETURN NEW;
+END
+$$;

@@ -94,18 +94,26 @@ CREATE POLICY tasks_delete ON @extschema@.tasks FOR DELETE
 -- plain UPDATE; admin changes go through admin_update_user().
 -- Others' preferences are private: they are read through me() only.  Who
 -- is an admin and whose account is disabled is not readable either (one's
--- own role: me()).
+-- own role: me()).  Server-set columns (ids, times, versions, who did it)
+-- are granted to no client, for INSERT or UPDATE: the server fills them in,
+-- by default or by trigger (users.updated_at: _touch_updated_at, 30_helpers.sql).
 GRANT SELECT (id, email, display_name, timezone, created_at, updated_at)
   ON @extschema@.users TO taskmgmt_client;
-GRANT UPDATE (display_name, timezone, preferences, updated_at) ON @extschema@.users TO taskmgmt_client;
+GRANT UPDATE (display_name, timezone, preferences) ON @extschema@.users TO taskmgmt_client;
 -- INSERT is granted per column: a client choosing an id could probe for rows
 -- it may not see through unique violations, and bookkeeping is not its to set.
-GRANT SELECT, INSERT (name, created_by), UPDATE (name), DELETE ON @extschema@.teams TO taskmgmt_client;
-GRANT SELECT, INSERT, UPDATE (role), DELETE ON @extschema@.team_members TO taskmgmt_client;
+GRANT SELECT, INSERT (name), UPDATE (name), DELETE ON @extschema@.teams TO taskmgmt_client;
+GRANT SELECT, INSERT (team_id, user_id, role), UPDATE (role), DELETE ON @extschema@.team_members TO taskmgmt_client;
 GRANT SELECT, DELETE ON @extschema@.tasks TO taskmgmt_client;
 GRANT INSERT (title, description, status, priority, due_date, team_id, assignee_user_id,
-              assignee_team_id, tags, creator_id)
+              assignee_team_id, tags)
   ON @extschema@.tasks TO taskmgmt_client;
 GRANT UPDATE (title, description, status, priority, due_date, team_id, assignee_user_id,
               assignee_team_id, tags)
   ON @extschema@.tasks TO taskmgmt_client;
+
+-- The creator of a task or team is whoever is signed in: filled in by
+-- default, and no client may name another (the policies above check it too).
+-- A DBA working without signing in names one.
+ALTER TABLE @extschema@.tasks ALTER COLUMN creator_id SET DEFAULT @extschema@.current_user_id();
+ALTER TABLE @extschema@.teams ALTER COLUMN created_by SET DEFAULT @extschema@.current_user_id();

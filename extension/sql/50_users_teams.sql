@@ -161,7 +161,7 @@ DECLARE
 BEGIN
   IF n IS NULL OR n = '' THEN PERFORM @extschema@._invalid('name', 'must not be empty'); END IF;
   IF length(n) > 100 THEN PERFORM @extschema@._invalid('name', 'must be at most 100 characters'); END IF;
-  INSERT INTO @extschema@.teams (name, created_by) VALUES (n, uid) RETURNING * INTO t;
+  INSERT INTO @extschema@.teams (name) VALUES (n) RETURNING * INTO t;
   INSERT INTO @extschema@.team_members (team_id, user_id, role) VALUES (t.id, uid, 'owner');
   RETURN @extschema@.team_json(t);
 END
@@ -334,6 +334,9 @@ END
 $$;
 CREATE TRIGGER users_before_update BEFORE UPDATE ON @extschema@.users
   FOR EACH ROW EXECUTE FUNCTION @extschema@._users_before_update();
+-- after the one above (triggers fire in name order): it sees the final row
+CREATE TRIGGER users_touch_updated_at BEFORE UPDATE ON @extschema@.users
+  FOR EACH ROW EXECUTE FUNCTION @extschema@._touch_updated_at();
 
 -- A team keeps an owner, whatever the door.  SECURITY DEFINER: after leaving
 -- a team the caller no longer sees it, yet the check must.  A team being

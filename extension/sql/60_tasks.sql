@@ -220,9 +220,9 @@ CREATE TRIGGER tasks_before_write BEFORE INSERT OR UPDATE ON @extschema@.tasks
 CREATE FUNCTION @extschema@.create_task(task jsonb) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
 DECLARE
-  uid bigint := @extschema@._require_user();
   r @extschema@.tasks;
 BEGIN
+  PERFORM @extschema@._require_user();
   PERFORM @extschema@._check_keys(task,
     '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id,recurrence}',
     '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
@@ -232,10 +232,11 @@ BEGIN
   r.priority := 'none';
   r.tags := '{}';
   r := @extschema@._apply_task_fields(task, r);
+  -- creator_id: the signed-in user, by default (40_rls.sql)
   INSERT INTO @extschema@.tasks (title, description, status, priority, due_date, team_id,
-                                 assignee_user_id, assignee_team_id, tags, creator_id, parent_id, recurrence)
+                                 assignee_user_id, assignee_team_id, tags, parent_id, recurrence)
   VALUES (r.title, r.description, r.status, r.priority, r.due_date, r.team_id,
-          r.assignee_user_id, r.assignee_team_id, r.tags, uid, r.parent_id, r.recurrence)
+          r.assignee_user_id, r.assignee_team_id, r.tags, r.parent_id, r.recurrence)
   RETURNING * INTO r;
   RETURN @extschema@.task_json(r);
 END

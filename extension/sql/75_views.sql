@@ -23,8 +23,11 @@ CREATE POLICY saved_views_own ON @extschema@.saved_views FOR ALL
   USING (user_id = (SELECT @extschema@.current_user_id()))
   WITH CHECK (user_id = (SELECT @extschema@.current_user_id()));
 GRANT SELECT, DELETE ON @extschema@.saved_views TO taskmgmt_client;
-GRANT INSERT (name, filter, is_default), UPDATE (name, filter, is_default, updated_at)
+GRANT INSERT (name, filter, is_default), UPDATE (name, filter, is_default)
   ON @extschema@.saved_views TO taskmgmt_client;
+-- updated_at is the server's (30_helpers.sql)
+CREATE TRIGGER saved_views_touch_updated_at BEFORE UPDATE ON @extschema@.saved_views
+  FOR EACH ROW EXECUTE FUNCTION @extschema@._touch_updated_at();
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.saved_views', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.saved_views_id_seq', '');
 
@@ -84,11 +87,11 @@ BEGIN
   -- the same validation (and TM400 naming the parameter) as list_tasks
   PERFORM @extschema@._filter_normalize(filter);
   IF is_default THEN
-    UPDATE @extschema@.saved_views x SET is_default = false, updated_at = now()
+    UPDATE @extschema@.saved_views x SET is_default = false
      WHERE x.user_id = uid AND x.is_default AND lower(x.name) <> lower(n);
   END IF;
   UPDATE @extschema@.saved_views x
-     SET name = n, filter = save_view.filter, is_default = coalesce(save_view.is_default, false), updated_at = now()
+     SET name = n, filter = save_view.filter, is_default = coalesce(save_view.is_default, false)
    WHERE x.user_id = uid AND lower(x.name) = lower(n)
   RETURNING * INTO v;
   IF NOT FOUND THEN
@@ -145,12 +148,12 @@ BEGIN
        SELECT FROM @extschema@.saved_views x WHERE lower(x.name) = lower(btrim(set_default_view.name))) THEN
     PERFORM @extschema@._not_found('view');
   END IF;
-  UPDATE @extschema@.saved_views x SET is_default = false, updated_at = now()
+  UPDATE @extschema@.saved_views x SET is_default = false
    WHERE x.is_default AND (set_default_view.name IS NULL OR lower(x.name) <> lower(btrim(set_default_view.name)));
   IF set_default_view.name IS NULL THEN
     RETURN NULL;
   END IF;
-  UPDATE @extschema@.saved_views x SET is_default = true, updated_at = now()
+  UPDATE @extschema@.saved_views x SET is_default = true
    WHERE lower(x.name) = lower(btrim(set_default_view.name)) RETURNING * INTO v;
   RETURN @extschema@.saved_view_json(v);
 END

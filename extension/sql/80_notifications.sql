@@ -44,6 +44,22 @@ GRANT SELECT (id, user_id, event, task_id, actor_id, comment_id, message, create
       UPDATE (read_at)
   ON @extschema@.notifications TO taskmgmt_client;
 
+-- read_at is the server's time of reading, whatever the door (mark_read(),
+-- or plain SQL on the one column clients may update): a notification that
+-- becomes read gets now(), one already read keeps its time, NULL makes it
+-- unread again.
+CREATE FUNCTION @extschema@._notifications_read_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.read_at IS NOT NULL THEN
+    NEW.read_at := coalesce(OLD.read_at, now());
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER notifications_read_at BEFORE UPDATE OF read_at ON @extschema@.notifications
+  FOR EACH ROW EXECUTE FUNCTION @extschema@._notifications_read_at();
+
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.notifications', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.notifications_id_seq', '');
 

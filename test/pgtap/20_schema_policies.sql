@@ -2,7 +2,7 @@
 -- table, view and function in the schema (including those added later), and
 -- the policies and grants of the foundation tables.
 BEGIN;
-SELECT plan(86);
+SELECT plan(123);
 
 -- Tables of the foundation.
 SELECT has_table('taskmgmt', t, 'table taskmgmt.' || t || ' exists')
@@ -164,8 +164,44 @@ SELECT is(has_column_privilege('taskmgmt_client', 'taskmgmt.' || tbl, col, priv)
                ('tasks', 'created_at', 'INSERT', false), ('tasks', 'title', 'INSERT', true),
                ('teams', 'id', 'INSERT', false), ('teams', 'created_at', 'INSERT', false),
                ('teams', 'created_by', 'UPDATE', false),
-               ('team_members', 'team_id', 'UPDATE', false), ('team_members', 'user_id', 'UPDATE', false))
+               ('team_members', 'team_id', 'UPDATE', false), ('team_members', 'user_id', 'UPDATE', false),
+               -- server-set: times, versions, ids and actors (#17)
+               ('users', 'updated_at', 'UPDATE', false), ('users', 'timezone', 'UPDATE', true),
+               ('tasks', 'creator_id', 'INSERT', false), ('tasks', 'updated_at', 'INSERT', false),
+               ('tasks', 'started_at', 'INSERT', false), ('tasks', 'completed_at', 'INSERT', false),
+               ('teams', 'created_by', 'INSERT', false), ('teams', 'name', 'INSERT', true),
+               ('team_members', 'added_at', 'INSERT', false), ('team_members', 'added_at', 'UPDATE', false),
+               ('team_members', 'role', 'INSERT', true),
+               ('saved_views', 'updated_at', 'UPDATE', false), ('saved_views', 'updated_at', 'INSERT', false),
+               ('saved_views', 'created_at', 'INSERT', false), ('saved_views', 'user_id', 'INSERT', false),
+               ('saved_views', 'user_id', 'UPDATE', false), ('saved_views', 'name', 'UPDATE', true),
+               ('comments', 'author_id', 'INSERT', false), ('comments', 'author_id', 'UPDATE', false),
+               ('comments', 'created_at', 'INSERT', false), ('comments', 'edited_at', 'UPDATE', false),
+               ('comments', 'body', 'UPDATE', true),
+               ('task_events', 'actor_id', 'INSERT', false), ('task_events', 'actor_role', 'INSERT', false),
+               ('task_events', 'at', 'INSERT', false), ('task_events', 'source', 'INSERT', false),
+               ('task_events', 'changes', 'INSERT', false), ('task_events', 'description', 'INSERT', true),
+               ('notifications', 'user_id', 'UPDATE', false), ('notifications', 'created_at', 'UPDATE', false),
+               ('notifications', 'id', 'UPDATE', false), ('notifications', 'read_at', 'UPDATE', true))
        AS c(tbl, col, priv, allowed);
+
+-- And for every table, including those added later: no column with a
+-- server-set name (ids, times, versions, who did it) is writable by clients.
+-- Values clients do choose (deleted_at, read_at) are normalised by trigger.
+SELECT is(array(SELECT c.relname || '.' || a.attname || ' ' || p.priv
+                  FROM pg_class c
+                  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                  CROSS JOIN unnest('{INSERT,UPDATE}'::text[]) p(priv)
+                 WHERE c.relnamespace = 'taskmgmt'::regnamespace AND c.relkind IN ('r', 'p')
+                   AND a.attname IN ('id', 'created_at', 'updated_at', 'added_at', 'edited_at', 'started_at',
+                                     'completed_at', 'version', 'creator_id', 'created_by', 'author_id',
+                                     'actor_id', 'actor_role', 'at', 'source', 'sent_at')
+                   AND has_column_privilege('taskmgmt_client', c.oid, a.attnum, p.priv)
+                 ORDER BY 1),
+          '{}'::text[], 'no server-set column (id, times, version, actor) of any table is writable by clients');
+SELECT has_trigger('taskmgmt', tbl, trg, format('%s: trigger %s keeps server-set values', tbl, trg))
+  FROM (VALUES ('users', 'users_touch_updated_at'), ('saved_views', 'saved_views_touch_updated_at'),
+               ('notifications', 'notifications_read_at'), ('comments', 'comments_before_write')) AS t(tbl, trg);
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -62,6 +62,7 @@ SELECT err(format('INSERT INTO team_members (team_id, user_id, role) VALUES (%s,
 UPDATE teams SET name = 'Mine now' WHERE id = :platform;
 DELETE FROM teams WHERE id = :platform;
 SELECT err(format('INSERT INTO teams (name, created_by) VALUES (%L, %s)', 'Forged', :olive));
+SELECT err(format('INSERT INTO team_members (team_id, user_id, role, added_at) VALUES (%s, %s, %L, %L)', :platform, :otto, 'member', '2000-01-01'));
 
 -- A lead manages members and leads, but not owners.
 SELECT as_user('leo@example.com');

@@ -131,9 +131,11 @@ SELECT err(format('UPDATE tasks SET version = 1 WHERE id = %s', :tid));
 SELECT err(format('UPDATE tasks SET creator_id = %s WHERE id = %s', :tom, :tid));
 SELECT err(format('UPDATE tasks SET created_at = now() WHERE id = %s', :tid));
 SELECT err(format('INSERT INTO tasks (title, creator_id) VALUES (%L, %s)', 'Forged', :tom));
+SELECT err(format('INSERT INTO tasks (title, creator_id) VALUES (%L, %s)', 'Own id', :tina));
 UPDATE tasks SET title = 'Renamed in psql' WHERE id = :tid;
 SELECT title, version = :v + 1 AS version_moved FROM tasks WHERE id = :tid;
-INSERT INTO tasks (title, creator_id) VALUES ('Inserted in psql', :tina);
+-- the creator is whoever is signed in
+INSERT INTO tasks (title) VALUES ('Inserted in psql') RETURNING creator_id = :tina AS created_by_tina;
 SELECT (get_task(id) - '{id,created_at,updated_at,creator_id}'::text[]) AS inserted
   FROM tasks WHERE title = 'Inserted in psql';
 

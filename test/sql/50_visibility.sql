@@ -73,14 +73,14 @@ SELECT err(format('SELECT create_task(%L)', jsonb_build_object('title', 'x', 'te
        err('SELECT create_task(''{"title": "x", "team_id": 999999}'')') AS no_such_team;
 SELECT err(format('SELECT create_task(%L)', jsonb_build_object('title', 'x', 'assignee', jsonb_build_object('type', 'team', 'id', :beta)))) AS invisible_team,
        err('SELECT create_task(''{"title": "x", "assignee": {"type": "team", "id": 999999}}'')') AS no_such_team;
-SELECT err(format('INSERT INTO tasks (title, creator_id, team_id) VALUES (%L, %s, %s)', 'x', :out, :beta)) AS invisible_team,
-       err(format('INSERT INTO tasks (title, creator_id, team_id) VALUES (%L, %s, 999999)', 'x', :out)) AS no_such_team;
+SELECT err(format('INSERT INTO tasks (title, team_id) VALUES (%L, %s)', 'x', :beta)) AS invisible_team,
+       err(format('INSERT INTO tasks (title, team_id) VALUES (%L, 999999)', 'x')) AS no_such_team;
 SELECT err(format('UPDATE tasks SET assignee_team_id = %s WHERE id = %s', :beta, :t_out)) AS invisible_team,
        err(format('UPDATE tasks SET assignee_team_id = 999999 WHERE id = %s', :t_out)) AS no_such_team;
 -- ids cannot be chosen, so a unique violation cannot reveal a row
-SELECT err(format('INSERT INTO tasks (id, title, creator_id) OVERRIDING SYSTEM VALUE VALUES (%s, %L, %s)', :t_team, 'x', :out)) AS existing_id,
-       err(format('INSERT INTO tasks (id, title, creator_id) OVERRIDING SYSTEM VALUE VALUES (999999, %L, %s)', 'x', :out)) AS free_id;
-SELECT err(format('INSERT INTO teams (id, name, created_by) OVERRIDING SYSTEM VALUE VALUES (%s, %L, %s)', :beta, 'x', :out)) AS existing_id;
+SELECT err(format('INSERT INTO tasks (id, title) OVERRIDING SYSTEM VALUE VALUES (%s, %L)', :t_team, 'x')) AS existing_id,
+       err(format('INSERT INTO tasks (id, title) OVERRIDING SYSTEM VALUE VALUES (999999, %L)', 'x')) AS free_id;
+SELECT err(format('INSERT INTO teams (id, name) OVERRIDING SYSTEM VALUE VALUES (%s, %L)', :beta, 'x')) AS existing_id;
 -- helpers callable by clients say nothing about invisible teams either
 SELECT _team_name(:beta) AS invisible_team_name, _owner_count(:beta) AS invisible_owner_count;
 SELECT _team_name(:alpha) AS not_my_team_name;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# libFuzzer on the request -> route -> parameters mapping and the database
-# error -> problem mapping (shim/fuzz_routes.c),
+# libFuzzer on the request -> route -> parameters mapping, the database
+# error -> problem mapping and the framing check (shim/fuzz_routes.c),
 # briefly: FUZZ_RUNS (default 20000).  Longer: make shim-fuzz FUZZ_RUNS=5000000
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
