@@ -196,7 +196,8 @@ BEGIN
 END
 $$;
 CREATE TRIGGER comments_reply_depth BEFORE INSERT ON @extschema@.comments
-  FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL) EXECUTE FUNCTION @extschema@._comments_reply_depth();
+  FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL AND NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._comments_reply_depth();
 
 CREATE FUNCTION @extschema@.comment_json(c @extschema@.comments, depth integer DEFAULT NULL) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$

@@ -306,7 +306,9 @@ BEGIN
 END
 $$;
 CREATE TRIGGER tasks_webhooks AFTER INSERT OR UPDATE OR DELETE ON @extschema@.tasks
-  FOR EACH ROW EXECUTE FUNCTION @extschema@._tasks_webhooks();
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_webhooks();
 
 CREATE FUNCTION @extschema@._comments_webhooks() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -327,7 +329,9 @@ BEGIN
 END
 $$;
 CREATE TRIGGER comments_webhooks AFTER INSERT ON @extschema@.comments
-  FOR EACH ROW EXECUTE FUNCTION @extschema@._comments_webhooks();
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._comments_webhooks();
 
 -- The dispatcher's side (taskmgmt-mailer), next to outbox_claim(): leases
 -- due webhook rows and signs each with the timestamp of the claim; the

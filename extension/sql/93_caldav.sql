@@ -213,7 +213,9 @@ BEGIN
 END
 $$;
 CREATE TRIGGER tasks_dav_changes AFTER INSERT OR UPDATE OR DELETE ON @extschema@.tasks
-  FOR EACH ROW EXECUTE FUNCTION @extschema@._tasks_dav_changes();
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_dav_changes();
 
 -- A client's name for a task it created replaces <id>.ics in the change log.
 CREATE FUNCTION @extschema@._dav_resources_name() RETURNS trigger
@@ -225,7 +227,9 @@ BEGIN
 END
 $$;
 CREATE TRIGGER dav_resources_name AFTER INSERT ON @extschema@.dav_resources
-  FOR EACH ROW EXECUTE FUNCTION @extschema@._dav_resources_name();
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._dav_resources_name();
 
 -- Tasks changed since a snapshot (xid), for the signed-in user: those they
 -- see now, and those they no longer see but could have (removed).

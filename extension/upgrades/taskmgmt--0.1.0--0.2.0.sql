@@ -5522,3 +5522,24 @@ BEGIN
   RETURN @extschema@.task_json(r);
 END
 $$;
+
+-- ==== restore: the triggers of #12.7 and #13 that fire on insert skip restoring sessions too (#15) ====
+CREATE OR REPLACE TRIGGER comments_reply_depth BEFORE INSERT ON @extschema@.comments
+  FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL AND NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._comments_reply_depth();
+CREATE OR REPLACE TRIGGER tasks_webhooks AFTER INSERT OR UPDATE OR DELETE ON @extschema@.tasks
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_webhooks();
+CREATE OR REPLACE TRIGGER comments_webhooks AFTER INSERT ON @extschema@.comments
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._comments_webhooks();
+CREATE OR REPLACE TRIGGER tasks_dav_changes AFTER INSERT OR UPDATE OR DELETE ON @extschema@.tasks
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_dav_changes();
+CREATE OR REPLACE TRIGGER dav_resources_name AFTER INSERT ON @extschema@.dav_resources
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._dav_resources_name();

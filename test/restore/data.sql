@@ -10,6 +10,8 @@ SELECT register('bob@example.com', 'correct horse battery staple', 'Bob') ->> 'i
 SELECT password_grant('bob@example.com', 'correct horse battery staple') AS bob_tokens \gset
 SELECT sign_in('ada@example.com', 'correct horse battery staple') IS NOT NULL AS signed_in \gset
 SELECT create_team('Restorers') ->> 'id' AS team \gset
+-- a webhook: every change below queues a delivery, which a restore must not queue again
+SELECT create_webhook('{"url": "https://hooks.example.com/restore"}') IS NOT NULL AS hooked \gset
 SELECT add_team_member(:team, :bob, 'member') IS NOT NULL AS added \gset
 SELECT create_task(jsonb_build_object(
          'title', 'Restore the backup', 'priority', 'high', 'team_id', :team, 'tags', jsonb_build_array('ops'),

@@ -51,7 +51,8 @@ check "data made through the API (tokens for bob)" test -n "$bob_access" -a -n "
 psql -X -q -At -d "$src" -f "$T/snapshot.sql" > "$tmp/before.txt" 2>&1
 check "the snapshot covers the data (history, notifications, outbox)" \
   bash -c "grep -qE '^task_events [1-9]' '$tmp/before.txt' && grep -qE '^notifications [1-9]' '$tmp/before.txt' &&
-           grep -qE '^email_outbox [1-9]' '$tmp/before.txt' && grep -qE '^comment_mentions [1-9]' '$tmp/before.txt' && grep -qE '^task_relations [1-9]' '$tmp/before.txt'"
+           grep -qE '^email_outbox [1-9]' '$tmp/before.txt' && grep -qE '^comment_mentions [1-9]' '$tmp/before.txt' && grep -qE '^task_relations [1-9]' '$tmp/before.txt' &&
+           grep -qE '^webhooks [1-9]' '$tmp/before.txt' && grep -qE '^dav_changes [1-9]' '$tmp/before.txt'"
 
 # --- the dumps, as a superuser (doc/operations.md)
 step "pg_dump"
