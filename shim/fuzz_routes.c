@@ -146,6 +146,8 @@ check_error(const uint8_t *data, size_t size)
 	tm = tm_number(e.sqlstate);
 	if (tm >= 400 && known_status(tm) && p.status != tm)
 		abort();
+}
+
 /*
  * framing_check() on the input, and on a copy with the header fields (what
  * follows the request line, which is case-sensitive) in upper case: the same

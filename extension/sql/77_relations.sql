@@ -34,7 +34,9 @@ CREATE POLICY task_relations_insert ON @extschema@.task_relations FOR INSERT
 CREATE POLICY task_relations_delete ON @extschema@.task_relations FOR DELETE
   USING (EXISTS (SELECT FROM @extschema@.tasks a WHERE a.id = task_relations.task_id)
          AND EXISTS (SELECT FROM @extschema@.tasks b WHERE b.id = task_relations.other_id));
-GRANT SELECT, INSERT (task_id, other_id, type, created_by), DELETE
+-- created_by is server-set: the signed-in user, by default (#17)
+ALTER TABLE @extschema@.task_relations ALTER COLUMN created_by SET DEFAULT @extschema@.current_user_id();
+GRANT SELECT, INSERT (task_id, other_id, type), DELETE
   ON @extschema@.task_relations TO taskmgmt_client;
 
 -- A cycle of blocks is refused, whatever the door.  SECURITY DEFINER: the
@@ -126,10 +128,10 @@ BEGIN
     RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '23505', MESSAGE = 'these tasks are already related',
       HINT = 'Delete the existing relation first.';
   END IF;
-  INSERT INTO @extschema@.task_relations (task_id, other_id, type, created_by)
+  INSERT INTO @extschema@.task_relations (task_id, other_id, type)
   VALUES (CASE WHEN typ = 'blocked_by' THEN other ELSE add_relation.id END,
           CASE WHEN typ = 'blocked_by' THEN add_relation.id ELSE other END,
-          CASE WHEN typ = 'blocked_by' THEN 'blocks' ELSE typ END, uid)
+          CASE WHEN typ = 'blocked_by' THEN 'blocks' ELSE typ END)
   RETURNING * INTO r;
   RETURN @extschema@._relation_json(r, add_relation.id);
 END

@@ -47,7 +47,9 @@ CREATE POLICY dav_resources_insert ON @extschema@.dav_resources FOR INSERT
   WITH CHECK (created_by = (SELECT @extschema@.current_user_id())
               AND EXISTS (SELECT FROM @extschema@.tasks t
                           WHERE t.id = dav_resources.task_id AND t.creator_id = created_by));
-GRANT SELECT, INSERT (task_id, name, uid, created_by) ON @extschema@.dav_resources TO taskmgmt_client;
+-- created_by is server-set: the signed-in user, by default (#17)
+ALTER TABLE @extschema@.dav_resources ALTER COLUMN created_by SET DEFAULT @extschema@.current_user_id();
+GRANT SELECT, INSERT (task_id, name, uid) ON @extschema@.dav_resources TO taskmgmt_client;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dav_resources', '');
 
 -- The last change of every task (deleted ones too), for sync-collection.
@@ -773,8 +775,8 @@ BEGIN
           HINT = 'CALDAV:no-uid-conflict: update that resource instead.';
       END IF;
       answer := @extschema@.create_task(fields - 'uid' - 'parent_uid' || jsonb_build_object('parent_id', parent));
-      INSERT INTO @extschema@.dav_resources (task_id, name, uid, created_by)
-      VALUES ((answer ->> 'id')::bigint, name, fields ->> 'uid', me_id);
+      INSERT INTO @extschema@.dav_resources (task_id, name, uid)
+      VALUES ((answer ->> 'id')::bigint, name, fields ->> 'uid');
       RETURN QUERY SELECT 201, NULL::text, '"' || (answer ->> 'version') || '"', base || 'tasks/' || name,
                           NULL::text, NULL::text, NULL::text;
     END IF;

@@ -180,7 +180,10 @@ def private_targets():
 def dispatcher():
     psql("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tm_http_mailer') THEN "
          "CREATE ROLE tm_http_mailer LOGIN; END IF; END $$; GRANT taskmgmt_mailer TO tm_http_mailer")
-    env = dict(os.environ, DATABASE_URL=os.environ["SHIM_DATABASE_URL"].replace("tm_http_shim", "tm_http_mailer"),
+    # the dispatcher LISTENs, so it talks to the database itself, not through
+    # PgBouncer's transaction pooling (NOTIFY_DATABASE_URL in that suite)
+    direct = os.environ.get("NOTIFY_DATABASE_URL") or os.environ["SHIM_DATABASE_URL"]
+    env = dict(os.environ, DATABASE_URL=direct.replace("tm_http_shim", "tm_http_mailer"),
                SMTP_URL="smtp://127.0.0.1:9", SMTP_TLS="none", MAILER_BACKOFF="1", MAILER_LEASE="10",
                MAILER_SMTP_TIMEOUT="2",
                WEBHOOK_TIMEOUT="3", MAILER_POLL_INTERVAL="1")

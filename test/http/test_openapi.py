@@ -128,7 +128,9 @@ def test_every_parameter_the_api_accepts_is_documented_and_nothing_else():
         if want != have:
             problems.append(f"{method} {path}: query accepted but undocumented {sorted(want - have)}, "
                             f"documented but refused {sorted(have - want)}")
-        if ({"If-Match"} if "RF_IF_MATCH" in flags else set()) != doc_params(doc, op, "header"):
+        want_headers = ({"If-Match"} if "RF_IF_MATCH" in flags else set()) | \
+            ({"Idempotency-Key"} if "RF_IDEMPOTENT" in flags else set())
+        if want_headers != doc_params(doc, op, "header"):
             problems.append(f"{method} {path}: header parameters")
         media = set(op.get("requestBody", {}).get("content", {}))
         want_media = ({"application/json", "application/x-www-form-urlencoded"} if "RF_BODY_FORM" in flags

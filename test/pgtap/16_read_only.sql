@@ -32,7 +32,8 @@ SELECT is(taskmgmt.authenticate(:'pair'::jsonb ->> 'access_token'), :uid::bigint
 SELECT is(taskmgmt.me() ->> 'email', 'ro@t16.identity.test', 'reads as the authenticated user work');
 ROLLBACK TO SAVEPOINT writable;
 RESET ROLE;
-SELECT is((SELECT count(*) FROM taskmgmt.login_failures WHERE email_key = pg_temp.email_key('ro@t16.identity.test')),
+-- (a row may stand for the right password's attempt, taken back: count failures)
+SELECT is((SELECT coalesce(sum(failures), 0) FROM taskmgmt.login_failures WHERE email_key = pg_temp.email_key('ro@t16.identity.test')),
           0::bigint, 'no failure was counted');
 SET TRANSACTION READ ONLY;
 SELECT is(pg_temp.err($$SELECT taskmgmt.rotate_signing_key()$$),
