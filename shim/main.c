@@ -332,8 +332,9 @@ on_metrics_req(h2o_handler_t *self, h2o_req_t *req)
 }
 
 /*
- * SO_REUSEADDR only: without SO_REUSEPORT a second instance fails to bind
- * instead of silently sharing the port.
+ * A single process sets SO_REUSEADDR only: without SO_REUSEPORT a second
+ * instance fails to bind instead of silently sharing the port.  Workers
+ * set SO_REUSEPORT, which Linux only lets processes of the same user share.
  */
 static int
 open_listener(const char *addr, int port)
