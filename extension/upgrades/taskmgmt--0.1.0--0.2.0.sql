@@ -2668,462 +2668,6 @@ BEGIN
 END
 $$;
 
--- ==== definitions as of 0.2.0: functions changed by more than one part of this release ====
-
-CREATE OR REPLACE FUNCTION @extschema@._tasks_before_write() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-  uid bigint := @extschema@.current_user_id();
-BEGIN
-  -- the next occurrence of a recurring task (recurrence_of, which clients
-  -- cannot insert) continues its series as it was assigned (78_recurrence.sql)
-  IF uid IS NOT NULL AND NOT (TG_OP = 'INSERT' AND NEW.recurrence_of IS NOT NULL) THEN
-    IF NEW.team_id IS NOT NULL
-       AND (TG_OP = 'INSERT' OR NEW.team_id IS DISTINCT FROM OLD.team_id)
-       AND NOT NEW.team_id = ANY (@extschema@.my_team_ids())
-       AND NOT (@extschema@.current_user_is_admin()
-                AND EXISTS (SELECT FROM @extschema@.teams t WHERE t.id = NEW.team_id)) THEN
-      -- the same answer for a team that exists and one that does not
-      PERFORM @extschema@._invalid('team_id', 'is not a team you belong to');
-    END IF;
-    IF (TG_OP = 'INSERT' AND (NEW.assignee_user_id IS NOT NULL OR NEW.assignee_team_id IS NOT NULL))
-       OR (TG_OP = 'UPDATE' AND (NEW.assignee_user_id IS DISTINCT FROM OLD.assignee_user_id
-                                 OR NEW.assignee_team_id IS DISTINCT FROM OLD.assignee_team_id)) THEN
-      IF NOT @extschema@.can_assign(NEW.assignee_user_id, NEW.assignee_team_id) THEN
-        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
-          MESSAGE = CASE WHEN NEW.assignee_user_id IS NOT NULL
-            THEN 'you may assign tasks only to yourself or to members of a team you lead'
-            ELSE 'you may assign tasks only to teams you belong to' END,
-          COLUMN = 'assignee';
-      END IF;
-      -- only admins get here with a team that does not exist (they see every
-      -- team, so saying so reveals nothing); a clear error, not a foreign key one
-      IF NEW.assignee_team_id IS NOT NULL
-         AND NOT EXISTS (SELECT FROM @extschema@.teams t WHERE t.id = NEW.assignee_team_id) THEN
-        PERFORM @extschema@._invalid('assignee', 'is not an existing team');
-      END IF;
-    END IF;
-  END IF;
-
-  IF TG_OP = 'INSERT' THEN
-    NEW.created_at := now();
-    NEW.updated_at := NEW.created_at;
-    NEW.version := 1;
-    NEW.started_at := CASE WHEN NEW.status IN ('in_progress', 'done') THEN now() END;
-    NEW.completed_at := CASE WHEN NEW.status = 'done' THEN now() END;
-    RETURN NEW;
-  END IF;
-
-  -- the version moves exactly when something a user sees changes
-  IF (NEW.title, NEW.description, NEW.status, NEW.priority, NEW.due_date, NEW.team_id,
-      NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags, NEW.parent_id, NEW.recurrence)
-     IS NOT DISTINCT FROM
-     (OLD.title, OLD.description, OLD.status, OLD.priority, OLD.due_date, OLD.team_id,
-      OLD.assignee_user_id, OLD.assignee_team_id, OLD.tags, OLD.parent_id, OLD.recurrence) THEN
-    NEW.version := OLD.version;
-    NEW.updated_at := OLD.updated_at;
-    RETURN NEW;
-  END IF;
-  NEW.version := OLD.version + 1;
-  NEW.updated_at := now();
-  IF NEW.status IS DISTINCT FROM OLD.status THEN
-    IF NEW.status IN ('in_progress', 'done') AND NEW.started_at IS NULL THEN
-      NEW.started_at := now();
-    END IF;
-    NEW.completed_at := CASE WHEN NEW.status = 'done' THEN now() END;
-  ELSE
-    NEW.started_at := OLD.started_at;
-    NEW.completed_at := OLD.completed_at;
-  END IF;
-  RETURN NEW;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION @extschema@.update_task(id bigint, patch jsonb, expected_version integer DEFAULT NULL)
-RETURNS jsonb LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
-DECLARE
-  r @extschema@.tasks;
-BEGIN
-  PERFORM @extschema@._require_user();
-  PERFORM @extschema@._check_keys(patch,
-    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id,recurrence}',
-    '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
-  SELECT * INTO r FROM @extschema@.tasks t WHERE t.id = update_task.id FOR UPDATE;
-  IF NOT FOUND THEN PERFORM @extschema@._not_found('task'); END IF;
-  IF expected_version IS NOT NULL AND r.version <> expected_version THEN
-    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'task was changed by someone else',
-      DETAIL = format('Expected version %s, current version is %s.', expected_version, r.version),
-      HINT = 'Fetch the task again and reapply the change.';
-  END IF;
-  r := @extschema@._apply_task_fields(patch, r);
-  UPDATE @extschema@.tasks t
-     SET title = r.title, description = r.description, status = r.status, priority = r.priority,
-         due_date = r.due_date, team_id = r.team_id, assignee_user_id = r.assignee_user_id,
-         assignee_team_id = r.assignee_team_id, tags = r.tags, parent_id = r.parent_id,
-         recurrence = r.recurrence
-   WHERE t.id = r.id
-  RETURNING * INTO r;
-  RETURN @extschema@.task_json(r);
-END
-$$;
-
-CREATE OR REPLACE FUNCTION @extschema@.delete_task(id bigint, cascade boolean DEFAULT false) RETURNS void
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
-DECLARE
-  ids bigint[];
-BEGIN
-  PERFORM @extschema@._require_user();
-  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = delete_task.id) THEN
-    PERFORM @extschema@._not_found('task');
-  END IF;
-  ids := @extschema@._visible_subtree(delete_task.id);
-  IF cardinality(ids) > 1 AND NOT coalesce(cascade, false) THEN
-    PERFORM @extschema@._invalid('cascade',
-      format('must be true to delete a task with subtasks (this one has %s)', cardinality(ids) - 1));
-  END IF;
-  DELETE FROM @extschema@.tasks t WHERE t.id = ANY (ids);
-  IF NOT FOUND OR (SELECT count(*) FROM @extschema@.tasks t WHERE t.id = ANY (ids)) > 0 THEN
-    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
-      MESSAGE = 'only the creator, a lead or owner of its team, or an admin can delete this task';
-  END IF;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION @extschema@.filter_keys(api_function text) RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE api_function
-           WHEN 'list_tasks' THEN l
-           WHEN 'filter_tasks' THEN l
-           WHEN 'save_view' THEN array_remove(array_remove(l, 'cursor'), 'view')
-           WHEN 'task_rows' THEN array_remove(array_remove(l, 'limit'), 'cursor')
-           WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
-           WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
-           WHEN 'export_tasks_csv_lines' THEN l || '{include_comments}'::text[]
-           WHEN 'task_history' THEN '{limit,cursor}'
-           WHEN 'notifications' THEN '{unread,cursor,limit,since}'
-           WHEN 'report_summary' THEN '{team,from,to}'
-           WHEN 'report_summary_pdf' THEN '{team,from,to}'
-           WHEN 'mail_unsubscribe' THEN '{token}'
-           WHEN 'delete_task' THEN '{cascade}'
-           WHEN 'task_as_of' THEN '{at}'
-         END
-    FROM (SELECT '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view,ready,filter}'::text[] AS l) k
-$$;
-
-CREATE OR REPLACE FUNCTION @extschema@._filter_normalize(filter jsonb, extra_keys text[] DEFAULT '{}')
-RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
-DECLARE
-  known constant text[] := @extschema@.filter_keys('list_tasks');
-  f jsonb := '{}';
-  k text;
-  v jsonb;
-  items text[];
-  s text;
-  m text[];
-  sorts jsonb := '[]';
-  seen text[] := '{}';
-BEGIN
-  IF filter IS NULL OR filter = 'null' THEN filter := '{}'; END IF;
-  IF jsonb_typeof(filter) <> 'object' THEN
-    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
-  END IF;
-  IF filter ? 'view' AND filter -> 'view' <> 'null' THEN
-    IF jsonb_typeof(filter -> 'view') <> 'string' THEN
-      PERFORM @extschema@._bad_parameter('view', 'must be the name of a saved view');
-    END IF;
-    filter := @extschema@._view_filter(filter ->> 'view') || (filter - 'view');
-  END IF;
-  filter := filter - 'view';
-  FOR k, v IN SELECT * FROM jsonb_each(filter) ORDER BY 1 LOOP
-    IF NOT (k = ANY (known) OR k = ANY (extra_keys)) THEN
-      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter');
-    END IF;
-    CONTINUE WHEN v = 'null' OR (jsonb_typeof(v) = 'string' AND btrim(v #>> '{}') = '');
-    CASE k
-      WHEN 'status' THEN
-        items := @extschema@._list_param(v, k);
-        IF NOT items <@ enum_range(NULL::@extschema@.task_status)::text[] THEN
-          PERFORM @extschema@._bad_parameter(k, 'must be a list of todo, in_progress, done, canceled');
-        END IF;
-        f := f || jsonb_build_object(k, (SELECT jsonb_agg(x ORDER BY x) FROM unnest(items) x));
-      WHEN 'priority' THEN
-        items := @extschema@._list_param(v, k);
-        IF NOT items <@ enum_range(NULL::@extschema@.task_priority)::text[] THEN
-          PERFORM @extschema@._bad_parameter(k, 'must be a list of none, low, medium, high, urgent');
-        END IF;
-        f := f || jsonb_build_object(k, (SELECT jsonb_agg(x ORDER BY x) FROM unnest(items) x));
-      WHEN 'tag' THEN
-        items := @extschema@._list_param(v, k);
-        IF EXISTS (SELECT FROM unnest(items) x WHERE length(x) > 50) OR cardinality(items) > 20 THEN
-          PERFORM @extschema@._bad_parameter(k, 'must be at most 20 tags of at most 50 characters');
-        END IF;
-        f := f || jsonb_build_object(k, (SELECT jsonb_agg(DISTINCT lower(x)) FROM unnest(items) x));
-      WHEN 'tag_mode' THEN
-        IF jsonb_typeof(v) <> 'string' OR lower(v #>> '{}') NOT IN ('any', 'all') THEN
-          PERFORM @extschema@._bad_parameter(k, 'must be any or all');
-        END IF;
-        f := f || jsonb_build_object(k, lower(v #>> '{}'));
-      WHEN 'assignee' THEN
-        s := lower(btrim(v #>> '{}'));
-        m := regexp_match(s, '^(user|team):([0-9]{1,18})$');
-        IF jsonb_typeof(v) <> 'string' OR NOT (s IN ('me', 'none') OR m IS NOT NULL) THEN
-          PERFORM @extschema@._bad_parameter(k, 'must be me, none, user:ID or team:ID');
-        END IF;
-        f := f || jsonb_build_object(k, CASE WHEN m IS NULL THEN s ELSE m[1] || ':' || m[2]::bigint END);
-      WHEN 'team' THEN
-        f := f || jsonb_build_object(k, @extschema@._id_param(v, k));
-      WHEN 'due_before', 'due_after' THEN
-        f := f || jsonb_build_object(k, @extschema@._date_param(v, k));
-      WHEN 'overdue' THEN
-        f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
-      WHEN 'ready' THEN  -- planning (#14, 77_relations.sql)
-        f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
-      WHEN 'filter' THEN  -- the filter language (#14, 79_filter_lang.sql)
-        IF jsonb_typeof(v) <> 'string' THEN
-          PERFORM @extschema@._bad_parameter(k, 'must be a filter text such as status:todo due<7d');
-        END IF;
-        f := f || jsonb_build_object(k, v #>> '{}')
-               || (SELECT jsonb_build_object('filter_sql', c -> 'sql', 'filter_params', c -> 'params',
-                                             'filter_narrows', c -> 'narrows')
-                     FROM @extschema@._filter_compile(v #>> '{}') c);
-      WHEN 'q' THEN
-        IF jsonb_typeof(v) <> 'string' OR btrim(v #>> '{}') = '' THEN
-          PERFORM @extschema@._bad_parameter(k, 'must be a non-empty search text');
-        END IF;
-        IF length(v #>> '{}') > 500 THEN
-          PERFORM @extschema@._bad_parameter(k, 'must be at most 500 characters');
-        END IF;
-        f := f || jsonb_build_object(k, btrim(v #>> '{}'));
-      WHEN 'sort' THEN
-        FOREACH s IN ARRAY @extschema@._list_param(v, k) LOOP
-          m := regexp_match(s, '^([-+]?)(priority|due_date|created_at|updated_at|title|status)$');
-          IF m IS NULL THEN
-            PERFORM @extschema@._bad_parameter(k,
-              'must be a list of priority, due_date, created_at, updated_at, title, status, each optionally prefixed with - for descending');
-          END IF;
-          IF m[2] = ANY (seen) THEN
-            PERFORM @extschema@._bad_parameter(k, 'names ' || m[2] || ' twice');
-          END IF;
-          seen := seen || m[2];
-          sorts := sorts || jsonb_build_array(jsonb_build_array(m[2], CASE WHEN m[1] = '-' THEN 'desc' ELSE 'asc' END));
-        END LOOP;
-        f := f || jsonb_build_object(k, sorts);
-      WHEN 'limit' THEN
-        f := f || jsonb_build_object(k, @extschema@._limit_param(v));
-      WHEN 'cursor' THEN
-        IF jsonb_typeof(v) <> 'string' THEN
-          PERFORM @extschema@._bad_parameter(k, 'must be a cursor string from next_cursor');
-        END IF;
-        f := f || jsonb_build_object(k, v);
-      ELSE
-        f := f || jsonb_build_object(k, v);  -- extra keys: validated by the caller
-    END CASE;
-  END LOOP;
-  IF f ? 'tag_mode' AND NOT f ? 'tag' THEN
-    f := f - 'tag_mode';
-  END IF;
-  RETURN f;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION @extschema@.report_summary(filter jsonb DEFAULT '{}') RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  uid bigint := @extschema@._require_user();
-  f jsonb := coalesce(filter, '{}');
-  v jsonb;
-  tz text;
-  today date;
-  team bigint;
-  team_name text;
-  d_from date;
-  d_to date;
-  t_from timestamptz;
-  t_to timestamptz;
-  result jsonb;
-BEGIN
-  PERFORM @extschema@._check_filter_keys('report_summary', f);
-
-  v := f -> 'team';
-  IF v IS NOT NULL AND v <> 'null' THEN
-    IF jsonb_typeof(v) NOT IN ('string', 'number') OR (v #>> '{}') !~ '^[0-9]{1,18}$' THEN
-      PERFORM @extschema@._bad_parameter('team', 'must be a team id');
-    END IF;
-    team := (v #>> '{}')::bigint;
-    -- a team one may not see does not exist (teams' row-level security)
-    SELECT t.name INTO team_name FROM @extschema@.teams t WHERE t.id = team;
-    IF NOT FOUND THEN PERFORM @extschema@._not_found('team'); END IF;
-  END IF;
-
-  -- days are the caller's days: periods and "overdue" use their time zone
-  SELECT u.timezone INTO tz FROM @extschema@.users u WHERE u.id = uid;
-  tz := coalesce(tz, 'UTC');
-  today := (now() AT TIME ZONE tz)::date;
-  d_to := coalesce(@extschema@._report_date_param(f, 'to'), today);
-  d_from := coalesce(@extschema@._report_date_param(f, 'from'), d_to - 27);
-  IF d_from > d_to THEN
-    PERFORM @extschema@._bad_parameter('from', 'must not be after to');
-  END IF;
-  IF d_to - d_from > 731 THEN
-    PERFORM @extschema@._bad_parameter('from', 'the period may span at most 732 days');
-  END IF;
-  t_from := d_from::timestamp AT TIME ZONE tz;
-  t_to := (d_to + 1)::timestamp AT TIME ZONE tz;
-
-  WITH s AS MATERIALIZED (
-    -- the visible tasks in scope: a team's tasks are those it owns or is assigned
-    SELECT t.id, t.status, t.due_date, t.assignee_user_id, t.assignee_team_id,
-           t.created_at, t.started_at, t.completed_at,
-           t.status = 'done' AND t.completed_at >= t_from AND t.completed_at < t_to AS done_in_period,
-           t.status IN ('todo', 'in_progress') AS open
-      FROM @extschema@.tasks t
-     WHERE team IS NULL OR t.team_id = team OR t.assignee_team_id = team
-  ),
-  done AS (
-    SELECT extract(epoch FROM s.completed_at - s.created_at) / 3600 AS lead_h,
-           extract(epoch FROM s.completed_at - s.started_at) / 3600 AS cycle_h,
-           (s.completed_at AT TIME ZONE tz)::date AS day
-      FROM s WHERE s.done_in_period
-  ),
-  weeks AS (
-    SELECT w::date AS week_start
-      FROM generate_series(date_trunc('week', d_from::timestamp), d_to::timestamp, interval '1 week') w
-  ),
-  by_assignee AS (
-    SELECT CASE WHEN s.assignee_user_id IS NOT NULL THEN 'user'
-                WHEN s.assignee_team_id IS NOT NULL THEN 'team' END AS kind,
-           coalesce(s.assignee_user_id, s.assignee_team_id) AS aid,
-           count(*) FILTER (WHERE s.done_in_period) AS completed,
-           count(*) FILTER (WHERE s.open) AS open
-      FROM s GROUP BY 1, 2
-  ),
-  named AS (
-    SELECT a.*, CASE a.kind
-             WHEN 'user' THEN (SELECT u.display_name FROM @extschema@.users u WHERE u.id = a.aid)
-             WHEN 'team' THEN @extschema@._team_name(a.aid) END AS name
-      FROM by_assignee a
-     WHERE a.completed > 0 OR a.open > 0
-  )
-  SELECT jsonb_build_object(
-    'team', CASE WHEN team IS NOT NULL THEN jsonb_build_object('id', team, 'name', team_name) END,
-    'from', d_from, 'to', d_to, 'timezone', tz, 'as_of', today, 'generated_at', now(),
-    'total', (SELECT count(*) FROM s),
-    'counts_by_status', (
-      SELECT jsonb_object_agg(st, (SELECT count(*) FROM s WHERE s.status::text = st) ORDER BY st)
-        FROM unnest(enum_range(NULL::@extschema@.task_status)::text[]) st),
-    'created_in_period', (SELECT count(*) FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
-    'completed_in_period', (SELECT count(*) FROM done),
-    -- of the tasks created in the period, the share that is done now
-    'completion_rate', (
-      SELECT round(count(*) FILTER (WHERE s.status = 'done')::numeric / nullif(count(*), 0), 4)
-        FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
-    'overdue', (
-      SELECT jsonb_build_object('count', count(*),
-                                'mean_age_days', round(avg(today - s.due_date), 1),
-                                'max_age_days', max(today - s.due_date))
-        FROM s WHERE s.open AND s.due_date < today),
-    'lead_time_hours', (
-      SELECT jsonb_build_object('count', count(*),
-               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2),
-               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2))
-        FROM done),
-    'cycle_time_hours', (
-      SELECT jsonb_build_object('count', count(done.cycle_h),
-               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2),
-               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2))
-        FROM done WHERE done.cycle_h IS NOT NULL),
-    -- weeks start on Monday; the first and last may be cut by the period
-    'weekly_throughput', (
-      SELECT jsonb_agg(jsonb_build_object('week_start', w.week_start,
-               'completed', (SELECT count(*) FROM done
-                              WHERE done.day >= w.week_start AND done.day < w.week_start + 7))
-               ORDER BY w.week_start)
-        FROM weeks w),
-    -- #14 (79_as_of.sql): stays in each status that ended in the period
-    'time_in_status_hours', @extschema@._time_in_status(ARRAY(SELECT s.id FROM s), t_from, t_to),
-    'assignees', coalesce((
-      SELECT jsonb_agg(jsonb_build_object('type', n.kind, 'id', n.aid, 'name', n.name,
-                                          'completed', n.completed, 'open', n.open)
-                       ORDER BY n.completed DESC, n.open DESC, n.name NULLS LAST, n.aid)
-        FROM named n), '[]'))
-  INTO result;
-  RETURN result;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION @extschema@.add_relation(id bigint, relation jsonb) RETURNS jsonb
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
-DECLARE
-  uid bigint := @extschema@._require_user();
-  typ text;
-  other bigint;
-  r @extschema@.task_relations;
-BEGIN
-  PERFORM @extschema@._check_keys(relation, '{type,task_id}');
-  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = add_relation.id) THEN
-    PERFORM @extschema@._not_found('task');
-  END IF;
-  typ := @extschema@._enum_field(relation, 'type', '{blocks,blocked_by,relates,duplicates}');
-  IF NOT relation ? 'task_id' OR relation -> 'task_id' = 'null' THEN
-    PERFORM @extschema@._invalid('task_id', 'is required');
-  END IF;
-  other := @extschema@._id_field(relation, 'task_id');
-  IF other = add_relation.id THEN
-    PERFORM @extschema@._invalid('task_id', 'must be another task');
-  END IF;
-  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = other) THEN
-    PERFORM @extschema@._invalid('task_id', 'is not a task you can see');
-  END IF;
-  IF EXISTS (SELECT FROM @extschema@.task_relations x
-              WHERE (x.task_id, x.other_id) IN ((add_relation.id, other), (other, add_relation.id))) THEN
-    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '23505', MESSAGE = 'these tasks are already related',
-      HINT = 'Delete the existing relation first.';
-  END IF;
-  INSERT INTO @extschema@.task_relations (task_id, other_id, type, created_by)
-  VALUES (CASE WHEN typ = 'blocked_by' THEN other ELSE add_relation.id END,
-          CASE WHEN typ = 'blocked_by' THEN add_relation.id ELSE other END,
-          CASE WHEN typ = 'blocked_by' THEN 'blocks' ELSE typ END, uid)
-  RETURNING * INTO r;
-  RETURN @extschema@._relation_json(r, add_relation.id);
-END
-$$;
-
-CREATE OR REPLACE FUNCTION @extschema@.task_as_of(id bigint, at timestamptz) RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
-DECLARE
-  e record;
-  r jsonb;
-  k text;
-  v jsonb;
-  fields constant jsonb := @extschema@._as_of_defaults();
-BEGIN
-  PERFORM @extschema@._require_user();
-  IF task_as_of.at IS NULL THEN
-    PERFORM @extschema@._bad_parameter('at', 'is required');
-  END IF;
-  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = task_as_of.id) THEN
-    PERFORM @extschema@._not_found('task');
-  END IF;
-  FOR e IN SELECT ev.kind, ev.changes FROM @extschema@.task_events ev
-            WHERE ev.task_id = task_as_of.id AND ev.at <= task_as_of.at AND ev.kind IN ('created', 'updated')
-            ORDER BY ev.id LOOP
-    IF e.kind = 'created' THEN
-      r := fields;
-    END IF;
-    CONTINUE WHEN r IS NULL;
-    FOR k, v IN SELECT * FROM jsonb_each(e.changes) LOOP
-      IF fields ? k AND jsonb_typeof(v) = 'array' THEN
-        r := jsonb_set(r, ARRAY[k], v -> 1);
-      END IF;
-    END LOOP;
-  END LOOP;
-  IF r IS NULL THEN
-    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'P0002', MESSAGE = 'task did not exist at that time';
-  END IF;
-  RETURN jsonb_build_object('id', task_as_of.id, 'as_of', task_as_of.at) || r;
-END
-$$;
-
 -- ==== restore without re-deriving rows (#15) ====
 -- True in a session that loads rows as they are: pg_restore, and a plain
 -- pg_dump script run with psql, always begin with SET row_security = off.
@@ -3628,273 +3172,6 @@ BEGIN
   GET DIAGNOSTICS n_keys = ROW_COUNT;
   RETURN jsonb_build_object('refresh_tokens', n_tokens, 'sessions', n_sessions,
                             'login_failures', n_failures, 'idempotency_keys', n_keys);
-END
-$$;
-
--- ==== definitions as of 0.2.0: functions changed by more than one part of this release ====
-
-CREATE OR REPLACE FUNCTION @extschema@._apply_task_fields(p jsonb, r @extschema@.tasks) RETURNS @extschema@.tasks
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  v text;
-  a jsonb;
-  tag text;
-  tags text[] := '{}';
-BEGIN
-  IF p ? 'title' THEN
-    v := btrim(@extschema@._text_field(p, 'title', 10000), E' \t\r\n');
-    IF v IS NULL OR v = '' THEN PERFORM @extschema@._invalid('title', 'must not be empty'); END IF;
-    IF length(v) > 200 THEN PERFORM @extschema@._invalid('title', 'must be at most 200 characters'); END IF;
-    r.title := v;
-  END IF;
-  IF p ? 'description' THEN
-    r.description := coalesce(@extschema@._text_field(p, 'description', 100000), '');
-  END IF;
-  IF p ? 'status' THEN
-    r.status := @extschema@._enum_field(p, 'status', enum_range(NULL::@extschema@.task_status)::text[]);
-  END IF;
-  IF p ? 'priority' THEN
-    r.priority := @extschema@._enum_field(p, 'priority', enum_range(NULL::@extschema@.task_priority)::text[]);
-  END IF;
-  IF p ? 'due_date' THEN
-    v := @extschema@._text_field(p, 'due_date', 10);
-    IF v IS NULL THEN
-      r.due_date := NULL;
-    ELSE
-      IF v !~ '^\d{4}-\d{2}-\d{2}$' THEN
-        PERFORM @extschema@._invalid('due_date', 'must be a date in the form YYYY-MM-DD');
-      END IF;
-      BEGIN
-        r.due_date := v::date;
-      EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
-        PERFORM @extschema@._invalid('due_date', 'is not a valid date');
-      END;
-    END IF;
-  END IF;
-  IF p ? 'team_id' THEN
-    r.team_id := @extschema@._id_field(p, 'team_id');
-  END IF;
-  IF p ? 'assignee' THEN
-    a := p -> 'assignee';
-    IF a = 'null' THEN
-      r.assignee_user_id := NULL;
-      r.assignee_team_id := NULL;
-    ELSE
-      IF jsonb_typeof(a) <> 'object' THEN
-        PERFORM @extschema@._invalid('assignee', 'must be null or {"type": "user"|"team", "id": N}');
-      END IF;
-      -- errors name the nested field: assignee.type, assignee.id, assignee.<unknown>
-      PERFORM @extschema@._check_keys(coalesce((SELECT jsonb_object_agg('assignee.' || e.key, e.value)
-                                                FROM jsonb_each(a) e), '{}'),
-                                      '{assignee.type,assignee.id,assignee.name}');
-      IF NOT a ? 'id' OR a -> 'id' = 'null' THEN PERFORM @extschema@._invalid('assignee.id', 'is required'); END IF;
-      CASE @extschema@._enum_field(jsonb_build_object('assignee.type', a -> 'type'), 'assignee.type', '{user,team}')
-        WHEN 'user' THEN
-          r.assignee_user_id := @extschema@._id_field(jsonb_build_object('assignee.id', a -> 'id'), 'assignee.id');
-          r.assignee_team_id := NULL;
-          IF NOT @extschema@._user_is_active(r.assignee_user_id) THEN
-            PERFORM @extschema@._invalid('assignee', 'is not an active user');
-          END IF;
-        ELSE
-          r.assignee_team_id := @extschema@._id_field(jsonb_build_object('assignee.id', a -> 'id'), 'assignee.id');
-          r.assignee_user_id := NULL;
-      END CASE;
-    END IF;
-  END IF;
-  IF p ? 'parent_id' THEN  -- checked by the tasks_check_parent trigger (76_subtasks.sql)
-    r.parent_id := @extschema@._id_field(p, 'parent_id');
-  END IF;
-  IF p ? 'recurrence' THEN  -- checked by the tasks_check_recurrence trigger (78_recurrence.sql)
-    r.recurrence := nullif(btrim(@extschema@._text_field(p, 'recurrence', 500)), '');
-  END IF;
-  IF p ? 'tags' THEN
-    IF p -> 'tags' = 'null' THEN
-      r.tags := '{}';
-    ELSE
-      IF jsonb_typeof(p -> 'tags') <> 'array' THEN PERFORM @extschema@._invalid('tags', 'must be an array of strings'); END IF;
-      IF jsonb_array_length(p -> 'tags') > 20 THEN PERFORM @extschema@._invalid('tags', 'may hold at most 20 tags'); END IF;
-      FOR a IN SELECT jsonb_array_elements(p -> 'tags') LOOP
-        IF jsonb_typeof(a) <> 'string' THEN PERFORM @extschema@._invalid('tags', 'must be an array of strings'); END IF;
-        tag := lower(btrim(a #>> '{}'));
-        IF tag = '' OR length(tag) > 50 THEN
-          PERFORM @extschema@._invalid('tags', 'must be 1 to 50 characters each');
-        END IF;
-        IF NOT tag = ANY (tags) THEN tags := tags || tag; END IF;
-      END LOOP;
-      r.tags := tags;
-    END IF;
-  END IF;
-  RETURN r;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION @extschema@._identity_kind() RETURNS text
-  AS 'MODULE_PATHNAME', 'tm_identity_kind'
-  LANGUAGE C STABLE PARALLEL RESTRICTED;
-COMMENT ON FUNCTION @extschema@._identity_kind() IS
-  'How the caller signed in: token (authenticate), session (sign_in), or NULL.';
-
-CREATE FUNCTION @extschema@.authenticate(access_token text) RETURNS bigint
-  AS 'MODULE_PATHNAME', 'tm_authenticate'
-  LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION @extschema@.authenticate(text) IS
-  'Verifies an access token and signs in until the end of the current transaction.';
-
-CREATE FUNCTION @extschema@.register(email text, password text, display_name text DEFAULT NULL)
-  RETURNS jsonb AS 'MODULE_PATHNAME', 'tm_register'
-  LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
-
-CREATE FUNCTION @extschema@.sign_in(email text, password text) RETURNS jsonb
-  AS 'MODULE_PATHNAME', 'tm_sign_in'
-  LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
-COMMENT ON FUNCTION @extschema@.sign_in(text, text) IS
-  'Checks the password, opens a session, returns tokens, and signs this connection in.';
-
-CREATE FUNCTION @extschema@.password_grant(email text, password text, client_address inet DEFAULT NULL)
-  RETURNS jsonb AS 'MODULE_PATHNAME', 'tm_password_grant'
-  LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
-COMMENT ON FUNCTION @extschema@.password_grant(text, text, inet) IS
-  'Like sign_in, but leaves this connection signed out (for pooled connections); '
-  'client_address: whom to count the attempt against (default: this connection''s client).';
-
-CREATE FUNCTION @extschema@.refresh(refresh_token text) RETURNS jsonb
-  AS 'MODULE_PATHNAME', 'tm_refresh'
-  LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
-
-CREATE FUNCTION @extschema@.sign_out() RETURNS void
-  AS 'MODULE_PATHNAME', 'tm_sign_out'
-  LANGUAGE C VOLATILE PARALLEL UNSAFE;
-
-CREATE FUNCTION @extschema@.change_password(current_password text, new_password text) RETURNS void
-  AS 'MODULE_PATHNAME', 'tm_change_password'
-  LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
-
-CREATE FUNCTION @extschema@.rotate_signing_key() RETURNS void
-  AS 'MODULE_PATHNAME', 'tm_rotate_signing_key'
-  LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION @extschema@.rotate_signing_key() IS
-  'Replaces the token signing key with 32 new random bytes; every access token stops working.';
-
--- Sign-in throttling: nothing locks an account.  Every password attempt is
--- counted before its bcrypt (by a background worker, in a transaction of
--- its own: autonomous.c) against the email with the client address it came
--- from, and against the email as a whole (client '').  Past
--- taskmgmt.login_max_failures within taskmgmt.login_failure_window, that
--- address must wait taskmgmt.login_lockout, doubling with each further
--- failure (at most the window); other addresses are not affected.  Past
--- taskmgmt.login_account_max_failures from all addresses together (many
--- addresses guessing), attempts on the email are spaced
--- taskmgmt.login_account_delay apart, whoever makes them.  Answers 0 when
--- the attempt may go ahead (it is then counted), else the seconds to wait
--- (it is not).  Only the extension's owner runs these two.
-CREATE FUNCTION @extschema@._login_attempt(email_key bytea, client text, max_failures integer,
-  failure_window integer, delay integer, account_max_failures integer, account_delay integer)
-RETURNS integer LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  w constant interval := make_interval(secs => failure_window);
-  wait interval;
-BEGIN
-  INSERT INTO @extschema@.login_failures (email_key, client, failures, window_start)
-  VALUES (_login_attempt.email_key, '', 0, now()), (_login_attempt.email_key, _login_attempt.client, 0, now())
-  ON CONFLICT DO NOTHING;
-  -- both rows locked, the email's own ('') first, as every attempt does
-  PERFORM FROM @extschema@.login_failures f
-    WHERE f.email_key = _login_attempt.email_key AND f.client IN ('', _login_attempt.client)
-    ORDER BY f.client FOR UPDATE;
-  -- a window that is over starts again, unless a wait still runs
-  UPDATE @extschema@.login_failures f SET failures = 0, window_start = now(), locked_until = NULL
-   WHERE f.email_key = _login_attempt.email_key AND f.client IN ('', _login_attempt.client)
-     AND f.window_start < now() - w AND (f.locked_until IS NULL OR f.locked_until <= now());
-  SELECT max(f.locked_until) - now() INTO wait FROM @extschema@.login_failures f
-   WHERE f.email_key = _login_attempt.email_key AND f.client IN ('', _login_attempt.client)
-     AND f.locked_until > now();
-  IF wait IS NOT NULL THEN
-    RETURN greatest(ceil(extract(epoch FROM wait)), 1)::integer;
-  END IF;
-  UPDATE @extschema@.login_failures f SET failures = f.failures + 1,
-         locked_until = CASE
-           WHEN f.client = '' THEN
-             CASE WHEN f.failures + 1 >= account_max_failures THEN now() + make_interval(secs => account_delay) END
-           WHEN f.failures + 1 >= max_failures THEN
-             now() + least(make_interval(secs => delay) * power(2, least(f.failures + 1 - max_failures, 20)), w)
-           END
-   WHERE f.email_key = _login_attempt.email_key AND f.client IN ('', _login_attempt.client);
-  RETURN 0;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION @extschema@.password_grant(email text, password text, client_address inet DEFAULT NULL)
-  RETURNS jsonb AS 'MODULE_PATHNAME', 'tm_password_grant'
-  LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
-COMMENT ON FUNCTION @extschema@.password_grant(text, text, inet) IS
-  'Like sign_in, but leaves this connection signed out (for pooled connections); '
-  'client_address: whom to count the attempt against (default: this connection''s client).';
-
-CREATE FUNCTION @extschema@.refresh(refresh_token text) RETURNS jsonb
-  AS 'MODULE_PATHNAME', 'tm_refresh'
-  LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
-
-CREATE FUNCTION @extschema@.sign_out() RETURNS void
-  AS 'MODULE_PATHNAME', 'tm_sign_out'
-  LANGUAGE C VOLATILE PARALLEL UNSAFE;
-
-CREATE FUNCTION @extschema@.change_password(current_password text, new_password text) RETURNS void
-  AS 'MODULE_PATHNAME', 'tm_change_password'
-  LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
-
-CREATE FUNCTION @extschema@.rotate_signing_key() RETURNS void
-  AS 'MODULE_PATHNAME', 'tm_rotate_signing_key'
-  LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION @extschema@.rotate_signing_key() IS
-  'Replaces the token signing key with 32 new random bytes; every access token stops working.';
-
--- Sign-in throttling: nothing locks an account.  Every password attempt is
--- counted before its bcrypt (by a background worker, in a transaction of
--- its own: autonomous.c) against the email with the client address it came
--- from, and against the email as a whole (client '').  Past
--- taskmgmt.login_max_failures within taskmgmt.login_failure_window, that
--- address must wait taskmgmt.login_lockout, doubling with each further
--- failure (at most the window); other addresses are not affected.  Past
--- taskmgmt.login_account_max_failures from all addresses together (many
--- addresses guessing), attempts on the email are spaced
--- taskmgmt.login_account_delay apart, whoever makes them.  Answers 0 when
--- the attempt may go ahead (it is then counted), else the seconds to wait
--- (it is not).  Only the extension's owner runs these two.
-CREATE FUNCTION @extschema@._login_attempt(email_key bytea, client text, max_failures integer,
-  failure_window integer, delay integer, account_max_failures integer, account_delay integer)
-RETURNS integer LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  w constant interval := make_interval(secs => failure_window);
-  wait interval;
-BEGIN
-  INSERT INTO @extschema@.login_failures (email_key, client, failures, window_start)
-  VALUES (_login_attempt.email_key, '', 0, now()), (_login_attempt.email_key, _login_attempt.client, 0, now())
-  ON CONFLICT DO NOTHING;
-  -- both rows locked, the email's own ('') first, as every attempt does
-  PERFORM FROM @extschema@.login_failures f
-    WHERE f.email_key = _login_attempt.email_key AND f.client IN ('', _login_attempt.client)
-    ORDER BY f.client FOR UPDATE;
-  -- a window that is over starts again, unless a wait still runs
-  UPDATE @extschema@.login_failures f SET failures = 0, window_start = now(), locked_until = NULL
-   WHERE f.email_key = _login_attempt.email_key AND f.client IN ('', _login_attempt.client)
-     AND f.window_start < now() - w AND (f.locked_until IS NULL OR f.locked_until <= now());
-  SELECT max(f.locked_until) - now() INTO wait FROM @extschema@.login_failures f
-   WHERE f.email_key = _login_attempt.email_key AND f.client IN ('', _login_attempt.client)
-     AND f.locked_until > now();
-  IF wait IS NOT NULL THEN
-    RETURN greatest(ceil(extract(epoch FROM wait)), 1)::integer;
-  END IF;
-  UPDATE @extschema@.login_failures f SET failures = f.failures + 1,
-         locked_until = CASE
-           WHEN f.client = '' THEN
-             CASE WHEN f.failures + 1 >= account_max_failures THEN now() + make_interval(secs => account_delay) END
-           WHEN f.failures + 1 >= max_failures THEN
-             now() + least(make_interval(secs => delay) * power(2, least(f.failures + 1 - max_failures, 20)), w)
-           END
-   WHERE f.email_key = _login_attempt.email_key AND f.client IN ('', _login_attempt.client);
-  RETURN 0;
 END
 $$;
 
@@ -5496,33 +4773,6 @@ BEGIN
 END
 $$;
 
--- ==== definitions as of 0.2.0: functions changed by more than one part of this release ====
-
-CREATE OR REPLACE FUNCTION @extschema@.create_task(task jsonb) RETURNS jsonb
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
-DECLARE
-  r @extschema@.tasks;
-BEGIN
-  PERFORM @extschema@._require_user();
-  PERFORM @extschema@._check_keys(task,
-    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id,recurrence}',
-    '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
-  IF NOT task ? 'title' THEN PERFORM @extschema@._invalid('title', 'is required'); END IF;
-  r.description := '';
-  r.status := 'todo';
-  r.priority := 'none';
-  r.tags := '{}';
-  r := @extschema@._apply_task_fields(task, r);
-  -- creator_id: the signed-in user, by default (40_rls.sql)
-  INSERT INTO @extschema@.tasks (title, description, status, priority, due_date, team_id,
-                                 assignee_user_id, assignee_team_id, tags, parent_id, recurrence)
-  VALUES (r.title, r.description, r.status, r.priority, r.due_date, r.team_id,
-          r.assignee_user_id, r.assignee_team_id, r.tags, r.parent_id, r.recurrence)
-  RETURNING * INTO r;
-  RETURN @extschema@.task_json(r);
-END
-$$;
-
 -- ==== restore: the triggers of #12.7 and #13 that fire on insert skip restoring sessions too (#15) ====
 CREATE OR REPLACE TRIGGER comments_reply_depth BEFORE INSERT ON @extschema@.comments
   FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL AND NOT @extschema@._restoring())
@@ -5551,6 +4801,387 @@ REVOKE INSERT (created_by) ON @extschema@.task_relations FROM taskmgmt_client;
 REVOKE INSERT (created_by) ON @extschema@.dav_resources FROM taskmgmt_client;
 
 -- ==== definitions as of 0.2.0: functions changed by more than one part of this release ====
+
+CREATE OR REPLACE FUNCTION @extschema@._tasks_before_write() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  uid bigint := @extschema@.current_user_id();
+BEGIN
+  -- the next occurrence of a recurring task (recurrence_of, which clients
+  -- cannot insert) continues its series as it was assigned (78_recurrence.sql)
+  IF uid IS NOT NULL AND NOT (TG_OP = 'INSERT' AND NEW.recurrence_of IS NOT NULL) THEN
+    IF NEW.team_id IS NOT NULL
+       AND (TG_OP = 'INSERT' OR NEW.team_id IS DISTINCT FROM OLD.team_id)
+       AND NOT NEW.team_id = ANY (@extschema@.my_team_ids())
+       AND NOT (@extschema@.current_user_is_admin()
+                AND EXISTS (SELECT FROM @extschema@.teams t WHERE t.id = NEW.team_id)) THEN
+      -- the same answer for a team that exists and one that does not
+      PERFORM @extschema@._invalid('team_id', 'is not a team you belong to');
+    END IF;
+    IF (TG_OP = 'INSERT' AND (NEW.assignee_user_id IS NOT NULL OR NEW.assignee_team_id IS NOT NULL))
+       OR (TG_OP = 'UPDATE' AND (NEW.assignee_user_id IS DISTINCT FROM OLD.assignee_user_id
+                                 OR NEW.assignee_team_id IS DISTINCT FROM OLD.assignee_team_id)) THEN
+      IF NOT @extschema@.can_assign(NEW.assignee_user_id, NEW.assignee_team_id) THEN
+        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
+          MESSAGE = CASE WHEN NEW.assignee_user_id IS NOT NULL
+            THEN 'you may assign tasks only to yourself or to members of a team you lead'
+            ELSE 'you may assign tasks only to teams you belong to' END,
+          COLUMN = 'assignee';
+      END IF;
+      -- only admins get here with a team that does not exist (they see every
+      -- team, so saying so reveals nothing); a clear error, not a foreign key one
+      IF NEW.assignee_team_id IS NOT NULL
+         AND NOT EXISTS (SELECT FROM @extschema@.teams t WHERE t.id = NEW.assignee_team_id) THEN
+        PERFORM @extschema@._invalid('assignee', 'is not an existing team');
+      END IF;
+    END IF;
+  END IF;
+
+  IF TG_OP = 'INSERT' THEN
+    NEW.created_at := now();
+    NEW.updated_at := NEW.created_at;
+    NEW.version := 1;
+    NEW.started_at := CASE WHEN NEW.status IN ('in_progress', 'done') THEN now() END;
+    NEW.completed_at := CASE WHEN NEW.status = 'done' THEN now() END;
+    RETURN NEW;
+  END IF;
+
+  -- the version moves exactly when something a user sees changes
+  IF (NEW.title, NEW.description, NEW.status, NEW.priority, NEW.due_date, NEW.team_id,
+      NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags, NEW.parent_id, NEW.recurrence)
+     IS NOT DISTINCT FROM
+     (OLD.title, OLD.description, OLD.status, OLD.priority, OLD.due_date, OLD.team_id,
+      OLD.assignee_user_id, OLD.assignee_team_id, OLD.tags, OLD.parent_id, OLD.recurrence) THEN
+    NEW.version := OLD.version;
+    NEW.updated_at := OLD.updated_at;
+    RETURN NEW;
+  END IF;
+  NEW.version := OLD.version + 1;
+  NEW.updated_at := now();
+  IF NEW.status IS DISTINCT FROM OLD.status THEN
+    IF NEW.status IN ('in_progress', 'done') AND NEW.started_at IS NULL THEN
+      NEW.started_at := now();
+    END IF;
+    NEW.completed_at := CASE WHEN NEW.status = 'done' THEN now() END;
+  ELSE
+    NEW.started_at := OLD.started_at;
+    NEW.completed_at := OLD.completed_at;
+  END IF;
+  RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.update_task(id bigint, patch jsonb, expected_version integer DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  r @extschema@.tasks;
+BEGIN
+  PERFORM @extschema@._require_user();
+  PERFORM @extschema@._check_keys(patch,
+    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id,recurrence}',
+    '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
+  SELECT * INTO r FROM @extschema@.tasks t WHERE t.id = update_task.id FOR UPDATE;
+  IF NOT FOUND THEN PERFORM @extschema@._not_found('task'); END IF;
+  IF expected_version IS NOT NULL AND r.version <> expected_version THEN
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'task was changed by someone else',
+      DETAIL = format('Expected version %s, current version is %s.', expected_version, r.version),
+      HINT = 'Fetch the task again and reapply the change.';
+  END IF;
+  r := @extschema@._apply_task_fields(patch, r);
+  UPDATE @extschema@.tasks t
+     SET title = r.title, description = r.description, status = r.status, priority = r.priority,
+         due_date = r.due_date, team_id = r.team_id, assignee_user_id = r.assignee_user_id,
+         assignee_team_id = r.assignee_team_id, tags = r.tags, parent_id = r.parent_id,
+         recurrence = r.recurrence
+   WHERE t.id = r.id
+  RETURNING * INTO r;
+  RETURN @extschema@.task_json(r);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.delete_task(id bigint, cascade boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  ids bigint[];
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = delete_task.id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  ids := @extschema@._visible_subtree(delete_task.id);
+  IF cardinality(ids) > 1 AND NOT coalesce(cascade, false) THEN
+    PERFORM @extschema@._invalid('cascade',
+      format('must be true to delete a task with subtasks (this one has %s)', cardinality(ids) - 1));
+  END IF;
+  DELETE FROM @extschema@.tasks t WHERE t.id = ANY (ids);
+  IF NOT FOUND OR (SELECT count(*) FROM @extschema@.tasks t WHERE t.id = ANY (ids)) > 0 THEN
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
+      MESSAGE = 'only the creator, a lead or owner of its team, or an admin can delete this task';
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.filter_keys(api_function text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE api_function
+           WHEN 'list_tasks' THEN l
+           WHEN 'filter_tasks' THEN l
+           WHEN 'save_view' THEN array_remove(array_remove(l, 'cursor'), 'view')
+           WHEN 'task_rows' THEN array_remove(array_remove(l, 'limit'), 'cursor')
+           WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
+           WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
+           WHEN 'export_tasks_csv_lines' THEN l || '{include_comments}'::text[]
+           WHEN 'task_history' THEN '{limit,cursor}'
+           WHEN 'notifications' THEN '{unread,cursor,limit,since}'
+           WHEN 'report_summary' THEN '{team,from,to}'
+           WHEN 'report_summary_pdf' THEN '{team,from,to}'
+           WHEN 'mail_unsubscribe' THEN '{token}'
+           WHEN 'delete_task' THEN '{cascade}'
+           WHEN 'task_as_of' THEN '{at}'
+         END
+    FROM (SELECT '{status,assignee,team,priority,tag,tag_mode,due_before,due_after,overdue,q,sort,limit,cursor,view,ready,filter}'::text[] AS l) k
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._filter_normalize(filter jsonb, extra_keys text[] DEFAULT '{}')
+RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  known constant text[] := @extschema@.filter_keys('list_tasks');
+  f jsonb := '{}';
+  k text;
+  v jsonb;
+  items text[];
+  s text;
+  m text[];
+  sorts jsonb := '[]';
+  seen text[] := '{}';
+BEGIN
+  IF filter IS NULL OR filter = 'null' THEN filter := '{}'; END IF;
+  IF jsonb_typeof(filter) <> 'object' THEN
+    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
+  END IF;
+  IF filter ? 'view' AND filter -> 'view' <> 'null' THEN
+    IF jsonb_typeof(filter -> 'view') <> 'string' THEN
+      PERFORM @extschema@._bad_parameter('view', 'must be the name of a saved view');
+    END IF;
+    filter := @extschema@._view_filter(filter ->> 'view') || (filter - 'view');
+  END IF;
+  filter := filter - 'view';
+  FOR k, v IN SELECT * FROM jsonb_each(filter) ORDER BY 1 LOOP
+    IF NOT (k = ANY (known) OR k = ANY (extra_keys)) THEN
+      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter');
+    END IF;
+    CONTINUE WHEN v = 'null' OR (jsonb_typeof(v) = 'string' AND btrim(v #>> '{}') = '');
+    CASE k
+      WHEN 'status' THEN
+        items := @extschema@._list_param(v, k);
+        IF NOT items <@ enum_range(NULL::@extschema@.task_status)::text[] THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a list of todo, in_progress, done, canceled');
+        END IF;
+        f := f || jsonb_build_object(k, (SELECT jsonb_agg(x ORDER BY x) FROM unnest(items) x));
+      WHEN 'priority' THEN
+        items := @extschema@._list_param(v, k);
+        IF NOT items <@ enum_range(NULL::@extschema@.task_priority)::text[] THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a list of none, low, medium, high, urgent');
+        END IF;
+        f := f || jsonb_build_object(k, (SELECT jsonb_agg(x ORDER BY x) FROM unnest(items) x));
+      WHEN 'tag' THEN
+        items := @extschema@._list_param(v, k);
+        IF EXISTS (SELECT FROM unnest(items) x WHERE length(x) > 50) OR cardinality(items) > 20 THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be at most 20 tags of at most 50 characters');
+        END IF;
+        f := f || jsonb_build_object(k, (SELECT jsonb_agg(DISTINCT lower(x)) FROM unnest(items) x));
+      WHEN 'tag_mode' THEN
+        IF jsonb_typeof(v) <> 'string' OR lower(v #>> '{}') NOT IN ('any', 'all') THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be any or all');
+        END IF;
+        f := f || jsonb_build_object(k, lower(v #>> '{}'));
+      WHEN 'assignee' THEN
+        s := lower(btrim(v #>> '{}'));
+        m := regexp_match(s, '^(user|team):([0-9]{1,18})$');
+        IF jsonb_typeof(v) <> 'string' OR NOT (s IN ('me', 'none') OR m IS NOT NULL) THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be me, none, user:ID or team:ID');
+        END IF;
+        f := f || jsonb_build_object(k, CASE WHEN m IS NULL THEN s ELSE m[1] || ':' || m[2]::bigint END);
+      WHEN 'team' THEN
+        f := f || jsonb_build_object(k, @extschema@._id_param(v, k));
+      WHEN 'due_before', 'due_after' THEN
+        f := f || jsonb_build_object(k, @extschema@._date_param(v, k));
+      WHEN 'overdue' THEN
+        f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
+      WHEN 'ready' THEN  -- planning (#14, 77_relations.sql)
+        f := f || jsonb_build_object(k, @extschema@._bool_param(v, k));
+      WHEN 'filter' THEN  -- the filter language (#14, 79_filter_lang.sql)
+        IF jsonb_typeof(v) <> 'string' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a filter text such as status:todo due<7d');
+        END IF;
+        f := f || jsonb_build_object(k, v #>> '{}')
+               || (SELECT jsonb_build_object('filter_sql', c -> 'sql', 'filter_params', c -> 'params',
+                                             'filter_narrows', c -> 'narrows')
+                     FROM @extschema@._filter_compile(v #>> '{}') c);
+      WHEN 'q' THEN
+        IF jsonb_typeof(v) <> 'string' OR btrim(v #>> '{}') = '' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a non-empty search text');
+        END IF;
+        IF length(v #>> '{}') > 500 THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be at most 500 characters');
+        END IF;
+        f := f || jsonb_build_object(k, btrim(v #>> '{}'));
+      WHEN 'sort' THEN
+        FOREACH s IN ARRAY @extschema@._list_param(v, k) LOOP
+          m := regexp_match(s, '^([-+]?)(priority|due_date|created_at|updated_at|title|status)$');
+          IF m IS NULL THEN
+            PERFORM @extschema@._bad_parameter(k,
+              'must be a list of priority, due_date, created_at, updated_at, title, status, each optionally prefixed with - for descending');
+          END IF;
+          IF m[2] = ANY (seen) THEN
+            PERFORM @extschema@._bad_parameter(k, 'names ' || m[2] || ' twice');
+          END IF;
+          seen := seen || m[2];
+          sorts := sorts || jsonb_build_array(jsonb_build_array(m[2], CASE WHEN m[1] = '-' THEN 'desc' ELSE 'asc' END));
+        END LOOP;
+        f := f || jsonb_build_object(k, sorts);
+      WHEN 'limit' THEN
+        f := f || jsonb_build_object(k, @extschema@._limit_param(v));
+      WHEN 'cursor' THEN
+        IF jsonb_typeof(v) <> 'string' THEN
+          PERFORM @extschema@._bad_parameter(k, 'must be a cursor string from next_cursor');
+        END IF;
+        f := f || jsonb_build_object(k, v);
+      ELSE
+        f := f || jsonb_build_object(k, v);  -- extra keys: validated by the caller
+    END CASE;
+  END LOOP;
+  IF f ? 'tag_mode' AND NOT f ? 'tag' THEN
+    f := f - 'tag_mode';
+  END IF;
+  RETURN f;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.report_summary(filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  uid bigint := @extschema@._require_user();
+  f jsonb := coalesce(filter, '{}');
+  v jsonb;
+  tz text;
+  today date;
+  team bigint;
+  team_name text;
+  d_from date;
+  d_to date;
+  t_from timestamptz;
+  t_to timestamptz;
+  result jsonb;
+BEGIN
+  PERFORM @extschema@._check_filter_keys('report_summary', f);
+
+  v := f -> 'team';
+  IF v IS NOT NULL AND v <> 'null' THEN
+    IF jsonb_typeof(v) NOT IN ('string', 'number') OR (v #>> '{}') !~ '^[0-9]{1,18}$' THEN
+      PERFORM @extschema@._bad_parameter('team', 'must be a team id');
+    END IF;
+    team := (v #>> '{}')::bigint;
+    -- a team one may not see does not exist (teams' row-level security)
+    SELECT t.name INTO team_name FROM @extschema@.teams t WHERE t.id = team;
+    IF NOT FOUND THEN PERFORM @extschema@._not_found('team'); END IF;
+  END IF;
+
+  -- days are the caller's days: periods and "overdue" use their time zone
+  SELECT u.timezone INTO tz FROM @extschema@.users u WHERE u.id = uid;
+  tz := coalesce(tz, 'UTC');
+  today := (now() AT TIME ZONE tz)::date;
+  d_to := coalesce(@extschema@._report_date_param(f, 'to'), today);
+  d_from := coalesce(@extschema@._report_date_param(f, 'from'), d_to - 27);
+  IF d_from > d_to THEN
+    PERFORM @extschema@._bad_parameter('from', 'must not be after to');
+  END IF;
+  IF d_to - d_from > 731 THEN
+    PERFORM @extschema@._bad_parameter('from', 'the period may span at most 732 days');
+  END IF;
+  t_from := d_from::timestamp AT TIME ZONE tz;
+  t_to := (d_to + 1)::timestamp AT TIME ZONE tz;
+
+  WITH s AS MATERIALIZED (
+    -- the visible tasks in scope: a team's tasks are those it owns or is assigned
+    SELECT t.id, t.status, t.due_date, t.assignee_user_id, t.assignee_team_id,
+           t.created_at, t.started_at, t.completed_at,
+           t.status = 'done' AND t.completed_at >= t_from AND t.completed_at < t_to AS done_in_period,
+           t.status IN ('todo', 'in_progress') AS open
+      FROM @extschema@.tasks t
+     WHERE team IS NULL OR t.team_id = team OR t.assignee_team_id = team
+  ),
+  done AS (
+    SELECT extract(epoch FROM s.completed_at - s.created_at) / 3600 AS lead_h,
+           extract(epoch FROM s.completed_at - s.started_at) / 3600 AS cycle_h,
+           (s.completed_at AT TIME ZONE tz)::date AS day
+      FROM s WHERE s.done_in_period
+  ),
+  weeks AS (
+    SELECT w::date AS week_start
+      FROM generate_series(date_trunc('week', d_from::timestamp), d_to::timestamp, interval '1 week') w
+  ),
+  by_assignee AS (
+    SELECT CASE WHEN s.assignee_user_id IS NOT NULL THEN 'user'
+                WHEN s.assignee_team_id IS NOT NULL THEN 'team' END AS kind,
+           coalesce(s.assignee_user_id, s.assignee_team_id) AS aid,
+           count(*) FILTER (WHERE s.done_in_period) AS completed,
+           count(*) FILTER (WHERE s.open) AS open
+      FROM s GROUP BY 1, 2
+  ),
+  named AS (
+    SELECT a.*, CASE a.kind
+             WHEN 'user' THEN (SELECT u.display_name FROM @extschema@.users u WHERE u.id = a.aid)
+             WHEN 'team' THEN @extschema@._team_name(a.aid) END AS name
+      FROM by_assignee a
+     WHERE a.completed > 0 OR a.open > 0
+  )
+  SELECT jsonb_build_object(
+    'team', CASE WHEN team IS NOT NULL THEN jsonb_build_object('id', team, 'name', team_name) END,
+    'from', d_from, 'to', d_to, 'timezone', tz, 'as_of', today, 'generated_at', now(),
+    'total', (SELECT count(*) FROM s),
+    'counts_by_status', (
+      SELECT jsonb_object_agg(st, (SELECT count(*) FROM s WHERE s.status::text = st) ORDER BY st)
+        FROM unnest(enum_range(NULL::@extschema@.task_status)::text[]) st),
+    'created_in_period', (SELECT count(*) FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
+    'completed_in_period', (SELECT count(*) FROM done),
+    -- of the tasks created in the period, the share that is done now
+    'completion_rate', (
+      SELECT round(count(*) FILTER (WHERE s.status = 'done')::numeric / nullif(count(*), 0), 4)
+        FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
+    'overdue', (
+      SELECT jsonb_build_object('count', count(*),
+                                'mean_age_days', round(avg(today - s.due_date), 1),
+                                'max_age_days', max(today - s.due_date))
+        FROM s WHERE s.open AND s.due_date < today),
+    'lead_time_hours', (
+      SELECT jsonb_build_object('count', count(*),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2))
+        FROM done),
+    'cycle_time_hours', (
+      SELECT jsonb_build_object('count', count(done.cycle_h),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2))
+        FROM done WHERE done.cycle_h IS NOT NULL),
+    -- weeks start on Monday; the first and last may be cut by the period
+    'weekly_throughput', (
+      SELECT jsonb_agg(jsonb_build_object('week_start', w.week_start,
+               'completed', (SELECT count(*) FROM done
+                              WHERE done.day >= w.week_start AND done.day < w.week_start + 7))
+               ORDER BY w.week_start)
+        FROM weeks w),
+    -- #14 (79_as_of.sql): stays in each status that ended in the period
+    'time_in_status_hours', @extschema@._time_in_status(ARRAY(SELECT s.id FROM s), t_from, t_to),
+    'assignees', coalesce((
+      SELECT jsonb_agg(jsonb_build_object('type', n.kind, 'id', n.aid, 'name', n.name,
+                                          'completed', n.completed, 'open', n.open)
+                       ORDER BY n.completed DESC, n.open DESC, n.name NULLS LAST, n.aid)
+        FROM named n), '[]'))
+  INTO result;
+  RETURN result;
+END
+$$;
 
 CREATE OR REPLACE FUNCTION @extschema@.add_relation(id bigint, relation jsonb) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
@@ -5586,6 +5217,162 @@ BEGIN
           CASE WHEN typ = 'blocked_by' THEN 'blocks' ELSE typ END)
   RETURNING * INTO r;
   RETURN @extschema@._relation_json(r, add_relation.id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._apply_task_fields(p jsonb, r @extschema@.tasks) RETURNS @extschema@.tasks
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v text;
+  a jsonb;
+  tag text;
+  tags text[] := '{}';
+BEGIN
+  IF p ? 'title' THEN
+    v := btrim(@extschema@._text_field(p, 'title', 10000), E' \t\r\n');
+    IF v IS NULL OR v = '' THEN PERFORM @extschema@._invalid('title', 'must not be empty'); END IF;
+    IF length(v) > 200 THEN PERFORM @extschema@._invalid('title', 'must be at most 200 characters'); END IF;
+    r.title := v;
+  END IF;
+  IF p ? 'description' THEN
+    r.description := coalesce(@extschema@._text_field(p, 'description', 100000), '');
+  END IF;
+  IF p ? 'status' THEN
+    r.status := @extschema@._enum_field(p, 'status', enum_range(NULL::@extschema@.task_status)::text[]);
+  END IF;
+  IF p ? 'priority' THEN
+    r.priority := @extschema@._enum_field(p, 'priority', enum_range(NULL::@extschema@.task_priority)::text[]);
+  END IF;
+  IF p ? 'due_date' THEN
+    v := @extschema@._text_field(p, 'due_date', 10);
+    IF v IS NULL THEN
+      r.due_date := NULL;
+    ELSE
+      IF v !~ '^\d{4}-\d{2}-\d{2}$' THEN
+        PERFORM @extschema@._invalid('due_date', 'must be a date in the form YYYY-MM-DD');
+      END IF;
+      BEGIN
+        r.due_date := v::date;
+      EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
+        PERFORM @extschema@._invalid('due_date', 'is not a valid date');
+      END;
+    END IF;
+  END IF;
+  IF p ? 'team_id' THEN
+    r.team_id := @extschema@._id_field(p, 'team_id');
+  END IF;
+  IF p ? 'assignee' THEN
+    a := p -> 'assignee';
+    IF a = 'null' THEN
+      r.assignee_user_id := NULL;
+      r.assignee_team_id := NULL;
+    ELSE
+      IF jsonb_typeof(a) <> 'object' THEN
+        PERFORM @extschema@._invalid('assignee', 'must be null or {"type": "user"|"team", "id": N}');
+      END IF;
+      -- errors name the nested field: assignee.type, assignee.id, assignee.<unknown>
+      PERFORM @extschema@._check_keys(coalesce((SELECT jsonb_object_agg('assignee.' || e.key, e.value)
+                                                FROM jsonb_each(a) e), '{}'),
+                                      '{assignee.type,assignee.id,assignee.name}');
+      IF NOT a ? 'id' OR a -> 'id' = 'null' THEN PERFORM @extschema@._invalid('assignee.id', 'is required'); END IF;
+      CASE @extschema@._enum_field(jsonb_build_object('assignee.type', a -> 'type'), 'assignee.type', '{user,team}')
+        WHEN 'user' THEN
+          r.assignee_user_id := @extschema@._id_field(jsonb_build_object('assignee.id', a -> 'id'), 'assignee.id');
+          r.assignee_team_id := NULL;
+          IF NOT @extschema@._user_is_active(r.assignee_user_id) THEN
+            PERFORM @extschema@._invalid('assignee', 'is not an active user');
+          END IF;
+        ELSE
+          r.assignee_team_id := @extschema@._id_field(jsonb_build_object('assignee.id', a -> 'id'), 'assignee.id');
+          r.assignee_user_id := NULL;
+      END CASE;
+    END IF;
+  END IF;
+  IF p ? 'parent_id' THEN  -- checked by the tasks_check_parent trigger (76_subtasks.sql)
+    r.parent_id := @extschema@._id_field(p, 'parent_id');
+  END IF;
+  IF p ? 'recurrence' THEN  -- checked by the tasks_check_recurrence trigger (78_recurrence.sql)
+    r.recurrence := nullif(btrim(@extschema@._text_field(p, 'recurrence', 500)), '');
+  END IF;
+  IF p ? 'tags' THEN
+    IF p -> 'tags' = 'null' THEN
+      r.tags := '{}';
+    ELSE
+      IF jsonb_typeof(p -> 'tags') <> 'array' THEN PERFORM @extschema@._invalid('tags', 'must be an array of strings'); END IF;
+      IF jsonb_array_length(p -> 'tags') > 20 THEN PERFORM @extschema@._invalid('tags', 'may hold at most 20 tags'); END IF;
+      FOR a IN SELECT jsonb_array_elements(p -> 'tags') LOOP
+        IF jsonb_typeof(a) <> 'string' THEN PERFORM @extschema@._invalid('tags', 'must be an array of strings'); END IF;
+        tag := lower(btrim(a #>> '{}'));
+        IF tag = '' OR length(tag) > 50 THEN
+          PERFORM @extschema@._invalid('tags', 'must be 1 to 50 characters each');
+        END IF;
+        IF NOT tag = ANY (tags) THEN tags := tags || tag; END IF;
+      END LOOP;
+      r.tags := tags;
+    END IF;
+  END IF;
+  RETURN r;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.create_task(task jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  r @extschema@.tasks;
+BEGIN
+  PERFORM @extschema@._require_user();
+  PERFORM @extschema@._check_keys(task,
+    '{title,description,status,priority,due_date,team_id,assignee,tags,parent_id,recurrence}',
+    '{id,creator_id,version,created_at,updated_at,started_at,completed_at}');
+  IF NOT task ? 'title' THEN PERFORM @extschema@._invalid('title', 'is required'); END IF;
+  r.description := '';
+  r.status := 'todo';
+  r.priority := 'none';
+  r.tags := '{}';
+  r := @extschema@._apply_task_fields(task, r);
+  -- creator_id: the signed-in user, by default (40_rls.sql)
+  INSERT INTO @extschema@.tasks (title, description, status, priority, due_date, team_id,
+                                 assignee_user_id, assignee_team_id, tags, parent_id, recurrence)
+  VALUES (r.title, r.description, r.status, r.priority, r.due_date, r.team_id,
+          r.assignee_user_id, r.assignee_team_id, r.tags, r.parent_id, r.recurrence)
+  RETURNING * INTO r;
+  RETURN @extschema@.task_json(r);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.task_as_of(id bigint, at timestamptz) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  e record;
+  r jsonb;
+  k text;
+  v jsonb;
+  fields constant jsonb := @extschema@._as_of_defaults();
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF task_as_of.at IS NULL THEN
+    PERFORM @extschema@._bad_parameter('at', 'is required');
+  END IF;
+  IF NOT EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = task_as_of.id) THEN
+    PERFORM @extschema@._not_found('task');
+  END IF;
+  FOR e IN SELECT ev.kind, ev.changes FROM @extschema@.task_events ev
+            WHERE ev.task_id = task_as_of.id AND ev.at <= task_as_of.at AND ev.kind IN ('created', 'updated')
+            ORDER BY ev.id LOOP
+    IF e.kind = 'created' THEN
+      r := fields;
+    END IF;
+    CONTINUE WHEN r IS NULL;
+    FOR k, v IN SELECT * FROM jsonb_each(e.changes) LOOP
+      IF fields ? k AND jsonb_typeof(v) = 'array' THEN
+        r := jsonb_set(r, ARRAY[k], v -> 1);
+      END IF;
+    END LOOP;
+  END LOOP;
+  IF r IS NULL THEN
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'P0002', MESSAGE = 'task did not exist at that time';
+  END IF;
+  RETURN jsonb_build_object('id', task_as_of.id, 'as_of', task_as_of.at) || r;
 END
 $$;
 
