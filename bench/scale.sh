@@ -51,6 +51,7 @@ shim_pid=
 cleanup() {
   [ -n "$shim_pid" ] && { kill "$shim_pid" 2>/dev/null; wait "$shim_pid" 2>/dev/null; }
   scripts/pgbouncer.sh stop "$CLUSTER-pgbouncer" >/dev/null
+  scripts/pgcluster.sh stop "$CLUSTER" >/dev/null   # its data stays for the next run
 }
 trap cleanup EXIT
 
