@@ -57,10 +57,16 @@ CREATE TABLE @extschema@.refresh_tokens (
 CREATE INDEX refresh_tokens_session_id_idx ON @extschema@.refresh_tokens (session_id);
 
 -- The HS256 key: one row, readable by the extension owner and superusers only.
+-- notify_secret keys the pseudonyms NOTIFY payloads carry instead of user
+-- ids (80_notifications.sql): random at install (gen_random_uuid() draws
+-- from pg_strong_random, 122 bits each), and kept when the signing key
+-- rotates, so live websockets keep recognising their user's key.
 CREATE TABLE @extschema@.signing_keys (
-  id         integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-  secret     bytea NOT NULL CHECK (length(secret) >= 32),
-  created_at timestamptz NOT NULL DEFAULT now()
+  id            integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+  secret        bytea NOT NULL CHECK (length(secret) >= 32),
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  notify_secret bytea NOT NULL DEFAULT (uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()))
+                CHECK (length(notify_secret) >= 16)
 );
 
 CREATE TABLE @extschema@.teams (

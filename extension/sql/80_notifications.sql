@@ -242,6 +242,34 @@ CREATE TRIGGER tasks_notify AFTER INSERT OR UPDATE ON @extschema@.tasks
   WHEN (NOT @extschema@._restoring())
   EXECUTE FUNCTION @extschema@._tasks_notify();
 
+-- Notification keys.  NOTIFY payloads say whose notification it is with an
+-- opaque per-user key instead of the user id: PostgreSQL has no privilege
+-- for LISTEN, so every role that can connect to the database can listen to
+-- taskmgmt_notifications.  The key is a MAC of the user id under
+-- signing_keys.notify_secret (owner-only), in the nested construction of
+-- _cursor_mac (70_cursor.sql) with keys of its own, truncated to 128 bits,
+-- base64url: 22 characters.  Only the owner may compute anyone's key: not
+-- granted to clients (90_grants.sql), and SECURITY INVOKER, so that even a
+-- grant would fail on the secret's table (callers: the publish trigger
+-- below and notification_key(), both SECURITY DEFINER).  A signed-in user
+-- learns their own with notification_key(), which is how the shim and any
+-- other listener recognise a user's announcements.
+CREATE FUNCTION @extschema@._notification_key(uid bigint) RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED AS $$
+  SELECT @extschema@._b64url_encode(substr(
+           sha256(sha256('taskmgmt notification outer key:'::bytea || k.notify_secret)
+                  || sha256(sha256('taskmgmt notification inner key:'::bytea || k.notify_secret)
+                            || convert_to(uid::text, 'UTF8'))), 1, 16))
+  FROM @extschema@.signing_keys k WHERE k.id = 1
+$$;
+
+-- The signed-in user's own notification key.
+CREATE FUNCTION @extschema@.notification_key() RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT @extschema@._notification_key(@extschema@._require_user())
+$$;
+
 -- Commit-time publication.
 --
 -- A client catching up "since id N" must never miss a row that commits
@@ -253,8 +281,8 @@ CREATE TRIGGER tasks_notify AFTER INSERT OR UPDATE ON @extschema@.tasks
 -- ids from the sequence.  The lock is released after the commit is visible,
 -- so for any one user a later-drawn (larger) id always commits after every
 -- smaller one: whoever sees id N already sees every smaller id of theirs.
--- The NOTIFY carries the final id and, like every NOTIFY, is only delivered
--- if the transaction commits.
+-- The NOTIFY carries the recipient's notification key and the final id and,
+-- like every NOTIFY, is only delivered if the transaction commits.
 CREATE FUNCTION @extschema@._notifications_publish() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
@@ -278,7 +306,7 @@ BEGIN
     RETURNING id, user_id
   )
   SELECT count(pg_notify('taskmgmt_notifications',
-                         format('{"user_id": %s, "id": %s}', user_id, id)))
+                         format('{"key": "%s", "id": %s}', @extschema@._notification_key(user_id), id)))
   INTO n FROM (SELECT * FROM published ORDER BY id) p;
   RETURN NULL;
 END

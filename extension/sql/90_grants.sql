@@ -1,7 +1,9 @@
 -- Function privileges: nothing is executable by PUBLIC; taskmgmt_client gets
 -- the API.  Internal helpers used inside policies and API functions must be
 -- executable by the client role too (they run as the caller), but reveal
--- nothing beyond what the caller may see.
+-- nothing beyond what the caller may see.  Not granted: the DBA's functions,
+-- the sign-in counters, and _notification_key(uid), which would tell anyone
+-- everyone's notification key (80_notifications.sql).
 DO $$
 DECLARE
   f regprocedure;
@@ -13,7 +15,8 @@ BEGIN
   END LOOP;
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
            WHERE p.pronamespace = '@extschema@'::regnamespace
-             AND p.proname NOT IN ('rotate_signing_key', 'make_admin', '_login_attempt', '_login_success')
+             AND p.proname NOT IN ('rotate_signing_key', 'make_admin', '_login_attempt', '_login_success',
+                                 '_notification_key')
   LOOP
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO taskmgmt_client', f);
   END LOOP;

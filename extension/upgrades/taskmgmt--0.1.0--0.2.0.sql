@@ -4800,6 +4800,71 @@ ALTER TABLE @extschema@.dav_resources ALTER COLUMN created_by SET DEFAULT @extsc
 REVOKE INSERT (created_by) ON @extschema@.task_relations FROM taskmgmt_client;
 REVOKE INSERT (created_by) ON @extschema@.dav_resources FROM taskmgmt_client;
 
+-- ==== notification channel privacy: NOTIFY payloads carry a notification key, not the user id (#17) ====
+ALTER TABLE @extschema@.signing_keys
+  ADD COLUMN notify_secret bytea NOT NULL DEFAULT (uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()))
+  CHECK (length(notify_secret) >= 16);
+
+-- Notification keys.  NOTIFY payloads say whose notification it is with an
+-- opaque per-user key instead of the user id: PostgreSQL has no privilege
+-- for LISTEN, so every role that can connect to the database can listen to
+-- taskmgmt_notifications.  The key is a MAC of the user id under
+-- signing_keys.notify_secret (owner-only), in the nested construction of
+-- _cursor_mac (70_cursor.sql) with keys of its own, truncated to 128 bits,
+-- base64url: 22 characters.  Only the owner may compute anyone's key: not
+-- granted to clients (90_grants.sql), and SECURITY INVOKER, so that even a
+-- grant would fail on the secret's table (callers: the publish trigger
+-- below and notification_key(), both SECURITY DEFINER).  A signed-in user
+-- learns their own with notification_key(), which is how the shim and any
+-- other listener recognise a user's announcements.
+CREATE FUNCTION @extschema@._notification_key(uid bigint) RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED AS $$
+  SELECT @extschema@._b64url_encode(substr(
+           sha256(sha256('taskmgmt notification outer key:'::bytea || k.notify_secret)
+                  || sha256(sha256('taskmgmt notification inner key:'::bytea || k.notify_secret)
+                            || convert_to(uid::text, 'UTF8'))), 1, 16))
+  FROM @extschema@.signing_keys k WHERE k.id = 1
+$$;
+
+-- The signed-in user's own notification key.
+CREATE FUNCTION @extschema@.notification_key() RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT @extschema@._notification_key(@extschema@._require_user())
+$$;
+REVOKE ALL ON FUNCTION @extschema@._notification_key(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.notification_key() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.notification_key() TO taskmgmt_client;
+
+CREATE OR REPLACE FUNCTION @extschema@._notifications_publish() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  uid bigint;
+  n bigint;
+BEGIN
+  -- Rows with a NULL id visible here are this transaction's own (everything
+  -- committed has an id), so the first firing publishes them all and the
+  -- later firings find nothing to do.
+  PERFORM FROM @extschema@.notifications WHERE id IS NULL LIMIT 1;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  FOR uid IN SELECT DISTINCT user_id FROM @extschema@.notifications WHERE id IS NULL ORDER BY 1 LOOP
+    PERFORM pg_advisory_xact_lock(1953328689, (uid % 2147483647)::int);
+  END LOOP;
+  WITH published AS (
+    UPDATE @extschema@.notifications SET id = nextval('@extschema@.notifications_id_seq')
+    WHERE id IS NULL
+    RETURNING id, user_id
+  )
+  SELECT count(pg_notify('taskmgmt_notifications',
+                         format('{"key": "%s", "id": %s}', @extschema@._notification_key(user_id), id)))
+  INTO n FROM (SELECT * FROM published ORDER BY id) p;
+  RETURN NULL;
+END
+$$;
+
 -- ==== definitions as of 0.2.0: functions changed by more than one part of this release ====
 
 CREATE OR REPLACE FUNCTION @extschema@._tasks_before_write() RETURNS trigger

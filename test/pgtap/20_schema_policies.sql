@@ -2,7 +2,7 @@
 -- table, view and function in the schema (including those added later), and
 -- the policies and grants of the foundation tables.
 BEGIN;
-SELECT plan(123);
+SELECT plan(125);
 
 -- Tables of the foundation.
 SELECT has_table('taskmgmt', t, 'table taskmgmt.' || t || ' exists')
@@ -94,12 +94,15 @@ SELECT ok(NOT has_function_privilege('taskmgmt_client', 'taskmgmt.rotate_signing
           'clients cannot rotate the signing key');
 SELECT ok(NOT has_function_privilege('taskmgmt_client', 'taskmgmt.make_admin(text)', 'EXECUTE'),
           'clients cannot make admins');
+SELECT ok(NOT has_function_privilege('taskmgmt_client', 'taskmgmt._notification_key(bigint)', 'EXECUTE'),
+          'clients cannot compute anyone''s notification key');
 SELECT ok(has_function_privilege('taskmgmt_client', f, 'EXECUTE'), 'clients may call ' || f)
   FROM unnest(ARRAY['taskmgmt.register(text,text,text)', 'taskmgmt.sign_in(text,text)', 'taskmgmt.sign_out()',
                      'taskmgmt.me()', 'taskmgmt.update_me(jsonb)', 'taskmgmt.create_team(text)',
                      'taskmgmt.add_team_member(bigint,bigint,text)', 'taskmgmt.remove_team_member(bigint,bigint)',
                      'taskmgmt.create_task(jsonb)', 'taskmgmt.get_task(bigint)',
-                     'taskmgmt.update_task(bigint,jsonb,integer)', 'taskmgmt.delete_task(bigint,boolean)']) f;
+                     'taskmgmt.update_task(bigint,jsonb,integer)', 'taskmgmt.delete_task(bigint,boolean)',
+                     'taskmgmt.notification_key()']) f;
 
 -- Every SQLSTATE that SQL code in the schema raises is one doc/sql-api.md
 -- documents: the table under "Errors", plus 0A000 from schedule_jobs()
