@@ -2,7 +2,9 @@
  * listen.c: the LISTEN connection.
  *
  * One dedicated connection LISTENs on taskmgmt_notifications; a payload
- * {"user_id":N,"id":M} is handed to ws.c, which wakes that user's sockets.
+ * {"key":"<a user's notification key>","id":M} is handed to ws.c, which
+ * wakes the sockets of the user with that key.  Anyone may NOTIFY on the
+ * channel, so a payload is parsed as untrusted text.
  * The connection reconnects by itself (pgsock.c); once it listens again,
  * every socket catches up on what was announced while it was down.
  */
@@ -44,17 +46,20 @@ lc_drain(void)
 
 	while ((n = PQnotifies(lc.pc.pg)) != NULL)
 	{
-		long long	uid = 0,
-					id = 0;
-		const char *p = strstr(n->extra, "\"user_id\"");
+		long long	id = 0;
+		char		key[WS_KEY_LEN + 1];
+		int			end = 0;
+		const char *k = strstr(n->extra, "\"key\"");
 		const char *q = strstr(n->extra, "\"id\"");
 
 		/* a space in a scanf format matches any amount of white space */
-		if (p && sscanf(p, "\"user_id\" : %lld", &uid) != 1)
-			uid = 0;
 		if (q && sscanf(q, "\"id\" : %lld", &id) != 1)
 			id = 0;
-		ws_notified(uid, id);
+		/* end > 0 only if the closing quote follows the 22 characters */
+		if (!k || sscanf(k, "\"key\" : \"%22[A-Za-z0-9_-]\"%n", key, &end) != 1 || end == 0 ||
+			strlen(key) != WS_KEY_LEN)
+			k = NULL;
+		ws_notified(k ? key : NULL, id);
 		PQfreemem(n);
 	}
 }

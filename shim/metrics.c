@@ -24,6 +24,8 @@ typedef struct route_stats
 static route_stats *stats;
 static int	ws_connections;
 static uint64_t ws_relayed;
+static uint64_t ws_notifies;
+static uint64_t ws_catchups;
 static double last_fanout_s;
 static int	last_fanout_n;
 static uint64_t slow_refused;
@@ -77,6 +79,20 @@ void
 metrics_ws_relayed(void)
 {
 	ws_relayed++;
+}
+
+/* a NOTIFY on taskmgmt_notifications, genuine or not */
+void
+metrics_ws_notify(void)
+{
+	ws_notifies++;
+}
+
+/* a catch-up query for websockets (authentication, token frame or wake) */
+void
+metrics_ws_catchup(void)
+{
+	ws_catchups++;
 }
 
 void
@@ -171,6 +187,12 @@ metrics_render(strbuf *out)
 			  "# HELP taskmgmt_ws_last_fanout_sockets Sockets served by that fan-out.\n"
 			  "# TYPE taskmgmt_ws_last_fanout_sockets gauge\ntaskmgmt_ws_last_fanout_sockets %d\n",
 			  last_fanout_s, last_fanout_n);
+	sb_printf(out,
+			  "# HELP taskmgmt_ws_notifies_total NOTIFYs received on taskmgmt_notifications (anyone may send one).\n"
+			  "# TYPE taskmgmt_ws_notifies_total counter\ntaskmgmt_ws_notifies_total %llu\n"
+			  "# HELP taskmgmt_ws_catchup_queries_total Queries run for websockets: authentication, token frames, wakes.\n"
+			  "# TYPE taskmgmt_ws_catchup_queries_total counter\ntaskmgmt_ws_catchup_queries_total %llu\n",
+			  (unsigned long long) ws_notifies, (unsigned long long) ws_catchups);
 	admission_stats(&busy, &waiting);
 	sb_printf(out,
 			  "# HELP taskmgmt_signin_running Password hashing requests running (sign-in, register, password change).\n"

@@ -35,11 +35,14 @@ const route routes[] = {
 	/*
 	 * The expiry (a JWT's exp, a personal token's expires_at, NULL: never)
 	 * is computed after authenticate() has accepted the token, in the same
-	 * row: _token_expiry() is volatile, so no plan folds it early.
+	 * row: _token_expiry() is volatile, so no plan folds it early.  The
+	 * user's notification key (how NOTIFY payloads name them, ws.c) comes
+	 * last, computed once per fetch.
 	 */
 	[ROUTE_WS_CATCHUP] = {"", "", RF_AUTH, Q_NONE, OPS_NONE,
-		"WITH a AS MATERIALIZED (SELECT taskmgmt.authenticate($1) AS uid, taskmgmt._token_expiry($1) AS exp) "
-		"SELECT a.uid, a.exp, n.id, n.item FROM a LEFT JOIN LATERAL ("
+		"WITH a AS MATERIALIZED (SELECT taskmgmt.authenticate($1) AS uid, taskmgmt._token_expiry($1) AS exp), "
+		"k AS MATERIALIZED (SELECT taskmgmt.notification_key() AS key FROM a WHERE a.uid IS NOT NULL) "
+		"SELECT a.uid, a.exp, n.id, n.item, k.key FROM a LEFT JOIN k ON true LEFT JOIN LATERAL ("
 		"SELECT (e->>'id')::bigint AS id, e AS item FROM jsonb_array_elements("
 		"taskmgmt.notifications(jsonb_build_object('since', $2::bigint, 'limit', 200))->'items') e "
 		"WHERE a.uid IS NOT NULL ORDER BY 1) n ON true", NULL},

@@ -83,6 +83,8 @@ enum
 	ROUTE_WS_CATCHUP			/* internal: websocket auth + catch-up */
 };
 #define WS_CATCHUP_LIMIT 200
+/* a notification key: 16 bytes in base64url (taskmgmt._notification_key) */
+#define WS_KEY_LEN 22
 
 extern const route routes[];
 extern const int n_routes;

@@ -217,6 +217,8 @@ void		log_msg(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 void		metrics_request(int route, int status, double ms);
 void		metrics_ws(int delta);
 void		metrics_ws_relayed(void);
+void		metrics_ws_notify(void);
+void		metrics_ws_catchup(void);
 void		metrics_ws_fanout(double seconds, int sockets);
 void		metrics_render(strbuf *out);
 void		metrics_slow_refused(void);
@@ -226,7 +228,7 @@ void		metrics_conn_shed(void);
 /* ---- websocket notifications (ws.c) and the LISTEN connection (listen.c) ---- */
 void		ws_init(h2o_loop_t *loop);
 int			ws_handle(h2o_req_t *req);
-void		ws_notified(int64_t user_id, int64_t id);
+void		ws_notified(const char *key, int64_t id);
 void		ws_catch_up(void);
 void		listen_init(h2o_loop_t *loop);
 

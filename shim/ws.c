@@ -1,12 +1,21 @@
 /*
  * ws.c: GET /api/v1/notifications/ws.
  *
- * A notification for a user (listen.c) wakes that user's sockets, and each
- * socket fetches what it has not seen yet (id > last sent) through the
- * pool with its own token, so RLS decides what it gets and the JSON comes
- * from the database.  The same fetch authenticates a socket, does the
- * catch-up after "since", and runs for every socket after the LISTEN
- * connection came back (what was announced while it was down is re-sent).
+ * A NOTIFY (listen.c) names a user by their notification key, an opaque
+ * per-user MAC (taskmgmt._notification_key): it wakes the sockets of the
+ * user with that key, and they fetch what they have not seen yet (id >
+ * last sent) through the pool with a socket's own token, so RLS decides
+ * what they get and the JSON comes from the database.  The same fetch
+ * authenticates a socket (and tells it its user's key), does the catch-up
+ * after "since", and runs for every socket after the LISTEN connection
+ * came back (what was announced while it was down is re-sent).
+ *
+ * Anyone connected to the database may LISTEN and NOTIFY on the channel
+ * (PostgreSQL has no privilege for either): a payload is only a hint to
+ * look, never trusted for what it says.  Sockets are found by key in a
+ * hash (key_buckets), so a key of nobody here costs a lookup and nothing
+ * more, and wakes are rate-limited per user (wake_user), so a flood of
+ * forged NOTIFYs costs few queries.
  *
  * h2o 2.2.5 + wslay give no ping, idle timeout or send-queue bound: a 1 s
  * sweep pings, closes silent sockets and expired tokens; the queue is
@@ -20,6 +29,11 @@
 #include <sys/socket.h>
 #include <time.h>
 
+/* at most one wake-up fetch per user per interval (see wake_user) */
+#define WS_WAKE_INTERVAL_MS 500
+/* key_buckets: indexed by the first two characters of a key (12 bits) */
+#define WS_KEY_BUCKETS 4096
+
 typedef struct ws_client
 {
 	h2o_websocket_conn_t *conn;
@@ -32,6 +46,10 @@ typedef struct ws_client
 	int			again;				/* fetch again when the current one ends */
 	int			group;				/* q fetches for all of this user's sockets */
 	unsigned	wake_pass;
+	char		key[WS_KEY_LEN + 1];	/* the user's notification key, "" until known */
+	h2o_linklist_t key_link;		/* in key_buckets once the key is known */
+	uint64_t	woke_at;			/* loop ms when a wake last fetched for this user */
+	h2o_timeout_entry_t wake_entry;	/* a wake put off by the rate limit */
 	int			flushing;
 	int			dead;
 	int			sndbuf_set;
@@ -45,13 +63,44 @@ static h2o_linklist_t clients;
 static struct timespec notified_at;	/* when the last NOTIFY arrived */
 static h2o_timeout_t sweep_timeout;
 static h2o_timeout_entry_t sweep_entry;
+static h2o_timeout_t wake_timeout;	/* WS_WAKE_INTERVAL_MS */
+static h2o_linklist_t key_buckets[WS_KEY_BUCKETS];
 
 static void fetch(ws_client *c);
 static void wake_user(int64_t uid, int64_t id);
+static void on_wake_due(h2o_timeout_entry_t *e);
+
+/*
+ * Keys are MACs in base64url, uniformly spread: the low 6 bits of two
+ * characters pick the bucket (a few characters share their low bits, which
+ * only makes some buckets twice as likely).
+ */
+static h2o_linklist_t *
+key_bucket(const char *key)
+{
+	return &key_buckets[(((unsigned char) key[0] & 63) << 6) | ((unsigned char) key[1] & 63)];
+}
 
 static void
 client_free(ws_client *c)
 {
+	if (h2o_timeout_is_linked(&c->wake_entry))
+	{
+		/* a wake put off for this user: another of their sockets keeps it */
+		h2o_timeout_unlink(&c->wake_entry);
+		for (h2o_linklist_t *l = clients.next; l != &clients; l = l->next)
+		{
+			ws_client  *o = H2O_STRUCT_FROM_MEMBER(ws_client, link, l);
+
+			if (o != c && o->user_id == c->user_id && !o->dead && !h2o_timeout_is_linked(&o->wake_entry))
+			{
+				h2o_timeout_link(shim_loop, &wake_timeout, &o->wake_entry);
+				break;
+			}
+		}
+	}
+	if (h2o_linklist_is_linked(&c->key_link))
+		h2o_linklist_unlink(&c->key_link);
 	if (c->q)
 	{
 		c->q->owner = NULL;
@@ -147,6 +196,27 @@ user_sockets(int64_t uid)
 	return n;
 }
 
+/*
+ * The user's notification key, from a catch-up result (column 4).  It only
+ * changes if the DBA replaced signing_keys.notify_secret.
+ */
+static void
+set_key(ws_client *c, PGresult *res)
+{
+	const char *k;
+
+	if (PQnfields(res) < 5 || PQgetisnull(res, 0, 4) || PQgetlength(res, 0, 4) != WS_KEY_LEN)
+		return;
+	k = PQgetvalue(res, 0, 4);
+	if (strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != WS_KEY_LEN ||
+		strcmp(k, c->key) == 0)
+		return;
+	if (h2o_linklist_is_linked(&c->key_link))
+		h2o_linklist_unlink(&c->key_link);
+	memcpy(c->key, k, WS_KEY_LEN + 1);
+	h2o_linklist_insert(key_bucket(c->key), &c->key_link);
+}
+
 static void
 on_fetch_done(db_query *q, PGresult *res)
 {
@@ -187,6 +257,7 @@ on_fetch_done(db_query *q, PGresult *res)
 	c->user_id = uid;
 	if (!PQgetisnull(res, 0, 1))
 		c->exp = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	set_key(c, res);
 	n = PQntuples(res);
 	for (int i = 0; i < n; i++)
 	{
@@ -235,6 +306,7 @@ fetch(ws_client *c)
 	q->on_done = on_fetch_done;
 	q->owner = c;
 	c->q = q;
+	metrics_ws_catchup();
 	if (db_submit(q) < 0)
 	{
 		c->q = NULL;
@@ -289,6 +361,7 @@ on_group_done(db_query *q, PGresult *res)
 	}
 	if (!PQgetisnull(res, 0, 1))
 		leader->exp = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	set_key(leader, res);
 	/* a wake that came while this ran: one more round after it (leader may go) */
 	int			rerun = leader->again;
 
@@ -372,6 +445,7 @@ fetch_group(ws_client *leader)
 	q->owner = leader;
 	leader->q = q;
 	leader->group = 1;
+	metrics_ws_catchup();
 	if (db_submit(q) < 0)
 	{
 		leader->q = NULL;
@@ -514,6 +588,7 @@ ws_handle(h2o_req_t *req)
 		c->token = strndup(v.base + 7, v.len - 7);
 	}
 	c->opened = c->last_seen = c->last_ping = time(NULL);
+	c->wake_entry.cb = on_wake_due;
 	h2o_linklist_insert(&clients, &c->link);
 	metrics_ws(1);
 	c->conn = h2o_upgrade_to_websocket(req, key, c, on_ws_msg);
@@ -572,22 +647,35 @@ on_sweep(h2o_timeout_entry_t *e)
 	h2o_timeout_link(shim_loop, &sweep_timeout, &sweep_entry);
 }
 
-/* uid 0: every user; id 0: whatever is new */
+/*
+ * A NOTIFY (or the listener coming back) wakes a user: one group fetch for
+ * all of the user's sockets.  uid 0: every user; id 0: whatever is new.
+ * Anyone connected to the database can NOTIFY, so wakes are rate-limited
+ * per user: at most one fetch per WS_WAKE_INTERVAL_MS.  A wake inside the
+ * interval is put off to its end, coalesced with every other wake until
+ * then, so a flood of forged NOTIFYs costs each connected user at most
+ * 1000 / WS_WAKE_INTERVAL_MS catch-up queries a second in each worker
+ * holding their sockets, and a real notification waits that long at most.
+ */
 static void
 wake_user(int64_t uid, int64_t id)
 {
 	static unsigned pass;
+	uint64_t	now = h2o_now(shim_loop);
 
 	pass++;
 	for (h2o_linklist_t *l = clients.next; l != &clients; l = l->next)
 	{
 		ws_client  *c = H2O_STRUCT_FROM_MEMBER(ws_client, link, l);
-		ws_client  *leader = NULL;
+		ws_client  *running = NULL,
+				   *idle = NULL;
+		int			put_off = 0;
+		uint64_t	last = 0;
 
 		if (c->dead || !c->user_id || c->close_deadline || c->wake_pass == pass ||
 			(uid && c->user_id != uid) || (id && id <= c->last_id))
 			continue;
-		/* once per user and pass: pick an idle socket to fetch for them all */
+		/* once per user and pass */
 		for (h2o_linklist_t *m = clients.next; m != &clients; m = m->next)
 		{
 			ws_client  *o = H2O_STRUCT_FROM_MEMBER(ws_client, link, m);
@@ -596,34 +684,73 @@ wake_user(int64_t uid, int64_t id)
 				continue;
 			o->wake_pass = pass;
 			if (o->q && o->group)
-				leader = o;
+				running = o;
+			put_off |= h2o_timeout_is_linked(&o->wake_entry);
+			if (o->woke_at > last)
+				last = o->woke_at;
+			if (!idle && !o->dead && !o->close_deadline && o->q == NULL && o->token)
+				idle = o;
 		}
-		if (leader)
+		if (running)
+			running->again = 1; /* a group fetch is running: it wakes again after */
+		else if (put_off)
+			continue;			/* already due at the end of the interval */
+		else if (idle && now - last >= WS_WAKE_INTERVAL_MS)
 		{
-			leader->again = 1;	/* a group fetch is running: run one more after it */
-			continue;
+			idle->woke_at = now;
+			fetch_group(idle);
 		}
-		for (h2o_linklist_t *m = clients.next; m != &clients && !leader; m = m->next)
-		{
-			ws_client  *o = H2O_STRUCT_FROM_MEMBER(ws_client, link, m);
-
-			if (o->user_id == c->user_id && !o->dead && !o->close_deadline && o->q == NULL && o->token)
-				leader = o;
-		}
-		if (leader)
-			fetch_group(leader);
 		else
-			c->again = 1;
+			h2o_timeout_link(shim_loop, &wake_timeout, &c->wake_entry);
 	}
 }
 
-/* A NOTIFY arrived (listen.c): wake that user's sockets. */
-void
-ws_notified(int64_t user_id, int64_t id)
+static void
+on_wake_due(h2o_timeout_entry_t *e)
 {
+	ws_client  *c = H2O_STRUCT_FROM_MEMBER(ws_client, wake_entry, e);
+
+	wake_user(c->user_id, 0);
+}
+
+/*
+ * A NOTIFY arrived (listen.c) naming this key (NULL: none, or malformed).
+ * Only the sockets in the key's bucket are looked at until a wake is due,
+ * so a flood costs a hash lookup per NOTIFY, whatever the number of
+ * sockets.
+ */
+void
+ws_notified(const char *key, int64_t id)
+{
+	h2o_linklist_t *b;
+	ws_client  *found = NULL,
+			   *running = NULL;
+	int			put_off = 0,
+				behind = 0;
+
 	clock_gettime(CLOCK_MONOTONIC, &notified_at);
-	if (user_id > 0)
-		wake_user(user_id, id);
+	metrics_ws_notify();
+	if (key == NULL)
+		return;
+	b = key_bucket(key);
+	for (h2o_linklist_t *l = b->next; l != b; l = l->next)
+	{
+		ws_client  *o = H2O_STRUCT_FROM_MEMBER(ws_client, key_link, l);
+
+		if (o->dead || o->close_deadline || strcmp(o->key, key) != 0)
+			continue;
+		found = o;
+		if (o->q && o->group)
+			running = o;
+		put_off |= h2o_timeout_is_linked(&o->wake_entry);
+		behind |= id == 0 || id > o->last_id;
+	}
+	if (!found || !behind)
+		return;					/* nobody here, or an id every socket has */
+	if (running)
+		running->again = 1;		/* as wake_user would */
+	else if (!put_off)
+		wake_user(found->user_id, id);
 }
 
 /* The listener came back: what was announced while it was down is fetched. */
@@ -637,7 +764,10 @@ void
 ws_init(h2o_loop_t *loop)
 {
 	h2o_linklist_init_anchor(&clients);
+	for (int i = 0; i < WS_KEY_BUCKETS; i++)
+		h2o_linklist_init_anchor(&key_buckets[i]);
 	h2o_timeout_init(loop, &sweep_timeout, 1000);
+	h2o_timeout_init(loop, &wake_timeout, WS_WAKE_INTERVAL_MS);
 	sweep_entry.cb = on_sweep;
 	h2o_timeout_link(loop, &sweep_timeout, &sweep_entry);
 }

@@ -32,6 +32,7 @@ def test_metrics_prometheus_text():
     assert 'taskmgmt_http_request_duration_seconds_bucket{method="GET",route="/healthz",le="+Inf"}' in t
     for g in ("taskmgmt_db_pool_size 4", "taskmgmt_db_pool_in_use", "taskmgmt_db_pool_waiting",
               "taskmgmt_websocket_connections", "taskmgmt_notifications_relayed_total",
+              "taskmgmt_ws_notifies_total", "taskmgmt_ws_catchup_queries_total",
               "taskmgmt_signin_running", "taskmgmt_signin_waiting", "taskmgmt_signin_refused_total",
               "taskmgmt_accept_errors_total", "taskmgmt_connections_shed_total", "taskmgmt_buffered_bytes"):
         assert g in t
