@@ -17,6 +17,14 @@
 
 static volatile int mailer_stop = 0;
 
+/*
+ * Anyone who can connect to the database may NOTIFY taskmgmt_outbox (there
+ * is no privilege for it): a wake-up by NOTIFY comes at least this long
+ * after the previous round began, and NOTIFYs meanwhile are coalesced into
+ * it, so a flood of them cannot make the mailer query in a loop.
+ */
+#define MIN_WAKE_SPACING 0.2
+
 static void
 on_signal(int sig)
 {
@@ -184,6 +192,8 @@ main(void)
 			outbox_close(ob);
 			ob = NULL;
 		}
+		else if (w > 0 && monotonic() - claimed_at < MIN_WAKE_SPACING)
+			nap(MIN_WAKE_SPACING - (monotonic() - claimed_at));
 	}
 	mlog("stopping");
 	outbox_close(ob);

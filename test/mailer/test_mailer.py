@@ -440,6 +440,40 @@ def test_graceful_stop_hands_back_unsent_rows(mailers):
         s.stop()
 
 
+def claims():
+    """outbox_claim() calls so far by sessions with track_functions on."""
+    return int(one("SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions "
+                   "WHERE schemaname = 'taskmgmt' AND funcname = 'outbox_claim'"))
+
+
+def test_forged_notifies_do_not_make_the_mailer_spin(smtp, mailers):
+    """#17: any role that can connect may NOTIFY taskmgmt_outbox.  The mailer
+    looks for due rows at most every 200 ms however many NOTIFYs arrive
+    (they are coalesced), and mail still goes out."""
+    sql("ALTER ROLE mailer_itest SET track_functions = 'pl'")
+    try:
+        baseline = claims()
+        mailers.start(smtp.port)
+        time.sleep(1.5)                     # its first round is done
+        t0 = time.monotonic()
+        # 200 commits, each with a NOTIFY, over 2 s or more
+        subprocess.run(['psql', '-X', '-q', '-d', DB], check=True, capture_output=True, text=True,
+                       input="SELECT pg_notify('taskmgmt_outbox', ''), pg_sleep(0.01);\n" * 200)
+        elapsed = time.monotonic() - t0
+        # a backend flushes its statistics when idle, at most 10 s late (PGSTAT_IDLE_INTERVAL)
+        time.sleep(11)
+        rounds = claims() - baseline
+        print('forged NOTIFYs on taskmgmt_outbox: 200 in %.1f s -> %d outbox_claim() calls in all' % (elapsed, rounds))
+        # its first round, then one look at the first NOTIFY and at most one per
+        # 200 ms after it, the last after the last NOTIFY (without the spacing: ~200)
+        assert rounds <= 3 + elapsed / 0.2, (rounds, elapsed)
+        kay = user('kay')
+        assign('itest after the flood', kay)
+        wait_for(lambda: smtp.sink.messages, what='the mail after the flood')
+    finally:
+        sql("ALTER ROLE mailer_itest RESET track_functions")
+
+
 # ------------------------------------------------------------ configuration
 
 @pytest.mark.parametrize('env,message', [
