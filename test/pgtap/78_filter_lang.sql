@@ -7,7 +7,8 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(38);
+SELECT plan(47);
+\set fields 'a field (status, priority, assignee, team, tag, due, created, updated, text, is, has, changed, was)'
 
 -- the ids a filter text lists, in id order
 CREATE FUNCTION pg_temp.fl(txt text) RETURNS bigint[] LANGUAGE sql AS $$
@@ -95,6 +96,50 @@ SELECT is(pg_temp.wf_err('SELECT taskmgmt.list_tasks(''{"filter": "colour:red"}'
 SELECT is(pg_temp.wf_err('SELECT taskmgmt.list_tasks(''{"filter": "é due<soon"}'')'),
           'TM400 [filter] filter: expected a date (YYYY-MM-DD, today, yesterday, tomorrow, 7d, +7d, 2w) at position 7',
           'positions count characters, not bytes');
+
+-- ---- errors: each part in a field of its own, as the HTTP shim reads them ----
+-- SQLSTATE, COLUMN, SCHEMA (marked for clients), DETAIL "Expected <what>.",
+-- no HINT; the position is the error's internal position (not readable in
+-- PL/pgSQL: test/sql/79_filter_lang.sql shows psql's marker) and in the message
+CREATE FUNCTION pg_temp.fl_err(txt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  st text; col text; sch text; msg text; det text; hin text;
+BEGIN
+  PERFORM taskmgmt.list_tasks(jsonb_build_object('filter', txt));
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, col = COLUMN_NAME, sch = SCHEMA_NAME,
+                          msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+  RETURN concat_ws(' | ', st, col, sch, msg, det, coalesce(nullif(hin, ''), 'no hint'));
+END
+$$;
+SELECT is(pg_temp.fl_err('status:todo due: tag:x'),
+          'TM400 | filter | taskmgmt | filter: expected a value after '':'' at position 17 | Expected a value after '':''. | no hint',
+          'the issue''s example: position 17, a value after '':''');
+SELECT is(pg_temp.fl_err(':todo'),
+          'TM400 | filter | taskmgmt | filter: expected a field name before the operator at position 1 | Expected a field name before the operator. | no hint',
+          'an error at the start');
+SELECT is(pg_temp.fl_err('status:todo AND'),
+          'TM400 | filter | taskmgmt | filter: expected a condition at position 16 | Expected a condition. | no hint',
+          'an error at the end: one past the last character');
+SELECT is(pg_temp.fl_err('text:"launch plan'),
+          'TM400 | filter | taskmgmt | filter: expected a closing ''"'' for the quote opened here at position 6 | Expected a closing ''"'' for the quote opened here. | no hint',
+          'an unterminated quote: where it opened');
+SELECT is(pg_temp.fl_err('status>todo'),
+          'TM400 | filter | taskmgmt | filter: expected '':'' after status at position 7 | Expected '':'' after status. | no hint',
+          'a bad operator');
+SELECT is(pg_temp.fl_err('tag:x colour>red'),
+          'TM400 | filter | taskmgmt | filter: expected ' || :'fields' || ' at position 7 | Expected ' || :'fields' || '. | no hint',
+          'an unknown field, before its operator (the message never repeats the user''s text)');
+SELECT is(pg_temp.fl_err('status:todo)'),
+          'TM400 | filter | taskmgmt | filter: expected a condition or the end of the filter (this '')'' has no ''('') at position 12 | Expected a condition or the end of the filter (this '')'' has no ''(''). | no hint',
+          'a '')'' without ''(''');
+SELECT is(pg_temp.fl_err('(tag:a OR (tag:b) '),
+          'TM400 | filter | taskmgmt | filter: expected '')'' to close the ''('' at position 1 at position 19 | Expected '')'' to close the ''('' at position 1. | no hint',
+          'a ''('' never closed');
+SELECT is(pg_temp.fl_err(repeat('x', 2001)),
+          'TM400 | filter | taskmgmt | filter: expected a filter of at most 2000 characters at position 1 | Expected a filter of at most 2000 characters. | no hint',
+          'too long');
 
 -- ---- saved views keep a filter text ----
 SELECT ok(taskmgmt.save_view('todo text', '{"filter": "status:todo -tag:blocked"}') IS NOT NULL, 'a view stores a filter text');
