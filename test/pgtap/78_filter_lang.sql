@@ -7,7 +7,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(47);
+SELECT plan(67);
 \set fields 'a field (status, priority, assignee, team, tag, due, created, updated, text, is, has, changed, was)'
 
 -- the ids a filter text lists, in id order
@@ -75,6 +75,37 @@ SELECT is(pg_temp.fl('changed:status:7d'), ARRAY[:moved]::bigint[], 'changed:sta
 SELECT is(pg_temp.fl('changed:priority'), '{}', 'changed:priority: none changed');
 SELECT is(pg_temp.fl('was:status:todo status:in_progress'), ARRAY[:moved]::bigint[], 'was:status:todo');
 SELECT is(pg_temp.fl('has:subtasks'), ARRAY[:moved]::bigint[], 'has:subtasks');
+
+-- ---- every operator, the other date words, is:/has: ----
+SELECT is(pg_temp.fl('priority=high'), pg_temp.ls('{"priority": "high"}'), 'priority= (the same as :)');
+SELECT is(pg_temp.fl('priority<=low'), pg_temp.ls('{"priority": "none,low"}'), 'priority<=');
+SELECT is(pg_temp.fl('priority>medium'), pg_temp.ls('{"priority": "high,urgent"}'), 'priority>');
+SELECT is(pg_temp.fl('due<=2027-01-01'),
+          ARRAY(SELECT id FROM taskmgmt.tasks WHERE creator_id = :ann AND due_date <= '2027-01-01' ORDER BY id), 'due<=date');
+SELECT is(pg_temp.fl('due:2027-01-01'),
+          ARRAY(SELECT id FROM taskmgmt.tasks WHERE creator_id = :ann AND due_date = '2027-01-01' ORDER BY id), 'due:date is that day');
+SELECT is(pg_temp.fl('due>=2w due<tomorrow'),
+          ARRAY(SELECT id FROM taskmgmt.tasks WHERE creator_id = :ann AND due_date >= current_date - 14
+                  AND due_date < current_date + 1 ORDER BY id), 'relative dates: 2w (ago), tomorrow');
+SELECT is(pg_temp.fl('due>+7d due<=+5w'),
+          ARRAY(SELECT id FROM taskmgmt.tasks WHERE creator_id = :ann AND due_date > current_date + 7
+                  AND due_date <= current_date + 35 ORDER BY id), 'relative dates: +7d, +5w');
+SELECT is(pg_temp.fl('updated:today'), pg_temp.ls('{}'), 'updated:today (all were)');
+SELECT is(pg_temp.fl('updated>yesterday updated<tomorrow'), pg_temp.ls('{}'), 'updated> and < with yesterday and tomorrow');
+SELECT is(pg_temp.fl('updated<7d'), '{}', 'updated<7d (none was)');
+SELECT is(pg_temp.fl('assignee:"BOB"'), pg_temp.ls(jsonb_build_object('assignee', 'user:' || :bob)), 'assignee:"display name" (any case)');
+SELECT is(pg_temp.fl('is:open'), pg_temp.ls('{"status": "todo,in_progress"}'), 'is:open');
+SELECT is(pg_temp.fl('has:due'),
+          ARRAY(SELECT id FROM taskmgmt.tasks WHERE creator_id = :ann AND due_date IS NOT NULL ORDER BY id), 'has:due');
+SELECT (taskmgmt.create_task('{"title": "weekly review", "recurrence": "FREQ=WEEKLY"}') ->> 'id')::bigint AS weekly \gset
+SELECT is(pg_temp.fl('is:recurring'), ARRAY[:weekly]::bigint[], 'is:recurring');
+SELECT (SELECT id FROM taskmgmt.tasks WHERE parent_id = :moved) AS sub \gset
+SELECT is(pg_temp.fl('has:parent'), ARRAY[:sub]::bigint[], 'has:parent');
+SELECT ok(taskmgmt.add_relation(:weekly, jsonb_build_object('type', 'blocks', 'task_id', :sub)) IS NOT NULL, 'the recurring task blocks the subtask');
+SELECT is(pg_temp.fl('has:blockers'), ARRAY[:sub]::bigint[], 'has:blockers');
+SELECT ok(NOT :sub = ANY (pg_temp.fl('is:ready')), 'is:ready leaves the blocked subtask out');
+SELECT is(pg_temp.fl('changed:status:12h'), ARRAY[:moved]::bigint[], 'changed:status:12h');
+SELECT is(pg_temp.fl('changed:parent:2w -changed:status'), '{}', 'changed:parent (none moved), NOT changed:status');
 
 -- ---- values are bind values: quotes and SQL are just text ----
 SELECT is(pg_temp.fl('text:"''); DROP TABLE taskmgmt.tasks; --"'), '{}', 'SQL in a value is only a search text');
