@@ -4,7 +4,7 @@ visibility (another user's task is 404 / 422 through every new door)."""
 import pytest
 import requests
 
-from conftest import API, new_user, problem
+from conftest import API, URL, new_user, problem
 
 
 def create(u, **fields):
@@ -139,8 +139,18 @@ def test_task_as_of(alice, bob):
     b = problem(requests.get(API + f"/tasks/{t['id']}/as-of", headers=alice.h), 400)
     assert b["errors"][0]["field"] == "at"
     problem(requests.get(API + f"/tasks/{t['id']}/as-of", params={"at": later}, headers=bob.h), 404)
+    # time in status: the todo stay ended when the task started; the report
+    # has the keys the OpenAPI document lists
+    assert requests.patch(API + f"/tasks/{t['id']}", headers=alice.h, json={"status": "in_progress"}).status_code == 200
     r = requests.get(API + "/reports/summary", headers=alice.h)
-    assert set(r.json()["time_in_status_hours"]) == {"todo", "in_progress", "done", "canceled"}
+    tis = r.json()["time_in_status_hours"]
+    assert set(tis) == {"todo", "in_progress", "done", "canceled"}
+    assert tis["todo"]["count"] == 1 and 0 <= tis["todo"]["mean"] == tis["todo"]["p85"] < 1
+    assert tis["in_progress"] == {"count": 0, "mean": None, "p85": None}
+    doc = requests.get(URL + "/openapi.json").json()
+    schema = doc["components"]["schemas"]["ReportSummary"]
+    assert set(r.json()) == set(schema["properties"])
+    assert set(tis["todo"]) == set(schema["properties"]["time_in_status_hours"]["additionalProperties"]["properties"])
 
 
 def test_filter_language_over_http(alice, bob):
