@@ -45,7 +45,7 @@ SET LOCAL session_replication_role = origin;
 ANALYZE taskmgmt.users, taskmgmt.tasks;
 
 SET ROLE tap_workflow;
-SELECT plan(20);
+SELECT plan(26);
 SELECT pg_temp.wf_as('heavy') IS NOT NULL AS signed_in \gset
 SELECT '{"assignee": "me", "status": "todo,in_progress", "sort": "due_date", "limit": 50}' AS list \gset
 SELECT is((SELECT count(*)::int FROM taskmgmt.filter_tasks(:'list')), 1000, '(the heavy user has 1000 open tasks)');
@@ -128,6 +128,19 @@ SELECT pg_temp.wf_plan_ok(:'p3'::text !~ 'Seq Scan', 'text: no sequential scan',
 SELECT pg_temp.fl_plan('{"filter": "created>=7d"}') AS p4 \gset
 SELECT pg_temp.wf_plan_ok(:'p4'::text !~ 'Seq Scan', 'created>=7d: no sequential scan', :'p4');
 SELECT pg_temp.wf_plan_ok(:'p4'::text ~ '\$1', 'the values are parameters, not literals in the statement', :'p4');
+-- the other common shapes: no sequential scan of the tasks
+SELECT pg_temp.fl_plan('{"filter": "status:todo due<2030-02-01", "sort": "due_date"}') AS p5 \gset
+SELECT pg_temp.wf_plan_ok(:'p5'::text !~ 'Seq Scan on tasks', 'status:todo due<date by due date', :'p5');
+SELECT pg_temp.fl_plan('{"filter": "is:overdue"}') AS p6 \gset
+SELECT pg_temp.wf_plan_ok(:'p6'::text !~ 'Seq Scan on tasks', 'is:overdue', :'p6');
+SELECT pg_temp.fl_plan('{"filter": "is:ready assignee:me"}') AS p7 \gset
+SELECT pg_temp.wf_plan_ok(:'p7'::text !~ 'Seq Scan on tasks', 'is:ready assignee:me', :'p7');
+SELECT pg_temp.fl_plan('{"filter": "tag:blocked -status:done"}') AS p8 \gset
+SELECT pg_temp.wf_plan_ok(:'p8'::text !~ 'Seq Scan on tasks', 'tag:blocked -status:done', :'p8');
+SELECT pg_temp.fl_plan('{"filter": "changed:status:7d"}') AS p9 \gset
+SELECT pg_temp.wf_plan_ok(:'p9'::text !~ 'Seq Scan on tasks', 'changed:status:7d', :'p9');
+SELECT pg_temp.fl_plan('{"filter": "(assignee:me OR assignee:none) priority>=high", "sort": "-priority"}') AS p10 \gset
+SELECT pg_temp.wf_plan_ok(:'p10'::text !~ 'Seq Scan on tasks', '(assignee:me OR assignee:none) priority>=high', :'p10');
 
 SELECT * FROM finish();
 ROLLBACK;
