@@ -6,7 +6,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(62);
+SELECT plan(65);
 
 SELECT pg_temp.wf_as('carol') IS NOT NULL AS signed_in \gset
 SELECT (taskmgmt.create_task('{"title": "carol secret"}') ->> 'id')::bigint AS secret \gset
@@ -150,11 +150,19 @@ SELECT ok(taskmgmt.update_task(:a, '{"status": "done"}') IS NOT NULL, 'A done');
 RESET ROLE;
 SELECT is((SELECT count(*)::int FROM taskmgmt.notifications WHERE event = 'unblocked'), 0, 'one blocker (E) still open: nobody is told');
 SET ROLE tap_workflow;
+-- bob also wants unblocked by email (in-app only by default)
+SELECT pg_temp.wf_as('bob') IS NOT NULL AS signed_in \gset
+SELECT is(taskmgmt.notification_preferences() -> 'unblocked', '{"in_app": true, "email": false}', 'unblocked: in-app only by default');
+SELECT ok(taskmgmt.update_me('{"preferences": {"notifications": {"unblocked": {"in_app": true, "email": true}}}}') IS NOT NULL,
+          'bob asks for unblocked by email too');
 SELECT pg_temp.wf_as('ann') IS NOT NULL AS signed_in \gset
 SELECT ok(taskmgmt.update_task(:e, '{"status": "canceled"}') IS NOT NULL, 'E canceled');
 RESET ROLE;
 SELECT is((SELECT string_agg(user_id || ' ' || task_id || ' ' || message, '; ') FROM taskmgmt.notifications WHERE event = 'unblocked'),
           format('%s %s "B" is no longer blocked', :bob, :b), 'the last blocker closed: bob hears B is unblocked');
+SELECT is((SELECT string_agg(taskmgmt._outbox_subject(o.kind, o.items), '; ') FROM taskmgmt.email_outbox o
+            WHERE o.user_id = :bob AND o.items @> jsonb_build_array(jsonb_build_object('event', 'unblocked', 'task_id', :b))),
+          '[taskmgmt] "B" is no longer blocked', '... and by email');
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_as('ann') IS NOT NULL AS signed_in \gset
 SELECT is(taskmgmt.get_task(:b) ->> 'blocked_by_open', '0', 'B has no open blocker now');
