@@ -93,6 +93,7 @@ API = f"http://127.0.0.1:{hport}/api/v1"
 PW = "soak password 12345"
 end = time.monotonic() + seconds
 statuses = collections.Counter()
+failures = {}             # status -> the body of one failed create
 lock = threading.Lock()
 
 def rss_kb(pid):
@@ -117,7 +118,7 @@ lead_id, lead_email, lead_token = register("soaklead")
 lh = {"Authorization": "Bearer " + lead_token}
 team = requests.post(API + "/teams", headers=lh, json={"name": "soak"}).json()
 for uid, _, _ in people:
-    requests.post(API + f"/teams/{team['id']}/members", headers=lh, json={"user_id": uid})
+    requests.post(API + f"/teams/{team['id']}/members", headers=lh, json={"user_id": uid, "role": "lead"})  # leads may assign to members
 
 def count(r):
     with lock:
@@ -133,9 +134,15 @@ def worker(i):
     while time.monotonic() < end:
         n += 1
         try:
-            t = count(s.post(API + "/tasks", headers={**h, "Idempotency-Key": uuid.uuid4().hex},
+            r = count(s.post(API + "/tasks", headers={**h, "Idempotency-Key": uuid.uuid4().hex},
                              json={"title": f"soak {i}-{n}", "team_id": team["id"], "tags": ["soak"],
-                                   "assignee": {"type": "user", "id": other[0]}})).json()
+                                   "assignee": {"type": "user", "id": other[0]}}))
+            if r.status_code != 201:
+                with lock:
+                    failures[r.status_code] = r.text[:300]
+                time.sleep(0.5)
+                continue
+            t = r.json()
             count(s.patch(API + f"/tasks/{t['id']}", headers={**h, "If-Match": f'"{t["version"]}"'},
                           json={"status": random.choice(["in_progress", "done"]), "priority": "high"}))
             count(s.post(API + f"/tasks/{t['id']}/comments", headers=h,
@@ -209,6 +216,8 @@ def slope(points):
 five = sum(v for k, v in statuses.items() if isinstance(k, int) and k >= 500)
 print("answers by status:", dict(sorted(statuses.items(), key=lambda kv: str(kv[0]))))
 print(f"5xx: {five}")
+for code, body in sorted(failures.items()):
+    print(f"a failed create ({code}): {body}")
 print(f"notifications received on websockets: {sum(received.values())}")
 for name, pts in samples.items():
     print(f"{name} RSS: {pts[0][1] / 1024:.1f} MB at start, {max(p[1] for p in pts) / 1024:.1f} MB max, "
