@@ -62,7 +62,7 @@ export async function signedIn(browser, user, options = {}) {
   await page.getByLabel('Email').fill(user.email);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#who', { hasText: user.display_name }).waitFor();
+  await page.locator('#who', { hasText: user.display_name }).waitFor({ state: 'attached' });   // hidden on phones
   return { context, page, seen };
 }
 
