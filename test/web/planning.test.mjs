@@ -27,6 +27,13 @@ after(async () => {
   await browser?.close();
 });
 
+/** Clicks (or presses) and waits for the task's PATCH answer; its status. */
+const saving = async (page, act) => {
+  const answer = page.waitForResponse((r) => r.request().method() === 'PATCH' && /\/api\/v1\/tasks\/\d+$/.test(r.url()));
+  await act();
+  return (await answer).status();
+};
+
 const open = async (page, id) => {
   await page.goto(`${BASE}/?task=${id}`);
   await page.locator('#relations').waitFor();
@@ -117,14 +124,13 @@ test('recurrence: a preset fills the rule, it is saved, and a refused rule shows
   // the due date (2031-03-03) is a Monday: the weekly preset says so
   await page.getByLabel('Common rules').selectOption({ label: 'Every week on Monday' });
   assert.equal(await page.getByLabel('Rule (RRULE)').inputValue(), 'FREQ=WEEKLY;BYDAY=MO');
-  await page.getByRole('button', { name: 'Save changes' }).click();
-  await page.locator('#status-line', { hasText: 'Saved.' }).waitFor();
+  assert.equal(await saving(page, () => page.getByRole('button', { name: 'Save changes' }).click()), 200);
   assert.equal((await api('GET', `/api/v1/tasks/${launchTask.id}`, ann.token)).recurrence, 'FREQ=WEEKLY;BYDAY=MO');
   await page.locator('#task-meta', { hasText: 'repeats' }).waitFor();
 
   await page.getByLabel('Rule (RRULE)').fill('FREQ=HOURLY');
   assert.equal(await page.getByLabel('Common rules').inputValue(), 'custom');
-  await page.getByRole('button', { name: 'Save changes' }).click();
+  assert.equal(await saving(page, () => page.getByRole('button', { name: 'Save changes' }).click()), 422);
   await page.locator('#e-recurrence').waitFor();
   assert.equal(await page.getByLabel('Rule (RRULE)').getAttribute('aria-invalid'), 'true');
   assert.match(await page.locator('#e-recurrence').textContent(), /\S/);
@@ -137,13 +143,11 @@ test('recurrence: a preset fills the rule, it is saved, and a refused rule shows
   await page.keyboard.press('ArrowDown');                     // Every day
   assert.equal(await page.getByLabel('Rule (RRULE)').inputValue(), 'FREQ=DAILY');
   await page.getByRole('button', { name: 'Save changes' }).focus();
-  await page.keyboard.press('Enter');
-  await page.locator('#status-line', { hasText: 'Saved.' }).waitFor();
+  assert.equal(await saving(page, () => page.keyboard.press('Enter')), 200);
   assert.equal((await api('GET', `/api/v1/tasks/${launchTask.id}`, ann.token)).recurrence, 'FREQ=DAILY');
   // no rule again
   await page.getByLabel('Common rules').selectOption('');
-  await page.getByRole('button', { name: 'Save changes' }).click();
-  await page.locator('#status-line', { hasText: 'Saved.' }).waitFor();
+  assert.equal(await saving(page, () => page.getByRole('button', { name: 'Save changes' }).click()), 200);
   assert.equal((await api('GET', `/api/v1/tasks/${launchTask.id}`, ann.token)).recurrence, null);
 });
 
