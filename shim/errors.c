@@ -75,6 +75,8 @@ static const rule rules[] = {
 	{"53", 503, "unavailable", "the database is busy or unavailable", 1},
 	{"40001", 503, "unavailable", "the database is busy or unavailable", 1},
 	{"40P01", 503, "unavailable", "the database is busy or unavailable", 1},
+	/* a write on a standby (a demoted primary): db.c reconnects */
+	{"25006", 503, "unavailable", "the database is busy or unavailable", 1},
 	{"25P03", 503, "unavailable", "the database is busy or unavailable", 1},
 };
 
