@@ -143,3 +143,29 @@ test('cursor paging: the list and a board column load the next page after the fi
   assert.equal(await page.locator('#more').count(), 0);
   await page.close();
 });
+
+test('the assignee picker offers only whom the user may assign: a member themselves and the team, an owner the members too', async () => {
+  const owner = await newUser('Olive Owner');
+  const member = await newUser('Mel Member');
+  const outsider = await newUser('Ozzie Outsider');
+  const team = await teamOf(owner, 'Pickers', member);
+  const options = async (u) => {
+    const page = await browser.newPage();
+    await page.goto(BASE + '/');
+    await page.getByLabel('Email').fill(u.email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'To Do' }).waitFor();
+    await page.keyboard.press('c');
+    const labels = await page.getByRole('dialog', { name: 'New task' }).getByLabel('Assignee').locator('option').allTextContents();
+    await page.close();
+    return labels;
+  };
+  const forMember = await options(member);
+  assert.ok(forMember.includes('Mel Member (me)') && forMember.includes(team.name), forMember.join(' | '));
+  assert.ok(!forMember.some((l) => /Olive|Ozzie/.test(l)), `a member may not assign the owner: ${forMember.join(' | ')}`);
+  const forOwner = await options(owner);
+  assert.ok(forOwner.includes('Mel Member') && forOwner.includes(team.name), forOwner.join(' | '));
+  assert.ok(!forOwner.some((l) => /Ozzie/.test(l)), `nobody outside the teams: ${forOwner.join(' | ')}`);
+  assert.ok(outsider.id);
+});
