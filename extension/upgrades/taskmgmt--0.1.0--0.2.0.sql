@@ -4800,6 +4800,54 @@ ALTER TABLE @extschema@.dav_resources ALTER COLUMN created_by SET DEFAULT @extsc
 REVOKE INSERT (created_by) ON @extschema@.task_relations FROM taskmgmt_client;
 REVOKE INSERT (created_by) ON @extschema@.dav_resources FROM taskmgmt_client;
 
+-- ==== recurrence: an UNTIL with a time ends the series on the user's date (#14) ====
+-- _rrule_next gains the time zone (a new argument, so the function is
+-- dropped and created again); the trigger passes the creator's.
+DROP FUNCTION @extschema@._rrule_next(text, date, date);
+-- The first occurrence after `after` of the series starting at dtstart
+-- (dtstart is the first occurrence); NULL when the series has ended.  tz:
+-- the user's time zone, in which an UNTIL with a time (UTC) ends the series.
+CREATE FUNCTION @extschema@._rrule_next(rule text, dtstart date, after date, tz text DEFAULT 'UTC') RETURNS date
+AS 'MODULE_PATHNAME', 'tm_rrule_next' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION @extschema@._rrule_next(text, date, date, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._rrule_next(text, date, date, text) TO taskmgmt_client;
+CREATE OR REPLACE FUNCTION @extschema@._tasks_recur() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  due date;
+  nxt @extschema@.tasks;
+  role_name text := CASE WHEN current_setting('role') <> 'none' THEN current_setting('role')
+                         ELSE session_user::text END;
+BEGIN
+  -- a task re-done after being reopened has its next occurrence already
+  IF EXISTS (SELECT FROM @extschema@.tasks t WHERE t.recurrence_of = NEW.id) THEN
+    RETURN NULL;
+  END IF;
+  due := @extschema@._rrule_next(NEW.recurrence, NEW.recurrence_start,
+                                 coalesce(NEW.due_date, @extschema@._user_today(NEW.creator_id)),
+                                 coalesce((SELECT u.timezone FROM @extschema@.users u WHERE u.id = NEW.creator_id), 'UTC'));
+  IF due IS NULL THEN
+    RETURN NULL;  -- COUNT or UNTIL ended the series
+  END IF;
+  INSERT INTO @extschema@.tasks (title, description, status, priority, due_date, team_id,
+                                 assignee_user_id, assignee_team_id, tags, creator_id, parent_id,
+                                 recurrence, recurrence_start, recurrence_of)
+  VALUES (NEW.title, NEW.description, 'todo', NEW.priority, due, NEW.team_id,
+          NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags, NEW.creator_id, NEW.parent_id,
+          NEW.recurrence, NEW.recurrence_start, NEW.id)
+  RETURNING * INTO nxt;
+  INSERT INTO @extschema@.task_events (task_id, actor_id, actor_role, source, kind, changes, description)
+  VALUES (NEW.id, @extschema@.current_user_id(), role_name, @extschema@._event_source(), 'updated',
+          jsonb_build_object('next_occurrence', jsonb_build_array(NULL, nxt.id)),
+          format('next occurrence: #%s, due %s', nxt.id, to_char(due, 'YYYY-MM-DD'))),
+         (nxt.id, @extschema@.current_user_id(), role_name, @extschema@._event_source(), 'updated',
+          jsonb_build_object('previous_occurrence', jsonb_build_array(NULL, NEW.id)),
+          format('recurs from #%s', NEW.id));
+  RETURN NULL;
+END
+$$;
+
 -- ==== CalDAV: a change of visibility without a task change ends the user's sync tokens ====
 -- When each user's visibility last changed other than through a task.
 CREATE TABLE @extschema@.dav_access_changes (
