@@ -464,9 +464,9 @@ def test_forged_notifies_do_not_make_the_mailer_spin(smtp, mailers):
         time.sleep(11)
         rounds = claims() - baseline
         print('forged NOTIFYs on taskmgmt_outbox: 200 in %.1f s -> %d outbox_claim() calls in all' % (elapsed, rounds))
-        # its first round, then one look at the first NOTIFY and at most one per
-        # 200 ms after it, the last after the last NOTIFY (without the spacing: ~200)
-        assert rounds <= 3 + elapsed / 0.2, (rounds, elapsed)
+        # at most one look per 200 ms, plus a few: its start, the first NOTIFY,
+        # the one after the last NOTIFY (measured: 14 in 2.2 s; without the spacing: 201)
+        assert rounds <= 5 + elapsed / 0.2, (rounds, elapsed)
         kay = user('kay')
         assign('itest after the flood', kay)
         wait_for(lambda: smtp.sink.messages, what='the mail after the flood')
