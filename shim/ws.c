@@ -65,6 +65,12 @@ static h2o_timeout_t sweep_timeout;
 static h2o_timeout_entry_t sweep_entry;
 static h2o_timeout_t wake_timeout;	/* WS_WAKE_INTERVAL_MS */
 static h2o_linklist_t key_buckets[WS_KEY_BUCKETS];
+/*
+ * Sockets whose first fetch (the one that authenticates and tells the key)
+ * is in flight, linked by key_link: a NOTIFY that arrives meanwhile may be
+ * for them, after that fetch's snapshot, so they fetch once more.
+ */
+static h2o_linklist_t unkeyed;
 
 static void fetch(ws_client *c);
 static void wake_user(int64_t uid, int64_t id);
@@ -258,6 +264,8 @@ on_fetch_done(db_query *q, PGresult *res)
 	if (!PQgetisnull(res, 0, 1))
 		c->exp = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	set_key(c, res);
+	if (c->key[0] == '\0' && h2o_linklist_is_linked(&c->key_link))
+		h2o_linklist_unlink(&c->key_link);	/* no key (an old catalog): no wakes */
 	n = PQntuples(res);
 	for (int i = 0; i < n; i++)
 	{
@@ -299,6 +307,8 @@ fetch(ws_client *c)
 		return;
 	}
 	c->again = 0;
+	if (c->key[0] == '\0' && !h2o_linklist_is_linked(&c->key_link))
+		h2o_linklist_insert(&unkeyed, &c->key_link);
 	q = db_query_new(ROUTE_WS_CATCHUP);
 	db_query_param(q, c->token, strlen(c->token));
 	snprintf(since, sizeof(since), "%lld", (long long) c->last_id);
@@ -732,6 +742,13 @@ ws_notified(const char *key, int64_t id)
 	metrics_ws_notify();
 	if (key == NULL)
 		return;
+	for (h2o_linklist_t *l = unkeyed.next; l != &unkeyed; l = l->next)
+	{
+		ws_client  *o = H2O_STRUCT_FROM_MEMBER(ws_client, key_link, l);
+
+		if (o->q)
+			o->again = 1;
+	}
 	b = key_bucket(key);
 	for (h2o_linklist_t *l = b->next; l != b; l = l->next)
 	{
@@ -764,6 +781,7 @@ void
 ws_init(h2o_loop_t *loop)
 {
 	h2o_linklist_init_anchor(&clients);
+	h2o_linklist_init_anchor(&unkeyed);
 	for (int i = 0; i < WS_KEY_BUCKETS; i++)
 		h2o_linklist_init_anchor(&key_buckets[i]);
 	h2o_timeout_init(loop, &sweep_timeout, 1000);
