@@ -9,7 +9,9 @@ MODULE_big  = taskmgmt
 OBJS        = extension/taskmgmt.o extension/identity.o extension/auth.o \
               extension/jwt.o extension/base64url.o extension/autonomous.o \
               extension/spi_util.o extension/export_csv.o extension/export_pdf.o \
-              extension/report_chart.o
+              extension/report_chart.o \
+              extension/membership.o extension/query_cache.o \
+              extension/task_json.o extension/cursor.o
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = taskmgmt--$(EXTVERSION).sql
 

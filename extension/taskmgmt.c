@@ -51,4 +51,5 @@ _PG_init(void)
 	MarkGUCPrefixReserved("taskmgmt");
 
 	tm_identity_xact_callback_register();
+	tm_membership_register();
 }

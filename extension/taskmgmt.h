@@ -27,6 +27,11 @@ extern void tm_identity_set_session(int64 user_id, int64 session_id, bool is_adm
 extern void tm_identity_clear_all(void);
 extern void tm_identity_sign_out(void);
 extern int64 tm_identity_session_id(void);
+extern bool tm_identity_current(int64 *user_id, bool *is_admin);
+
+/* membership.c: the signed-in user's team ids, once per snapshot */
+extern void tm_membership_register(void);
+extern void tm_membership_invalidate(void);
 extern void tm_identity_xact_callback_register(void);
 
 /* jwt.c */

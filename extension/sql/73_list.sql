@@ -2,8 +2,10 @@
 --
 -- _filter_normalize() validates a filter (HTTP query parameters arrive as
 -- JSON strings; psql users may also pass arrays, numbers and booleans) into
--- a canonical jsonb; _filter_where() / _order_sql() turn it into SQL whose
--- every value is a quoted literal; the query runs as the caller, so
+-- a canonical jsonb; _filter_where() / _order_sql() turn it into SQL that
+-- reads the filter's values from parameter $1 (the normalized filter) and a
+-- cursor's from $2, so its text depends only on the filter's shape and its
+-- plan can be kept (_query_cached); the query runs as the caller, so
 -- row-level security decides what is visible.
 --
 -- Sort keys are index-friendly expressions without NULLs (a missing due
@@ -30,6 +32,10 @@ CREATE INDEX tasks_assignee_due_idx ON @extschema@.tasks
 CREATE INDEX tasks_assignee_team_due_idx ON @extschema@.tasks
   (assignee_team_id, @extschema@._due_asc(due_date), id) WHERE assignee_team_id IS NOT NULL;
 CREATE INDEX tasks_created_at_idx ON @extschema@.tasks (created_at, id);
+-- assignee=me in the default order (newest first) reads just one page; it
+-- also serves lookups by assignee alone (there is no single-column index)
+CREATE INDEX tasks_assignee_created_idx ON @extschema@.tasks
+  (assignee_user_id, created_at, id) WHERE assignee_user_id IS NOT NULL;
 
 -- Words (status, priority, tag, sort) as a comma-separated string or a
 -- JSON array of strings; trimmed, without empties or duplicates.
@@ -226,14 +232,15 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT md5((f - 'limit' - 'cursor')::text)
 $$;
 
--- The WHERE clause of a normalized filter (values as quoted literals).
+-- The WHERE clause of a normalized filter.  Values are read from $1, the
+-- normalized filter itself (enum lists, bounded in number, are literals),
+-- so one shape of filter gives one text whoever runs it.
 CREATE FUNCTION @extschema@._filter_where(f jsonb) RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
   conds text[] := '{true}';
   uid bigint := @extschema@.current_user_id();
   a text := f ->> 'assignee';
-  teams bigint[];
 BEGIN
   IF f ? 'status' THEN
     conds := conds || format('t.status = ANY (%L::@extschema@.task_status[])',
@@ -244,33 +251,34 @@ BEGIN
                              ARRAY(SELECT jsonb_array_elements_text(f -> 'priority')));
   END IF;
   IF a = 'me' THEN
-    conds := conds || format('t.assignee_user_id = %s', coalesce(uid, 0));
+    conds := conds || 't.assignee_user_id = @extschema@.current_user_id()'::text;
   ELSIF a = 'none' THEN
     conds := conds || 't.assignee_user_id IS NULL AND t.assignee_team_id IS NULL'::text;
   ELSIF a LIKE 'user:%' THEN
-    conds := conds || format('t.assignee_user_id = %s', split_part(a, ':', 2)::bigint);
+    conds := conds || $q$t.assignee_user_id = split_part($1 ->> 'assignee', ':', 2)::bigint$q$::text;
   ELSIF a LIKE 'team:%' THEN
-    conds := conds || format('t.assignee_team_id = %s', split_part(a, ':', 2)::bigint);
+    conds := conds || $q$t.assignee_team_id = split_part($1 ->> 'assignee', ':', 2)::bigint$q$::text;
   END IF;
   IF f ? 'team' THEN
-    conds := conds || format('t.team_id = %s', (f ->> 'team')::bigint);
+    conds := conds || $q$t.team_id = ($1 ->> 'team')::bigint$q$::text;
   END IF;
   IF f ? 'tag' THEN
-    conds := conds || format(CASE WHEN f ->> 'tag_mode' = 'all' THEN 't.tags @> %L::text[]' ELSE 't.tags && %L::text[]' END,
-                             ARRAY(SELECT jsonb_array_elements_text(f -> 'tag')));
+    conds := conds || CASE WHEN f ->> 'tag_mode' = 'all'
+                           THEN $q$t.tags @> ARRAY(SELECT jsonb_array_elements_text($1 -> 'tag'))$q$::text
+                           ELSE $q$t.tags && ARRAY(SELECT jsonb_array_elements_text($1 -> 'tag'))$q$::text END;
   END IF;
   IF f ? 'due_before' THEN
-    conds := conds || format('t.due_date < %L::date', f ->> 'due_before');
+    conds := conds || $q$t.due_date < ($1 ->> 'due_before')::date$q$::text;
   END IF;
   IF f ? 'due_after' THEN
-    conds := conds || format('t.due_date > %L::date', f ->> 'due_after');
+    conds := conds || $q$t.due_date > ($1 ->> 'due_after')::date$q$::text;
   END IF;
   IF f ? 'overdue' THEN
     conds := conds || format(CASE WHEN (f ->> 'overdue')::boolean THEN '%s' ELSE 'NOT coalesce(%s, false)' END,
       '(t.due_date < current_date AND t.status NOT IN (''done'', ''canceled''))');
   END IF;
   IF f ? 'q' THEN
-    conds := conds || format('t.search_vector OPERATOR(@extschema@.@@) websearch_to_tsquery(''english'', %L)', f ->> 'q');
+    conds := conds || $q$t.search_vector OPERATOR(@extschema@.@@) websearch_to_tsquery('english', $1 ->> 'q')$q$::text;
   END IF;
   -- Index paths for the visibility rule.  RLS stays the authority (its
   -- policy is applied on top); this restates the policy's own arms so the
@@ -278,12 +286,17 @@ BEGIN
   -- and filtering by the policy.  Not for admins (who see everything), and
   -- not when an assignee (user or team) or team filter already narrows the
   -- scan through its own index.
+  -- With search words, the same rule as one condition on the visibility
+  -- keys, which the search index holds next to the words (see 74_search.sql).
   IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team' AND NOT @extschema@.current_user_is_admin() THEN
-    teams := @extschema@.my_team_ids();
-    conds := conds || format(CASE WHEN cardinality(teams) = 0 THEN '(t.creator_id = %1$s OR t.assignee_user_id = %1$s)'
-                                  ELSE '(t.creator_id = %1$s OR t.assignee_user_id = %1$s '
-                                       'OR t.assignee_team_id = ANY (%2$L::bigint[]) OR t.team_id = ANY (%2$L::bigint[]))' END,
-                             uid, teams);
+    conds := conds || CASE
+      WHEN f ? 'q' THEN '@extschema@._visibility_keys(t.creator_id, t.assignee_user_id, t.assignee_team_id, t.team_id) '
+                        'OPERATOR(@extschema@.&&) (SELECT @extschema@._my_visibility_keys())'
+      WHEN cardinality(@extschema@.my_team_ids()) = 0
+      THEN '(t.creator_id = (SELECT @extschema@.current_user_id()) OR t.assignee_user_id = (SELECT @extschema@.current_user_id()))'
+      ELSE '(t.creator_id = (SELECT @extschema@.current_user_id()) OR t.assignee_user_id = (SELECT @extschema@.current_user_id()) '
+           'OR t.assignee_team_id = ANY ((SELECT @extschema@.my_team_ids())::bigint[]) '
+           'OR t.team_id = ANY ((SELECT @extschema@.my_team_ids())::bigint[]))' END;
   END IF;
   RETURN array_to_string(conds, ' AND ');
 END
@@ -316,6 +329,7 @@ BEGIN
 END
 $$;
 
+-- The values come from $2, the verified cursor payload.
 CREATE FUNCTION @extschema@._keyset_sql(sorts jsonb, cur jsonb) RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
@@ -353,12 +367,12 @@ BEGIN
       PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
     END;
     exprs := exprs || f.expr;
-    vals := vals || format('%L::%s', cur -> 'k' ->> i, f.typ);
+    vals := vals || format('($2 -> ''k'' ->> %s)::%s', i, f.typ);
     ops := ops || CASE WHEN sorts -> i ->> 1 = 'desc' THEN '<' ELSE '>' END;
     last_desc := sorts -> i ->> 1 = 'desc';
   END LOOP;
   exprs := exprs || 't.id'::text;
-  vals := vals || format('%s', (cur ->> 'i')::bigint);
+  vals := vals || '($2 ->> ''i'')::bigint'::text;
   ops := ops || CASE WHEN last_desc THEN '<' ELSE '>' END;
   IF (SELECT count(DISTINCT o) FROM unnest(ops) o) = 1 THEN
     -- one direction: a row comparison, which a btree index can start from
@@ -395,21 +409,32 @@ BEGIN
   PERFORM @extschema@._filter_cursor(f, 'list');
   RETURN QUERY EXECUTE format('SELECT t.* FROM @extschema@.tasks t WHERE %s ORDER BY %s',
                               @extschema@._filter_where(f),
-                              (@extschema@._order_sql(@extschema@._filter_sort(f))).order_by);
+                              (@extschema@._order_sql(@extschema@._filter_sort(f))).order_by)
+    USING f;
 END
 $$;
 
--- The statement list_tasks runs for a normalized filter, a verified
--- cursor (or NULL) and a row count: rows (task, keys) in order.  Separate so
--- that tests can EXPLAIN exactly what runs.
+-- The statement list_tasks runs for a normalized filter ($1), a verified
+-- cursor ($2, or NULL) and a page size: one row, the whole answer
+-- {items, next_cursor}.  One pass: the page's rows in index order, each
+-- row's JSON built in the same query (_tasks_doc), one more row
+-- fetched to know whether a next page exists.  Separate so that tests can
+-- EXPLAIN exactly what runs.
 CREATE FUNCTION @extschema@._list_sql(f jsonb, cur jsonb, n integer) RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
   sorts jsonb := @extschema@._filter_sort(f);
   o record := @extschema@._order_sql(sorts);
 BEGIN
-  RETURN format('SELECT t AS task, jsonb_build_array(%s) AS keys FROM @extschema@.tasks t WHERE %s AND %s ORDER BY %s LIMIT %s',
-                o.key_list, @extschema@._filter_where(f), @extschema@._keyset_sql(sorts, cur), o.order_by, n);
+  RETURN format(
+      'SELECT @extschema@._jsonb_page(array_agg(p.doc) FILTER (WHERE p.n <= %1$s), '
+      '  CASE WHEN count(*) > %1$s THEN @extschema@._cursor_make(jsonb_build_object('
+      '    ''s'', ''list'', ''f'', @extschema@._filter_hash($1), '
+      '    ''k'', (array_agg(p.keys) FILTER (WHERE p.n = %1$s))[1], ''i'', (array_agg(p.id) FILTER (WHERE p.n = %1$s))[1])) END) '
+      'FROM (SELECT q.doc, q.keys, q.id, row_number() OVER () AS n FROM ('
+      '  SELECT t.doc, jsonb_build_array(%2$s) AS keys, t.id FROM @extschema@._tasks_doc t'
+      '  WHERE %3$s AND %4$s ORDER BY %5$s LIMIT %6$s) q) p',
+      n, o.key_list, @extschema@._filter_where(f), @extschema@._keyset_sql(sorts, cur), o.order_by, n + 1);
 END
 $$;
 
@@ -419,29 +444,10 @@ LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
   f jsonb;
   cur jsonb;
-  lim integer;
-  rec record;
-  items jsonb[] := '{}';
-  last_keys jsonb;
-  last_id bigint;
-  more boolean := false;
 BEGIN
   PERFORM @extschema@._require_user();
   f := @extschema@._filter_normalize(filter);
-  lim := coalesce((f ->> 'limit')::integer, 50);
   cur := @extschema@._filter_cursor(f, 'list');
-  FOR rec IN EXECUTE @extschema@._list_sql(f, cur, lim + 1) LOOP
-    IF cardinality(items) = lim THEN
-      more := true;
-      EXIT;
-    END IF;
-    items := items || @extschema@.task_json(rec.task);
-    last_keys := rec.keys;
-    last_id := (rec.task).id;
-  END LOOP;
-  RETURN jsonb_build_object(
-    'items', to_jsonb(items),
-    'next_cursor', CASE WHEN more THEN @extschema@._cursor_make(jsonb_build_object(
-      's', 'list', 'f', @extschema@._filter_hash(f), 'k', last_keys, 'i', last_id)) END);
+  RETURN @extschema@._query_cached(@extschema@._list_sql(f, cur, coalesce((f ->> 'limit')::integer, 50)), f, cur);
 END
 $$;
