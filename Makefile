@@ -11,7 +11,8 @@ OBJS        = extension/taskmgmt.o extension/identity.o extension/auth.o \
               extension/spi_util.o extension/export_csv.o extension/export_pdf.o \
               extension/report_chart.o \
               extension/membership.o extension/query_cache.o \
-              extension/task_json.o extension/cursor.o
+              extension/task_json.o extension/cursor.o \
+              extension/export_stream.o
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = taskmgmt--$(EXTVERSION).sql
 

@@ -67,6 +67,10 @@ extern const char *tm_pgcrypto_schema(void);
 extern void tm_random_bytes(unsigned char *buf, size_t len);
 extern void tm_sha256(const unsigned char *data, size_t len, unsigned char out[32]);
 
+/* export_csv.c: one RFC 4180 cell (quoted when needed) */
+struct StringInfoData;
+extern void tm_csv_append_cell(struct StringInfoData *buf, const char *s, int len);
+
 /* autonomous.c: short writes that must survive the caller's error */
 extern bool tm_autonomous_revoke_session(int64 session_id);
 extern bool tm_autonomous_record_login_failure(const unsigned char email_key[32]);

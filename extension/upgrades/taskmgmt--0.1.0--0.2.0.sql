@@ -446,3 +446,201 @@ CREATE TRIGGER tasks_notify AFTER UPDATE ON @extschema@.tasks
 CREATE TRIGGER tasks_notify_assigned AFTER INSERT ON @extschema@.tasks
   FOR EACH ROW WHEN (NEW.assignee_user_id IS NOT NULL OR NEW.assignee_team_id IS NOT NULL)
   EXECUTE FUNCTION @extschema@._tasks_notify();
+
+CREATE FUNCTION @extschema@._export_statement(filter jsonb, OUT sql text, OUT f jsonb, OUT header text)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  inc boolean := @extschema@._export_include_comments(filter);
+BEGIN
+  f := @extschema@._filter_normalize(@extschema@._export_list_filter(filter));
+  PERFORM @extschema@._filter_cursor(f, 'list');
+  header := @extschema@.csv_line(@extschema@._export_header(inc));
+  sql := format(
+      'SELECT e.id, e.title, e.status, e.priority, e.due_date, e.assignee_type,'
+      ' e.assignee_name, e.team, e.tags, e.creator, e.created_at, e.updated_at, e.completed_at%s'
+      ' FROM @extschema@.tasks t CROSS JOIN LATERAL @extschema@._export_fields(t) e'
+      ' WHERE %s ORDER BY %s',
+      CASE WHEN inc THEN ', @extschema@._export_comments(t.id)' ELSE '' END,
+      @extschema@._filter_where(f), (@extschema@._order_sql(@extschema@._filter_sort(f))).order_by);
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@._export_statement(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._export_statement(jsonb) TO taskmgmt_client;
+
+CREATE FUNCTION @extschema@._export_csv_lines(filter jsonb) RETURNS SETOF text
+  AS 'MODULE_PATHNAME', 'tm_export_tasks_csv_lines'
+  LANGUAGE C STABLE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION @extschema@._export_csv_lines(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._export_csv_lines(jsonb) TO taskmgmt_client;
+
+CREATE OR REPLACE FUNCTION @extschema@.export_tasks_csv_lines(filter jsonb DEFAULT '{}') RETURNS SETOF text
+LANGUAGE sql STABLE AS $$
+  SELECT @extschema@._export_csv_lines(filter)
+$$;
+
+-- The completed tasks of a period, for the reports: with the columns the
+-- report and the tasks_select rule read, so that an index-only scan serves
+-- them; only done tasks are in it, so creating and editing open tasks never
+-- touches it.
+CREATE INDEX tasks_completed_at_idx ON @extschema@.tasks (completed_at)
+  INCLUDE (created_at, started_at, creator_id, assignee_user_id, assignee_team_id, team_id)
+  WHERE status = 'done';
+
+CREATE FUNCTION @extschema@._report_figures(team bigint, team_name text, tz text, today date,
+                                             d_from date, d_to date, t_from timestamptz,
+                                             t_to timestamptz) RETURNS SETOF jsonb
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+  RETURN QUERY
+  -- One pass over the tasks in scope, grouped by assignee and status: every
+  -- figure that is a count, a sum or a maximum adds up over the groups, and
+  -- they make the per-assignee table.  The completed tasks of the period
+  -- (lead and cycle times, weekly throughput) come from the index on
+  -- completed_at.  A team's tasks are those it owns or is assigned.
+  WITH g AS (
+    SELECT t.assignee_user_id, t.assignee_team_id, t.status,
+           count(*) AS total,
+           count(*) FILTER (WHERE t.completed_at >= t_from AND t.completed_at < t_to) AS completed,
+           count(*) FILTER (WHERE t.created_at >= t_from AND t.created_at < t_to) AS created,
+           count(*) FILTER (WHERE t.due_date < today) AS late,
+           sum(today - t.due_date) FILTER (WHERE t.due_date < today) AS late_days,
+           max(today - t.due_date) FILTER (WHERE t.due_date < today) AS late_max
+      FROM @extschema@.tasks t
+     WHERE team IS NULL OR t.team_id = team OR t.assignee_team_id = team
+     GROUP BY 1, 2, 3
+  ),
+  x AS (
+    SELECT coalesce(sum(g.total), 0) AS total,
+           coalesce(sum(g.total) FILTER (WHERE g.status = 'todo'), 0) AS todo,
+           coalesce(sum(g.total) FILTER (WHERE g.status = 'in_progress'), 0) AS in_progress,
+           coalesce(sum(g.total) FILTER (WHERE g.status = 'done'), 0) AS done,
+           coalesce(sum(g.total) FILTER (WHERE g.status = 'canceled'), 0) AS canceled,
+           coalesce(sum(g.created), 0) AS created,
+           coalesce(sum(g.created) FILTER (WHERE g.status = 'done'), 0) AS created_done,
+           coalesce(sum(g.late) FILTER (WHERE g.status IN ('todo', 'in_progress')), 0) AS overdue,
+           sum(g.late_days) FILTER (WHERE g.status IN ('todo', 'in_progress')) AS overdue_days,
+           max(g.late_max) FILTER (WHERE g.status IN ('todo', 'in_progress')) AS overdue_max
+      FROM g
+  ),
+  a AS (
+    SELECT CASE WHEN g.assignee_user_id IS NOT NULL THEN 'user'
+                WHEN g.assignee_team_id IS NOT NULL THEN 'team' END AS kind,
+           coalesce(g.assignee_user_id, g.assignee_team_id) AS aid,
+           coalesce(sum(g.completed) FILTER (WHERE g.status = 'done'), 0) AS completed,
+           coalesce(sum(g.total) FILTER (WHERE g.status IN ('todo', 'in_progress')), 0) AS open
+      FROM g GROUP BY 1, 2
+  ),
+  done AS (
+    SELECT extract(epoch FROM t.completed_at - t.created_at) / 3600 AS lead_h,
+           extract(epoch FROM t.completed_at - t.started_at) / 3600 AS cycle_h,
+           (t.completed_at AT TIME ZONE tz)::date AS day
+      FROM @extschema@.tasks t
+     WHERE t.status = 'done' AND t.completed_at >= t_from AND t.completed_at < t_to
+       AND (team IS NULL OR t.team_id = team OR t.assignee_team_id = team)
+  ),
+  weeks AS (
+    SELECT w::date AS week_start
+      FROM generate_series(date_trunc('week', d_from::timestamp), d_to::timestamp, interval '1 week') w
+  ),
+  named AS (
+    SELECT a.kind, a.aid, a.completed, a.open, CASE a.kind
+             WHEN 'user' THEN (SELECT u.display_name FROM @extschema@.users u WHERE u.id = a.aid)
+             WHEN 'team' THEN @extschema@._team_name(a.aid) END AS name
+      FROM a
+     WHERE a.completed > 0 OR a.open > 0
+  )
+  SELECT jsonb_build_object(
+    'team', CASE WHEN team IS NOT NULL THEN jsonb_build_object('id', team, 'name', team_name) END,
+    'from', d_from, 'to', d_to, 'timezone', tz, 'as_of', today, 'generated_at', now(),
+    'total', x.total,
+    'counts_by_status', jsonb_build_object('canceled', x.canceled, 'done', x.done,
+                                           'in_progress', x.in_progress, 'todo', x.todo),
+    'created_in_period', x.created,
+    'completed_in_period', (SELECT count(*) FROM done),
+    -- of the tasks created in the period, the share that is done now
+    'completion_rate', round(x.created_done::numeric / nullif(x.created, 0), 4),
+    'overdue', jsonb_build_object('count', x.overdue,
+                                  'mean_age_days', round(x.overdue_days::numeric / nullif(x.overdue, 0), 1),
+                                  'max_age_days', x.overdue_max),
+    'lead_time_hours', (
+      SELECT jsonb_build_object('count', count(*),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2))
+        FROM done),
+    'cycle_time_hours', (
+      SELECT jsonb_build_object('count', count(done.cycle_h),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2))
+        FROM done WHERE done.cycle_h IS NOT NULL),
+    -- weeks start on Monday; the first and last may be cut by the period
+    'weekly_throughput', (
+      SELECT jsonb_agg(jsonb_build_object('week_start', w.week_start, 'completed', coalesce(c.n, 0))
+                       ORDER BY w.week_start)
+        FROM weeks w
+        LEFT JOIN (SELECT date_trunc('week', done.day::timestamp)::date AS week_start, count(*) AS n
+                     FROM done GROUP BY 1) c ON c.week_start = w.week_start),
+    'assignees', coalesce((
+      SELECT jsonb_agg(jsonb_build_object('type', n.kind, 'id', n.aid, 'name', n.name,
+                                          'completed', n.completed, 'open', n.open)
+                       ORDER BY n.completed DESC, n.open DESC, n.name NULLS LAST, n.aid)
+        FROM named n), '[]'))
+    FROM x;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@._report_figures(bigint, text, text, date, date, date, timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._report_figures(bigint, text, text, date, date, date, timestamptz, timestamptz) TO taskmgmt_client;
+
+CREATE OR REPLACE FUNCTION @extschema@.report_summary(filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+DECLARE
+  uid bigint := @extschema@._require_user();
+  f jsonb := coalesce(filter, '{}');
+  k text;
+  v jsonb;
+  tz text;
+  today date;
+  team bigint;
+  team_name text;
+  d_from date;
+  d_to date;
+  t_from timestamptz;
+  t_to timestamptz;
+BEGIN
+  IF jsonb_typeof(f) <> 'object' THEN
+    PERFORM @extschema@._bad_parameter('filter', 'must be a JSON object');
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(f) ORDER BY 1 LOOP
+    IF NOT k = ANY ('{team,from,to}') THEN
+      PERFORM @extschema@._bad_parameter(k, 'is not a known parameter');
+    END IF;
+  END LOOP;
+
+  v := f -> 'team';
+  IF v IS NOT NULL AND v <> 'null' THEN
+    IF jsonb_typeof(v) NOT IN ('string', 'number') OR (v #>> '{}') !~ '^[0-9]{1,18}$' THEN
+      PERFORM @extschema@._bad_parameter('team', 'must be a team id');
+    END IF;
+    team := (v #>> '{}')::bigint;
+    -- a team one may not see does not exist (teams' row-level security)
+    SELECT t.name INTO team_name FROM @extschema@.teams t WHERE t.id = team;
+    IF NOT FOUND THEN PERFORM @extschema@._not_found('team'); END IF;
+  END IF;
+
+  -- days are the caller's days: periods and "overdue" use their time zone
+  SELECT u.timezone INTO tz FROM @extschema@.users u WHERE u.id = uid;
+  tz := coalesce(tz, 'UTC');
+  today := (now() AT TIME ZONE tz)::date;
+  d_to := coalesce(@extschema@._report_date_param(f, 'to'), today);
+  d_from := coalesce(@extschema@._report_date_param(f, 'from'), d_to - 27);
+  IF d_from > d_to THEN
+    PERFORM @extschema@._bad_parameter('from', 'must not be after to');
+  END IF;
+  IF d_to - d_from > 731 THEN
+    PERFORM @extschema@._bad_parameter('from', 'the period may span at most 732 days');
+  END IF;
+  t_from := d_from::timestamp AT TIME ZONE tz;
+  t_to := (d_to + 1)::timestamp AT TIME ZONE tz;
+
+  RETURN (SELECT r FROM @extschema@._report_figures(team, team_name, tz, today, d_from, d_to, t_from, t_to) r);
+END
+$$;
