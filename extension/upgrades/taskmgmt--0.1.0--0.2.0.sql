@@ -488,7 +488,8 @@ CREATE INDEX tasks_completed_at_idx ON @extschema@.tasks (completed_at)
 
 CREATE FUNCTION @extschema@._report_figures(team bigint, team_name text, tz text, today date,
                                              d_from date, d_to date, t_from timestamptz,
-                                             t_to timestamptz) RETURNS SETOF jsonb
+                                             t_to timestamptz, me bigint, my_teams bigint[])
+RETURNS SETOF jsonb
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
   RETURN QUERY
@@ -506,7 +507,9 @@ BEGIN
            sum(today - t.due_date) FILTER (WHERE t.due_date < today) AS late_days,
            max(today - t.due_date) FILTER (WHERE t.due_date < today) AS late_max
       FROM @extschema@.tasks t
-     WHERE team IS NULL OR t.team_id = team OR t.assignee_team_id = team
+     WHERE (team IS NULL OR t.team_id = team OR t.assignee_team_id = team)
+       AND (me IS NULL OR t.creator_id = me OR t.assignee_user_id = me
+            OR t.assignee_team_id = ANY (my_teams) OR t.team_id = ANY (my_teams))
      GROUP BY 1, 2, 3
   ),
   x AS (
@@ -537,6 +540,8 @@ BEGIN
       FROM @extschema@.tasks t
      WHERE t.status = 'done' AND t.completed_at >= t_from AND t.completed_at < t_to
        AND (team IS NULL OR t.team_id = team OR t.assignee_team_id = team)
+       AND (me IS NULL OR t.creator_id = me OR t.assignee_user_id = me
+            OR t.assignee_team_id = ANY (my_teams) OR t.team_id = ANY (my_teams))
   ),
   weeks AS (
     SELECT w::date AS week_start
@@ -587,8 +592,8 @@ BEGIN
     FROM x;
 END
 $$;
-REVOKE ALL ON FUNCTION @extschema@._report_figures(bigint, text, text, date, date, date, timestamptz, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._report_figures(bigint, text, text, date, date, date, timestamptz, timestamptz) TO taskmgmt_client;
+REVOKE ALL ON FUNCTION @extschema@._report_figures(bigint, text, text, date, date, date, timestamptz, timestamptz, bigint, bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._report_figures(bigint, text, text, date, date, date, timestamptz, timestamptz, bigint, bigint[]) TO taskmgmt_client;
 
 CREATE OR REPLACE FUNCTION @extschema@.report_summary(filter jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE SET jit = off AS $$
@@ -641,6 +646,7 @@ BEGIN
   t_from := d_from::timestamp AT TIME ZONE tz;
   t_to := (d_to + 1)::timestamp AT TIME ZONE tz;
 
-  RETURN (SELECT r FROM @extschema@._report_figures(team, team_name, tz, today, d_from, d_to, t_from, t_to) r);
+  RETURN (SELECT r FROM @extschema@._report_figures(team, team_name, tz, today, d_from, d_to, t_from, t_to,
+            CASE WHEN NOT @extschema@.current_user_is_admin() THEN uid END, @extschema@.my_team_ids()) r);
 END
 $$;
