@@ -126,6 +126,10 @@ BEGIN
   IF obj IS NULL OR jsonb_typeof(obj) <> 'object' THEN
     RAISE EXCEPTION USING ERRCODE = 'TM422', MESSAGE = 'a JSON object is required';
   END IF;
+  -- the usual case, without a query: nothing is left once the allowed keys go
+  IF obj - allowed = '{}'::jsonb THEN
+    RETURN;
+  END IF;
   FOR k IN SELECT jsonb_object_keys(obj) ORDER BY 1 LOOP
     IF k = ANY (read_only) THEN
       PERFORM @extschema@._invalid(k, 'is read-only');

@@ -650,3 +650,25 @@ BEGIN
             CASE WHEN NOT @extschema@.current_user_is_admin() THEN uid END, @extschema@.my_team_ids()) r);
 END
 $$;
+
+CREATE OR REPLACE FUNCTION @extschema@._check_keys(obj jsonb, allowed text[], read_only text[] DEFAULT '{}')
+RETURNS void LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  k text;
+BEGIN
+  IF obj IS NULL OR jsonb_typeof(obj) <> 'object' THEN
+    RAISE EXCEPTION USING ERRCODE = 'TM422', MESSAGE = 'a JSON object is required';
+  END IF;
+  -- the usual case, without a query: nothing is left once the allowed keys go
+  IF obj - allowed = '{}'::jsonb THEN
+    RETURN;
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(obj) ORDER BY 1 LOOP
+    IF k = ANY (read_only) THEN
+      PERFORM @extschema@._invalid(k, 'is read-only');
+    ELSIF NOT k = ANY (allowed) THEN
+      PERFORM @extschema@._invalid(k, 'is not a known field');
+    END IF;
+  END LOOP;
+END
+$$;
