@@ -14,7 +14,7 @@ OBJS        = extension/taskmgmt.o extension/identity.o extension/auth.o \
               extension/recurrence.o extension/filter_lang.o \
               extension/membership.o extension/query_cache.o \
               extension/task_json.o extension/cursor.o \
-              extension/export_stream.o
+              extension/export_stream.o extension/planning.o
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = taskmgmt--$(EXTVERSION).sql
 

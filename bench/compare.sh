@@ -18,7 +18,9 @@
 #
 # The plain references (see bench/README.md, "SQL API against plain SQL"):
 #   list    the 50 rows list_tasks returns for {"assignee": "me", "limit": 50}
-#           (newest first): their columns, json_agg'd in one SELECT
+#           (newest first): their columns (parent_id and recurrence of #14
+#           included; not the counts subtasks and blocked_by_open, which
+#           are no column), json_agg'd in one SELECT
 #   get     one row by primary key, its columns as JSON
 #   create  INSERT into bench_ref.tasks (taskmgmt.tasks' columns, defaults,
 #           checks and every index, the GIN search index included, and the
@@ -138,7 +140,7 @@ SQL
 # the SQL each route runs: the shim's statement (shim/routes.c) and the reference
 AUTH="WITH a AS MATERIALIZED (SELECT taskmgmt.authenticate(:tok) AS uid)"
 COLS="id, title, description, status, priority, due_date, team_id, assignee_user_id, assignee_team_id,
-      tags, creator_id, created_at, updated_at, started_at, completed_at, version"
+      tags, creator_id, created_at, updated_at, started_at, completed_at, version, parent_id, recurrence"
 echo "$AUTH SELECT taskmgmt.list_tasks(:filter::jsonb) AS body FROM a;" >"$tmp/list.api.sql"
 echo "SELECT json_agg(t) AS body FROM (SELECT $COLS FROM taskmgmt.tasks WHERE assignee_user_id = :uid
       ORDER BY created_at DESC, id DESC LIMIT 50) t;" >"$tmp/list.plain.sql"

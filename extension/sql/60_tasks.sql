@@ -50,35 +50,44 @@ CREATE FUNCTION @extschema@._jsonb_page(items jsonb[], next_cursor text) RETURNS
   AS 'MODULE_PATHNAME', 'tm_jsonb_page'
   LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
--- The JSON of one task row: get_task, create_task, update_task, webhooks,
--- subtask lists (and callers of 0.1.0).  PL/pgSQL, so that its small
+-- task_json(), and for create_task (created: true) without the planning
+-- counts' two queries: a task that did not exist before this statement
+-- has no subtasks and nothing blocking it (the rows that would point to it
+-- cannot have been written before it).  PL/pgSQL, so that its small
 -- lookups keep their plans and only the name the row needs is looked up;
--- the planning counts run under the caller's policies, so they count
--- visible tasks only.  Pages of tasks (list, search) get the same object
--- from one statement per page (_page_sql, 73_list.sql).
-CREATE FUNCTION @extschema@.task_json(t @extschema@.tasks) RETURNS jsonb
+-- the counts (_page_planning, 77_relations.sql) run under the caller's
+-- policies, so they count visible tasks only.
+CREATE FUNCTION @extschema@._task_json(t @extschema@.tasks, created boolean) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
   name text;
-  total bigint;
-  done bigint;
-  blockers bigint;
+  total bigint := 0;
+  done bigint := 0;
+  blockers bigint := 0;
 BEGIN
   IF t.assignee_user_id IS NOT NULL THEN
     SELECT u.display_name INTO name FROM @extschema@.users u WHERE u.id = t.assignee_user_id;
   ELSIF t.assignee_team_id IS NOT NULL THEN
     name := @extschema@._task_team_name(t.id, t.assignee_team_id);
   END IF;
-  SELECT count(*), count(*) FILTER (WHERE c.status = 'done') INTO total, done
-    FROM @extschema@.tasks c WHERE c.parent_id = t.id;
-  SELECT count(*) INTO blockers
-    FROM @extschema@.task_relations r JOIN @extschema@.tasks b ON b.id = r.task_id
-   WHERE r.other_id = t.id AND r.type = 'blocks' AND b.status NOT IN ('done', 'canceled');
+  IF NOT created THEN
+    SELECT coalesce(sum(p.subtasks_total), 0), coalesce(sum(p.subtasks_done), 0),
+           coalesce(sum(p.blocked_by_open), 0) INTO total, done, blockers
+      FROM @extschema@._page_planning(ARRAY[t.id]) p;
+  END IF;
   RETURN @extschema@._task_jsonb(t.id, t.title, t.description, t.status, t.priority, t.due_date,
     t.team_id, t.assignee_user_id, t.assignee_team_id, name, t.tags, t.creator_id, t.created_at,
     t.updated_at, t.started_at, t.completed_at, t.version, t.parent_id, t.recurrence,
     total, done, blockers);
 END
+$$;
+
+-- The JSON of one task row: get_task, update_task, webhooks, subtask lists
+-- (and callers of 0.1.0).  Pages of tasks (list, search) get the same
+-- object from one statement per page (_page_sql, 73_list.sql).
+CREATE FUNCTION @extschema@.task_json(t @extschema@.tasks) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT @extschema@._task_json(t, false)
 $$;
 
 CREATE FUNCTION @extschema@._enum_field(obj jsonb, field text, allowed text[]) RETURNS text
@@ -287,7 +296,7 @@ BEGIN
   VALUES (r.title, r.description, r.status, r.priority, r.due_date, r.team_id,
           r.assignee_user_id, r.assignee_team_id, r.tags, r.parent_id, r.recurrence)
   RETURNING * INTO r;
-  RETURN @extschema@.task_json(r);
+  RETURN @extschema@._task_json(r, true);
 END
 $$;
 

@@ -191,3 +191,18 @@ CREATE TRIGGER tasks_notify_unblocked AFTER UPDATE OF status ON @extschema@.task
   FOR EACH ROW WHEN (NEW.status IN ('done', 'canceled') AND OLD.status NOT IN ('done', 'canceled')
                      AND NOT @extschema@._restoring())
   EXECUTE FUNCTION @extschema@._tasks_notify_unblocked();
+
+-- The planning counts of a task object (subtasks {total, done},
+-- blocked_by_open), for a page of tasks at once: a row for each of ids that
+-- has a visible subtask or a visible open blocker (a task may come twice,
+-- once for each; the others have none).  C (extension/planning.c): a probe
+-- of tasks_parent_id_idx and task_relations_other_id_idx with the ids comes
+-- first, and only where it finds an entry does the count run, as the
+-- caller, under row-level security; most pages have nothing to count and
+-- pay one index probe each.  Used by task_json() and the page statements
+-- (_page_sql, 73_list.sql).
+CREATE FUNCTION @extschema@._page_planning(ids bigint[], OUT id bigint, OUT subtasks_total bigint,
+                                            OUT subtasks_done bigint, OUT blocked_by_open bigint)
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'tm_page_planning'
+  LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1;

@@ -4852,29 +4852,38 @@ CREATE FUNCTION @extschema@._task_jsonb(
 CREATE FUNCTION @extschema@._jsonb_page(items jsonb[], next_cursor text) RETURNS jsonb
   AS 'MODULE_PATHNAME', 'tm_jsonb_page'
   LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE OR REPLACE FUNCTION @extschema@.task_json(t @extschema@.tasks) RETURNS jsonb
+CREATE FUNCTION @extschema@._page_planning(ids bigint[], OUT id bigint, OUT subtasks_total bigint,
+                                            OUT subtasks_done bigint, OUT blocked_by_open bigint)
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'tm_page_planning'
+  LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1;
+CREATE FUNCTION @extschema@._task_json(t @extschema@.tasks, created boolean) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
   name text;
-  total bigint;
-  done bigint;
-  blockers bigint;
+  total bigint := 0;
+  done bigint := 0;
+  blockers bigint := 0;
 BEGIN
   IF t.assignee_user_id IS NOT NULL THEN
     SELECT u.display_name INTO name FROM @extschema@.users u WHERE u.id = t.assignee_user_id;
   ELSIF t.assignee_team_id IS NOT NULL THEN
     name := @extschema@._task_team_name(t.id, t.assignee_team_id);
   END IF;
-  SELECT count(*), count(*) FILTER (WHERE c.status = 'done') INTO total, done
-    FROM @extschema@.tasks c WHERE c.parent_id = t.id;
-  SELECT count(*) INTO blockers
-    FROM @extschema@.task_relations r JOIN @extschema@.tasks b ON b.id = r.task_id
-   WHERE r.other_id = t.id AND r.type = 'blocks' AND b.status NOT IN ('done', 'canceled');
+  IF NOT created THEN
+    SELECT coalesce(sum(p.subtasks_total), 0), coalesce(sum(p.subtasks_done), 0),
+           coalesce(sum(p.blocked_by_open), 0) INTO total, done, blockers
+      FROM @extschema@._page_planning(ARRAY[t.id]) p;
+  END IF;
   RETURN @extschema@._task_jsonb(t.id, t.title, t.description, t.status, t.priority, t.due_date,
     t.team_id, t.assignee_user_id, t.assignee_team_id, name, t.tags, t.creator_id, t.created_at,
     t.updated_at, t.started_at, t.completed_at, t.version, t.parent_id, t.recurrence,
     total, done, blockers);
 END
+$$;
+CREATE OR REPLACE FUNCTION @extschema@.task_json(t @extschema@.tasks) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT @extschema@._task_json(t, false)
 $$;
 DROP FUNCTION @extschema@._with_planning(jsonb[]);
 DROP FUNCTION @extschema@._task_planning_json(@extschema@.tasks);
@@ -5055,20 +5064,15 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
       'SELECT @extschema@._jsonb_page(array_agg(%3$s ORDER BY t.n) FILTER (WHERE t.n <= %2$s), '
       '  CASE WHEN max(t.n) > %2$s THEN @extschema@._cursor_make(%4$s) END) '
       'FROM t LEFT JOIN @extschema@.users u ON u.id = t.assignee_user_id '
-      'LEFT JOIN (SELECT c.parent_id, count(*) AS total, count(*) FILTER (WHERE c.status = ''done'') AS done '
-      '             FROM @extschema@.tasks c WHERE c.parent_id = ANY (ARRAY(SELECT t.id FROM t)) '
-      '            GROUP BY c.parent_id) s ON s.parent_id = t.id '
-      'LEFT JOIN (SELECT r.other_id, count(*) AS n '
-      '             FROM @extschema@.task_relations r JOIN @extschema@.tasks o ON o.id = r.task_id '
-      '            WHERE r.other_id = ANY (ARRAY(SELECT t.id FROM t)) AND r.type = ''blocks'' '
-      '              AND o.status NOT IN (''done'', ''canceled'') '
-      '            GROUP BY r.other_id) bl ON bl.other_id = t.id '
+      'LEFT JOIN (SELECT p.id, sum(p.subtasks_total)::bigint AS total, sum(p.subtasks_done)::bigint AS done, '
+      '                  sum(p.blocked_by_open)::bigint AS blocked '
+      '             FROM @extschema@._page_planning(ARRAY(SELECT t.id FROM t)) p GROUP BY p.id) pl ON pl.id = t.id '
       'CROSS JOIN LATERAL (SELECT @extschema@._task_jsonb(t.id, t.title, t.description, t.status, '
       '  t.priority, t.due_date, t.team_id, t.assignee_user_id, t.assignee_team_id, '
       '  CASE WHEN t.assignee_user_id IS NOT NULL THEN u.display_name '
       '       WHEN t.assignee_team_id IS NOT NULL THEN @extschema@._task_team_name(t.id, t.assignee_team_id) END, '
       '  t.tags, t.creator_id, t.created_at, t.updated_at, t.started_at, t.completed_at, t.version, '
-      '  t.parent_id, t.recurrence, s.total, s.done, bl.n) AS task) d',
+      '  t.parent_id, t.recurrence, pl.total, pl.done, pl.blocked) AS task) d',
       rows, n, item, next_cursor)
 $$;
 CREATE OR REPLACE FUNCTION @extschema@._list_sql(f jsonb, cur jsonb, n integer) RETURNS text
@@ -5402,7 +5406,7 @@ BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
            WHERE p.pronamespace = '@extschema@'::regnamespace
              AND p.proname IN ('_query_cached', '_task_team_name', '_task_jsonb', '_jsonb_page',
-                               '_page_columns', '_page_sql', '_visibility_keys', '_my_visibility_keys',
+                               '_page_columns', '_page_sql', '_task_json', '_page_planning', '_visibility_keys', '_my_visibility_keys',
                                '_keys_overlap', '_snippet', '_export_statement', '_export_csv_lines',
                                '_report_figures')
   LOOP
@@ -5543,6 +5547,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
            WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
            WHEN 'export_tasks_csv_lines' THEN l || '{include_comments}'::text[]
+           WHEN '_export_csv_lines' THEN l || '{include_comments}'::text[]  -- what the shim calls for it
            WHEN 'task_history' THEN '{limit,cursor}'
            WHEN 'notifications' THEN '{unread,cursor,limit,since}'
            WHEN 'report_summary' THEN '{team,from,to}'
@@ -5871,7 +5876,7 @@ BEGIN
   VALUES (r.title, r.description, r.status, r.priority, r.due_date, r.team_id,
           r.assignee_user_id, r.assignee_team_id, r.tags, r.parent_id, r.recurrence)
   RETURNING * INTO r;
-  RETURN @extschema@.task_json(r);
+  RETURN @extschema@._task_json(r, true);
 END
 $$;
 

@@ -6,7 +6,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(58);
+SELECT plan(62);
 
 SELECT pg_temp.wf_as('carol') IS NOT NULL AS signed_in \gset
 SELECT (taskmgmt.create_task('{"title": "carol secret"}') ->> 'id')::bigint AS secret \gset
@@ -23,6 +23,10 @@ SELECT is(:'c1j'::jsonb -> 'subtasks', '{"total": 0, "done": 0}', 'a task withou
 SELECT (taskmgmt.create_task(jsonb_build_object('title', 'child 2', 'parent_id', :p, 'status', 'done', 'team_id', :team)) ->> 'id')::bigint AS c2 \gset
 SELECT (taskmgmt.create_task(jsonb_build_object('title', 'ann only child', 'parent_id', :p)) ->> 'id')::bigint AS c3 \gset
 SELECT is(taskmgmt.get_task(:p) -> 'subtasks', '{"total": 3, "done": 1}', 'subtasks {total, done} in the task JSON');
+-- a page of tasks carries the same counts as each task's own JSON (the
+-- page statement counts for the whole page at once, _page_planning)
+SELECT is((SELECT e -> 'subtasks' FROM jsonb_array_elements(taskmgmt.list_tasks('{"limit": 100}') -> 'items') e
+            WHERE (e ->> 'id')::bigint = :p), '{"total": 3, "done": 1}', '... and in a list page');
 SELECT is((SELECT array_agg((e ->> 'id')::bigint ORDER BY o) FROM jsonb_array_elements(taskmgmt.task_subtasks(:p) -> 'items') WITH ORDINALITY x(e, o)),
           ARRAY[:c1, :c2, :c3]::bigint[], 'task_subtasks lists the children, oldest first');
 SELECT is(pg_temp.wf_err(format('SELECT taskmgmt.update_task(%s, ''{"parent_id": %s}'')', :p, :c1)),
@@ -65,6 +69,8 @@ SELECT is((taskmgmt.update_task(:m, '{"parent_id": null}') -> 'parent_id'), 'nul
 -- visibility through the subtasks doors: bob sees the team's tasks only
 SELECT pg_temp.wf_as('bob') IS NOT NULL AS signed_in \gset
 SELECT is(taskmgmt.get_task(:p) -> 'subtasks', '{"total": 2, "done": 1}', 'bob''s count leaves out the subtask he cannot see');
+SELECT is((SELECT e -> 'subtasks' FROM jsonb_array_elements(taskmgmt.list_tasks('{"limit": 100}') -> 'items') e
+            WHERE (e ->> 'id')::bigint = :p), '{"total": 2, "done": 1}', '... in his list pages too');
 SELECT is(jsonb_array_length(taskmgmt.task_subtasks(:p) -> 'items'), 2, '... and so does his list');
 SELECT is(pg_temp.wf_err(format('SELECT taskmgmt.task_subtasks(%s)', :c3)), 'P0002 task not found', 'subtasks of an invisible task: not found');
 SELECT is(pg_temp.wf_err(format('SELECT taskmgmt.delete_task(%s, true)', :p)),
@@ -113,6 +119,13 @@ SELECT is((SELECT jsonb_agg(e ->> 'type' ORDER BY e ->> 'type') FROM jsonb_array
           '["blocks", "duplicated_by"]', 'list_relations from A: blocks B, duplicated by D');
 SELECT is(taskmgmt.get_task(:b) ->> 'blocked_by_open', '1', 'blocked_by_open counts open blockers');
 SELECT is(taskmgmt.get_task(:a) ->> 'blocked_by_open', '0', '... zero for an unblocked task');
+SELECT is((SELECT jsonb_object_agg(e ->> 'id', e -> 'blocked_by_open')
+             FROM jsonb_array_elements(taskmgmt.list_tasks('{"limit": 100}') -> 'items') e
+            WHERE (e ->> 'id')::bigint IN (:a, :b)),
+          jsonb_build_object(:a::text, 0, :b::text, 1), 'a list page counts the open blockers of each task');
+SELECT is((SELECT e -> 'task' -> 'blocked_by_open'
+             FROM jsonb_array_elements(taskmgmt.search_tasks((SELECT title FROM taskmgmt.tasks WHERE id = :b)) -> 'items') e
+            WHERE (e -> 'task' ->> 'id')::bigint = :b), '1'::jsonb, '... and so does a search page');
 SELECT ok((SELECT bool_and(NOT (e ->> 'id')::bigint IN (:b, :c)) AND bool_or((e ->> 'id')::bigint = :a)
              FROM jsonb_array_elements(taskmgmt.list_tasks('{"ready": true, "limit": 100}') -> 'items') e),
           'ready=true: A, not the blocked B and C');
