@@ -38,6 +38,14 @@
 #include "utils/tuplestore.h"
 
 /* the counts of the page's tasks that have any: (id, total, done, blocked) */
+#define SUBTASKS_SQL \
+	"SELECT c.parent_id, count(*), count(*) FILTER (WHERE c.status = 'done'), 0::bigint " \
+	"FROM taskmgmt.tasks c WHERE c.parent_id = ANY ($1) GROUP BY c.parent_id"
+#define BLOCKERS_SQL \
+	"SELECT r.other_id, 0::bigint, 0::bigint, count(*) " \
+	"FROM taskmgmt.task_relations r JOIN taskmgmt.tasks o ON o.id = r.task_id " \
+	"WHERE r.other_id = ANY ($1) AND r.type = 'blocks' " \
+	"AND o.status NOT IN ('done', 'canceled') GROUP BY r.other_id"
 static SPIPlanPtr subtasks_plan;
 static SPIPlanPtr blockers_plan;
 
@@ -76,10 +84,13 @@ index_has_any(const char *table, const char *index, ArrayType *ids)
 	return found;
 }
 
-/* runs a count query over ids (as the caller) into the result store */
+/*
+ * Runs a count query over ids (as the caller): its rows go into the result
+ * store, or, without one, are added up into sums[3].
+ */
 static void
 add_counts(SPIPlanPtr *plan, const char *sql, ArrayType *ids, Tuplestorestate *store,
-		   TupleDesc desc)
+		   TupleDesc desc, int64 *sums)
 {
 	Oid			types[1] = {INT8ARRAYOID};
 	Datum		args[1] = {PointerGetDatum(ids)};
@@ -97,8 +108,30 @@ add_counts(SPIPlanPtr *plan, const char *sql, ArrayType *ids, Tuplestorestate *s
 
 		for (c = 0; c < 4; c++)
 			values[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
-		tuplestore_putvalues(store, desc, values, nulls);
+		if (store != NULL)
+			tuplestore_putvalues(store, desc, values, nulls);
+		else
+			for (c = 1; c < 4; c++)
+				sums[c - 1] += nulls[c] ? 0 : DatumGetInt64(values[c]);
 	}
+}
+
+/* the counts of ids (a non-empty bigint[]): into store, or added up in sums */
+static void
+count_into(ArrayType *ids, Tuplestorestate *store, TupleDesc desc, int64 *sums)
+{
+	bool		subtasks = index_has_any("tasks", "tasks_parent_id_idx", ids);
+	bool		blockers = index_has_any("task_relations", "task_relations_other_id_idx", ids);
+
+	if (!subtasks && !blockers)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (subtasks)
+		add_counts(&subtasks_plan, SUBTASKS_SQL, ids, store, desc, sums);
+	if (blockers)
+		add_counts(&blockers_plan, BLOCKERS_SQL, ids, store, desc, sums);
+	SPI_finish();
 }
 
 /*
@@ -114,8 +147,6 @@ tm_page_planning(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ArrayType  *ids;
-	bool		subtasks;
-	bool		blockers;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
@@ -126,25 +157,30 @@ tm_page_planning(PG_FUNCTION_ARGS)
 	if (ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids)) == 0)
 		PG_RETURN_NULL();
 
-	subtasks = index_has_any("tasks", "tasks_parent_id_idx", ids);
-	blockers = index_has_any("task_relations", "task_relations_other_id_idx", ids);
-	if (!subtasks && !blockers)
-		PG_RETURN_NULL();
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (subtasks)
-		add_counts(&subtasks_plan,
-				   "SELECT c.parent_id, count(*), count(*) FILTER (WHERE c.status = 'done'), 0::bigint "
-				   "FROM taskmgmt.tasks c WHERE c.parent_id = ANY ($1) GROUP BY c.parent_id",
-				   ids, rsinfo->setResult, rsinfo->setDesc);
-	if (blockers)
-		add_counts(&blockers_plan,
-				   "SELECT r.other_id, 0::bigint, 0::bigint, count(*) "
-				   "FROM taskmgmt.task_relations r JOIN taskmgmt.tasks o ON o.id = r.task_id "
-				   "WHERE r.other_id = ANY ($1) AND r.type = 'blocks' "
-				   "AND o.status NOT IN ('done', 'canceled') GROUP BY r.other_id",
-				   ids, rsinfo->setResult, rsinfo->setDesc);
-	SPI_finish();
+	count_into(ids, rsinfo->setResult, rsinfo->setDesc, NULL);
 	PG_RETURN_NULL();
+}
+
+/*
+ * taskmgmt._task_planning(id bigint) RETURNS bigint[]
+ *
+ * {subtasks total, subtasks done, blocked_by_open} of one task: task_json()
+ * calls it as a plain expression (no statement of its own, unlike a query
+ * of _page_planning).
+ */
+PG_FUNCTION_INFO_V1(tm_task_planning);
+Datum
+tm_task_planning(PG_FUNCTION_ARGS)
+{
+	int64		sums[3] = {0, 0, 0};
+	Datum		elems[3];
+	Datum		id = PG_GETARG_DATUM(0);
+	int			i;
+
+	count_into(construct_array(&id, 1, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE),
+			   NULL, NULL, sums);
+	for (i = 0; i < 3; i++)
+		elems[i] = Int64GetDatum(sums[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, 3, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+										  TYPALIGN_DOUBLE));
 }

@@ -55,15 +55,13 @@ CREATE FUNCTION @extschema@._jsonb_page(items jsonb[], next_cursor text) RETURNS
 -- has no subtasks and nothing blocking it (the rows that would point to it
 -- cannot have been written before it).  PL/pgSQL, so that its small
 -- lookups keep their plans and only the name the row needs is looked up;
--- the counts (_page_planning, 77_relations.sql) run under the caller's
+-- the counts (_task_planning, 77_relations.sql) run under the caller's
 -- policies, so they count visible tasks only.
 CREATE FUNCTION @extschema@._task_json(t @extschema@.tasks, created boolean) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
   name text;
-  total bigint := 0;
-  done bigint := 0;
-  blockers bigint := 0;
+  counts bigint[] := '{0,0,0}';
 BEGIN
   IF t.assignee_user_id IS NOT NULL THEN
     SELECT u.display_name INTO name FROM @extschema@.users u WHERE u.id = t.assignee_user_id;
@@ -71,14 +69,12 @@ BEGIN
     name := @extschema@._task_team_name(t.id, t.assignee_team_id);
   END IF;
   IF NOT created THEN
-    SELECT coalesce(sum(p.subtasks_total), 0), coalesce(sum(p.subtasks_done), 0),
-           coalesce(sum(p.blocked_by_open), 0) INTO total, done, blockers
-      FROM @extschema@._page_planning(ARRAY[t.id]) p;
+    counts := @extschema@._task_planning(t.id);
   END IF;
   RETURN @extschema@._task_jsonb(t.id, t.title, t.description, t.status, t.priority, t.due_date,
     t.team_id, t.assignee_user_id, t.assignee_team_id, name, t.tags, t.creator_id, t.created_at,
     t.updated_at, t.started_at, t.completed_at, t.version, t.parent_id, t.recurrence,
-    total, done, blockers);
+    counts[1], counts[2], counts[3]);
 END
 $$;
 

@@ -199,10 +199,17 @@ CREATE TRIGGER tasks_notify_unblocked AFTER UPDATE OF status ON @extschema@.task
 -- of tasks_parent_id_idx and task_relations_other_id_idx with the ids comes
 -- first, and only where it finds an entry does the count run, as the
 -- caller, under row-level security; most pages have nothing to count and
--- pay one index probe each.  Used by task_json() and the page statements
--- (_page_sql, 73_list.sql).
+-- pay one index probe each.  Used by the page statements (_page_sql,
+-- 73_list.sql).
 CREATE FUNCTION @extschema@._page_planning(ids bigint[], OUT id bigint, OUT subtasks_total bigint,
                                             OUT subtasks_done bigint, OUT blocked_by_open bigint)
   RETURNS SETOF record
   AS 'MODULE_PATHNAME', 'tm_page_planning'
   LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1;
+
+-- The same counts for one task, {subtasks total, subtasks done,
+-- blocked_by_open}: task_json() reads them with a plain expression, where a
+-- query of _page_planning would be a statement of its own.
+CREATE FUNCTION @extschema@._task_planning(id bigint) RETURNS bigint[]
+  AS 'MODULE_PATHNAME', 'tm_task_planning'
+  LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;

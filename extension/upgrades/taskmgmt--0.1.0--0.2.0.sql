@@ -4857,13 +4857,14 @@ CREATE FUNCTION @extschema@._page_planning(ids bigint[], OUT id bigint, OUT subt
   RETURNS SETOF record
   AS 'MODULE_PATHNAME', 'tm_page_planning'
   LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1;
+CREATE FUNCTION @extschema@._task_planning(id bigint) RETURNS bigint[]
+  AS 'MODULE_PATHNAME', 'tm_task_planning'
+  LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 CREATE FUNCTION @extschema@._task_json(t @extschema@.tasks, created boolean) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
   name text;
-  total bigint := 0;
-  done bigint := 0;
-  blockers bigint := 0;
+  counts bigint[] := '{0,0,0}';
 BEGIN
   IF t.assignee_user_id IS NOT NULL THEN
     SELECT u.display_name INTO name FROM @extschema@.users u WHERE u.id = t.assignee_user_id;
@@ -4871,14 +4872,12 @@ BEGIN
     name := @extschema@._task_team_name(t.id, t.assignee_team_id);
   END IF;
   IF NOT created THEN
-    SELECT coalesce(sum(p.subtasks_total), 0), coalesce(sum(p.subtasks_done), 0),
-           coalesce(sum(p.blocked_by_open), 0) INTO total, done, blockers
-      FROM @extschema@._page_planning(ARRAY[t.id]) p;
+    counts := @extschema@._task_planning(t.id);
   END IF;
   RETURN @extschema@._task_jsonb(t.id, t.title, t.description, t.status, t.priority, t.due_date,
     t.team_id, t.assignee_user_id, t.assignee_team_id, name, t.tags, t.creator_id, t.created_at,
     t.updated_at, t.started_at, t.completed_at, t.version, t.parent_id, t.recurrence,
-    total, done, blockers);
+    counts[1], counts[2], counts[3]);
 END
 $$;
 CREATE OR REPLACE FUNCTION @extschema@.task_json(t @extschema@.tasks) RETURNS jsonb
@@ -5063,13 +5062,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
       'WITH t AS MATERIALIZED (%1$s) '
       'SELECT @extschema@._jsonb_page(array_agg(%3$s ORDER BY t.n) FILTER (WHERE t.n <= %2$s), '
       '  CASE WHEN max(t.n) > %2$s THEN @extschema@._cursor_make(%4$s) END) '
-      'FROM t LEFT JOIN @extschema@.users u ON u.id = t.assignee_user_id '
+      'FROM t '
       'LEFT JOIN (SELECT p.id, sum(p.subtasks_total)::bigint AS total, sum(p.subtasks_done)::bigint AS done, '
       '                  sum(p.blocked_by_open)::bigint AS blocked '
       '             FROM @extschema@._page_planning(ARRAY(SELECT t.id FROM t)) p GROUP BY p.id) pl ON pl.id = t.id '
       'CROSS JOIN LATERAL (SELECT @extschema@._task_jsonb(t.id, t.title, t.description, t.status, '
       '  t.priority, t.due_date, t.team_id, t.assignee_user_id, t.assignee_team_id, '
-      '  CASE WHEN t.assignee_user_id IS NOT NULL THEN u.display_name '
+      '  CASE WHEN t.assignee_user_id IS NOT NULL '
+      '       THEN (SELECT u.display_name FROM @extschema@.users u WHERE u.id = t.assignee_user_id) '
       '       WHEN t.assignee_team_id IS NOT NULL THEN @extschema@._task_team_name(t.id, t.assignee_team_id) END, '
       '  t.tags, t.creator_id, t.created_at, t.updated_at, t.started_at, t.completed_at, t.version, '
       '  t.parent_id, t.recurrence, pl.total, pl.done, pl.blocked) AS task) d',
@@ -5406,7 +5406,7 @@ BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
            WHERE p.pronamespace = '@extschema@'::regnamespace
              AND p.proname IN ('_query_cached', '_task_team_name', '_task_jsonb', '_jsonb_page',
-                               '_page_columns', '_page_sql', '_task_json', '_page_planning', '_visibility_keys', '_my_visibility_keys',
+                               '_page_columns', '_page_sql', '_task_json', '_page_planning', '_task_planning', '_visibility_keys', '_my_visibility_keys',
                                '_keys_overlap', '_snippet', '_export_statement', '_export_csv_lines',
                                '_report_figures')
   LOOP
