@@ -6,7 +6,12 @@
 # traffic for SOAK_SECONDS: SOAK_WORKERS (4) HTTP clients create, update,
 # comment (with mentions), list, search, read history and notifications,
 # sign in now and then (one wrong password in ten), and SOAK_SOCKETS (40)
-# websockets stay connected and read their notifications.  Every 10 s it
+# websockets stay connected and read their notifications; the access tokens
+# are renewed every 5 minutes with the refresh tokens, as the web UI does
+# (a websocket closes when its token expires, and reconnects with the new
+# one and `since`).  SOAK_PG_CONF adds postgresql.conf lines (';' between
+# them).  The logs (shim, mailer, PostgreSQL) stay in .run/soak-logs/.
+# Every 10 s it
 # samples the resident memory (VmRSS) of the shim and the mailer.  It prints
 # the answers by status (no 5xx expected), the notifications and mails
 # delivered, and for each process the RSS at start and end and the slope of
@@ -31,14 +36,18 @@ make --no-print-directory -s install >/dev/null
 make --no-print-directory -s shim/taskmgmt-shim mailer/taskmgmt-mailer
 PORT=$(free_port)
 scripts/pgcluster.sh destroy "$CLUSTER" >/dev/null
-scripts/pgcluster.sh start "$CLUSTER" "$PORT" "taskmgmt.bcrypt_cost = 10" "max_connections = 100" >/dev/null
+# SOAK_PG_CONF: more postgresql.conf lines, separated by ';'
+IFS=';' read -r -a extra_conf <<<"${SOAK_PG_CONF:-}"
+scripts/pgcluster.sh start "$CLUSTER" "$PORT" "taskmgmt.bcrypt_cost = 10" "max_connections = 100" "${extra_conf[@]}" >/dev/null
 work=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  cp ".run/$CLUSTER/postgres.log" "$work/" 2>/dev/null || true
   scripts/pgcluster.sh destroy "$CLUSTER" >/dev/null
-  rm -rf "$work"
+  # the logs outlive the run, for a look after a failure
+  rm -rf "$root/.run/soak-logs"; mv "$work" "$root/.run/soak-logs"
 }
 trap cleanup EXIT
 
@@ -93,12 +102,17 @@ API = f"http://127.0.0.1:{hport}/api/v1"
 PW = "soak password 12345"
 end = time.monotonic() + seconds
 statuses = collections.Counter()
+failures = {}             # status -> the body of one failed create
 lock = threading.Lock()
 
 def rss_kb(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS"):
-            return int(line.split()[1])
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    raise SystemExit(f"soak: process {pid} is gone (see .run/soak-logs/)")
 
 def register(name):
     email = f"{name}-{uuid.uuid4().hex[:8]}@soak.test"
@@ -108,16 +122,16 @@ def register(name):
     for _ in range(50):
         t = requests.post(API + "/auth/token", json={"username": email, "password": PW})
         if t.status_code == 200:
-            return uid, email, t.json()["access_token"]
+            return [uid, email, t.json()["access_token"], t.json()["refresh_token"]]
         time.sleep(0.2)
     raise SystemExit("cannot sign in: " + t.text)
 
 people = [register(f"soak{i}") for i in range(max(workers, 4))]
-lead_id, lead_email, lead_token = register("soaklead")
+lead_id, lead_email, lead_token, _ = register("soaklead")
 lh = {"Authorization": "Bearer " + lead_token}
 team = requests.post(API + "/teams", headers=lh, json={"name": "soak"}).json()
-for uid, _, _ in people:
-    requests.post(API + f"/teams/{team['id']}/members", headers=lh, json={"user_id": uid})
+for uid, *_ in people:
+    requests.post(API + f"/teams/{team['id']}/members", headers=lh, json={"user_id": uid, "role": "lead"})  # leads may assign to members
 
 def count(r):
     with lock:
@@ -125,17 +139,24 @@ def count(r):
     return r
 
 def worker(i):
-    uid, email, token = people[i % len(people)]
+    me = people[i % len(people)]
+    uid, email = me[0], me[1]
     other = people[(i + 1) % len(people)]
-    h = {"Authorization": "Bearer " + token}
     s = requests.Session()
     n = 0
     while time.monotonic() < end:
         n += 1
+        h = {"Authorization": "Bearer " + me[2]}   # refresher() renews it
         try:
-            t = count(s.post(API + "/tasks", headers={**h, "Idempotency-Key": uuid.uuid4().hex},
+            r = count(s.post(API + "/tasks", headers={**h, "Idempotency-Key": uuid.uuid4().hex},
                              json={"title": f"soak {i}-{n}", "team_id": team["id"], "tags": ["soak"],
-                                   "assignee": {"type": "user", "id": other[0]}})).json()
+                                   "assignee": {"type": "user", "id": other[0]}}))
+            if r.status_code != 201:
+                with lock:
+                    failures[r.status_code] = r.text[:300]
+                time.sleep(0.5)
+                continue
+            t = r.json()
             count(s.patch(API + f"/tasks/{t['id']}", headers={**h, "If-Match": f'"{t["version"]}"'},
                           json={"status": random.choice(["in_progress", "done"]), "priority": "high"}))
             count(s.post(API + f"/tasks/{t['id']}/comments", headers=h,
@@ -157,13 +178,13 @@ def worker(i):
 received = collections.Counter()
 
 async def ws_client(k):
-    uid, _, token = people[k % len(people)]
+    person = people[k % len(people)]
     last = 0
     url = f"ws://127.0.0.1:{hport}/api/v1/notifications/ws"
     while time.monotonic() < end:
         try:
             async with websockets.connect(url, ping_interval=None) as ws:
-                await ws.send(json.dumps({"access_token": token, "since": last}))
+                await ws.send(json.dumps({"access_token": person[2], "since": last}))
                 while time.monotonic() < end:
                     try:
                         m = json.loads(await asyncio.wait_for(ws.recv(), 1))
@@ -186,7 +207,17 @@ def sampler():
         samples["mailer"].append((t, rss_kb(mailer_pid)))
         time.sleep(10)
 
-threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)] + [threading.Thread(target=sampler)]
+def refresher():
+    """Renews the access tokens (15 min by default) with the refresh tokens, as the web UI does."""
+    while time.monotonic() < end - 300:
+        time.sleep(300)
+        for p in people:
+            r = count(requests.post(API + "/auth/refresh", json={"refresh_token": p[3]}))
+            if r.status_code == 200:
+                p[2], p[3] = r.json()["access_token"], r.json()["refresh_token"]
+
+threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)] + [
+    threading.Thread(target=sampler), threading.Thread(target=refresher, daemon=True)]
 for t in threads:
     t.start()
 
@@ -209,6 +240,8 @@ def slope(points):
 five = sum(v for k, v in statuses.items() if isinstance(k, int) and k >= 500)
 print("answers by status:", dict(sorted(statuses.items(), key=lambda kv: str(kv[0]))))
 print(f"5xx: {five}")
+for code, body in sorted(failures.items()):
+    print(f"a failed create ({code}): {body}")
 print(f"notifications received on websockets: {sum(received.values())}")
 for name, pts in samples.items():
     print(f"{name} RSS: {pts[0][1] / 1024:.1f} MB at start, {max(p[1] for p in pts) / 1024:.1f} MB max, "

@@ -16,8 +16,13 @@
  *	  unary := ("-" | "NOT") unary | "(" or ")" | term
  *	  term	:= word | quoted | field op value
  *	  op	:= ":" | "=" | "<" | "<=" | ">" | ">="
- * A syntax error is TM400 naming the character position (1-based) and what
- * was expected; psql shows it under the filter (internal query/position).
+ * A syntax error is TM400 (COLUMN filter) naming the character position
+ * (from 1) and what was expected, each in a field of its own as well as in
+ * the message: the position is the error's internal position with the
+ * filter text as its internal query (psql prints the filter with a marker
+ * under it), and DETAIL is "Expected <what>.".  The HTTP shim turns these
+ * into errors[0].position and errors[0].expected (shim/errors.c), so the
+ * two doors report the same numbers.
  */
 #ifdef FL_STANDALONE
 #include "filter_lang_fuzz.h"	/* the fuzzer's stand-ins for the backend */
@@ -58,18 +63,30 @@ typedef struct FlState
 	bool		top_or;			/* an OR outside every parenthesis */
 } FlState;
 
+/* the fuzzer checks every error's position and text (filter_lang_fuzz.h) */
+#ifndef FL_ERROR_SEEN
+#define FL_ERROR_SEEN(position, expected) ((void) 0)
+#endif
+
 static void fl_error(FlState *st, int at, const char *expected) pg_attribute_noreturn();
 
+/*
+ * at: the byte offset where the error is; reported as a character position
+ * from 1 (one past the last character at the end of the text).  expected is
+ * one of this file's phrases, never the user's text.
+ */
 static void
 fl_error(FlState *st, int at, const char *expected)
 {
 	int			chars = pg_mbstrlen_with_len(st->src, at) + 1;
 
+	FL_ERROR_SEEN(chars, expected);
 	ereport(ERROR,
 			(errcode(ERRCODE_TM_BAD_REQUEST),
 			 errmsg("filter: expected %s at position %d", expected, chars),
 			 errdetail("Expected %s.", expected),
 			 err_generic_string(PG_DIAG_COLUMN_NAME, "filter"),
+			 tm_errclient(),
 			 internalerrposition(chars),
 			 internalerrquery(st->src)));
 }
@@ -251,6 +268,9 @@ in_list(const char *v, const char *const *list)
 
 static const char *const statuses[] = {"todo", "in_progress", "done", "canceled", NULL};
 static const char *const priorities[] = {"none", "low", "medium", "high", "urgent", NULL};
+#define EXPECTED_FIELD "a field (status, priority, assignee, team, tag, due, created, updated, text, is, has, changed, was)"
+static const char *const fields[] = {"status", "priority", "assignee", "team", "tag", "due", "created",
+"updated", "text", "is", "has", "changed", "was", NULL};
 
 /* field op value, the field already read (at: where it started). */
 static void
@@ -262,6 +282,10 @@ field_term(FlState *st, const char *field, int at)
 	bool		quoted;
 	int			vat;
 	bool		cmp;
+
+	/* an unknown field first: later messages name the field */
+	if (!in_list(field, fields))
+		fl_error(st, at, EXPECTED_FIELD);
 
 	/* the operator */
 	op[0] = st->src[st->pos++];
@@ -411,7 +435,7 @@ field_term(FlState *st, const char *field, int at)
 		}
 	}
 	else
-		fl_error(st, at, "a field (status, priority, assignee, team, tag, due, created, updated, text, is, has, changed, was)");
+		fl_error(st, at, EXPECTED_FIELD);	/* a field of fields[] without a branch */
 }
 
 static void parse_or(FlState *st);

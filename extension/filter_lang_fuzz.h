@@ -22,6 +22,12 @@
 extern jmp_buf fl_fuzz_jmp;
 extern void *fl_fuzz_alloc(size_t n);
 
+/* the last error's position and expected text, for the target to check */
+extern int	fl_fuzz_error_position;
+extern const char *fl_fuzz_error_expected;
+#define FL_ERROR_SEEN(position, expected) \
+	(fl_fuzz_error_position = (position), fl_fuzz_error_expected = (expected))
+
 #define palloc(n) fl_fuzz_alloc(n)
 static inline void *
 repalloc(void *p, size_t n)

@@ -7,12 +7,17 @@
  * parentheses and quotes, reference only parameters it produced, and contain
  * none of the input's characters outside fixed fragments: every single quote
  * in it belongs to a fixed literal, so a value can never end a string.
+ * An error names a character position within the text (1 to one past its
+ * last character) and what was expected in a short printable phrase of the
+ * parser's own (the DETAIL "Expected <what>." the HTTP shim reports).
  */
 #include "filter_lang_fuzz.h"
 
 #include <stdint.h>
 
 jmp_buf		fl_fuzz_jmp;
+int			fl_fuzz_error_position;
+const char *fl_fuzz_error_expected;
 static void **blocks;
 static size_t nblocks,
 			capblocks;
@@ -91,6 +96,24 @@ check_sql(const char *sql, int nparams)
 		abort();
 }
 
+static void
+check_error(const char *src)
+{
+	const char *e = fl_fuzz_error_expected;
+	int			chars = 0;
+
+	for (const char *p = src; *p; p++)
+		if (((unsigned char) *p & 0xC0) != 0x80)
+			chars++;
+	if (fl_fuzz_error_position < 1 || fl_fuzz_error_position > chars + 1)
+		abort();
+	if (e == NULL || e[0] == '\0' || strlen(e) > 200)
+		abort();
+	for (; *e; e++)
+		if (*e < 0x20 || *e > 0x7e)
+			abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -101,12 +124,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memcpy(src, data, size);
 	src[size] = '\0';
+	fl_fuzz_error_position = 0;
+	fl_fuzz_error_expected = NULL;
 	if (setjmp(fl_fuzz_jmp) == 0)
 	{
 		char	   *sql = tm_filter_compile_text(src, &params, &nparams, &narrows);
 
 		check_sql(sql, nparams);
 	}
+	else
+		check_error(src);
 	free_all();
 	free(src);
 	return 0;

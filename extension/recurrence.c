@@ -7,7 +7,10 @@
  * occurrence is the first one after the current due date.  Expanding from
  * DTSTART, rather than from the current occurrence, is what makes COUNT and
  * UNTIL end the series where RFC 5545 says.  "Today" for a task without a
- * due date is taken in the user's time zone by the SQL caller.
+ * due date is taken in the user's time zone by the SQL caller, which also
+ * passes that zone for UNTIL: an UNTIL with a time in UTC (…T235959Z, as
+ * calendar apps write it) ends the series on the user's date of that
+ * instant, a floating one on its own date.
  *
  * libical reports errors through icalerrno and, by default, abort()s on
  * them ("errors are fatal"), which would take the backend down: every entry
@@ -22,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/timestamp.h"
 #include "datatype/timestamp.h"
 
 PG_FUNCTION_INFO_V1(tm_rrule_check);
@@ -120,6 +124,50 @@ ical_to_date(struct icaltimetype t)
 	return date2j(t.year, t.month, t.day) - POSTGRES_EPOCH_JDATE;
 }
 
+/*
+ * An UNTIL with a time becomes the date it falls on in time zone tz (UTC
+ * times) or its own date (floating times): occurrences are dates, and
+ * libical would compare them with the UTC instant as midnight UTC.
+ */
+static void
+until_to_local_date(struct icaltimetype *until, text *tz)
+{
+	DateADT		local;
+	int			y,
+				m,
+				d;
+
+	if (icaltime_is_null_time(*until) || until->is_date)
+		return;
+	local = ical_to_date(*until);
+	if (icaltime_is_utc(*until))
+	{
+		struct pg_tm tm = {0};
+		Timestamp	utc;
+		Timestamp	wall;
+
+		tm.tm_year = until->year;
+		tm.tm_mon = until->month;
+		tm.tm_mday = until->day;
+		tm.tm_hour = until->hour;
+		tm.tm_min = until->minute;
+		tm.tm_sec = until->second;
+		if (tm2timestamp(&tm, 0, NULL, &utc) != 0)
+			ereport(ERROR, (errcode(ERRCODE_TM_VALIDATION),
+							errmsg("recurrence has an UNTIL out of range"),
+							err_generic_string(PG_DIAG_COLUMN_NAME, "recurrence")));
+		wall = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone, PointerGetDatum(tz),
+													 TimestampTzGetDatum((TimestampTz) utc)));
+		local = DatumGetDateADT(DirectFunctionCall1(timestamp_date, TimestampGetDatum(wall)));
+	}
+	j2date(local + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	*until = icaltime_null_time();
+	until->year = y;
+	until->month = m;
+	until->day = d;
+	until->is_date = 1;
+}
+
 /* _rrule_check(rule text) → text: NULL when valid, else the reason. */
 Datum
 tm_rrule_check(PG_FUNCTION_ARGS)
@@ -134,10 +182,11 @@ tm_rrule_check(PG_FUNCTION_ARGS)
 }
 
 /*
- * _rrule_next(rule text, dtstart date, after date) → date: the first
- * occurrence of the series started at dtstart that falls after `after`;
- * NULL when the series has ended (COUNT, UNTIL) or none is found.
- * dtstart itself is the first occurrence (RFC 5545).
+ * _rrule_next(rule text, dtstart date, after date, tz text) → date: the
+ * first occurrence of the series started at dtstart that falls after
+ * `after`; NULL when the series has ended (COUNT, UNTIL) or none is found.
+ * dtstart itself is the first occurrence (RFC 5545); tz is the user's time
+ * zone, for an UNTIL with a time.
  */
 Datum
 tm_rrule_next(PG_FUNCTION_ARGS)
@@ -162,6 +211,8 @@ tm_rrule_next(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_TM_VALIDATION),
 						errmsg("recurrence %s", reason),
 						err_generic_string(PG_DIAG_COLUMN_NAME, "recurrence")));
+	/* a catalog of the three-argument version (before tz) calls it too */
+	until_to_local_date(&r.until, PG_NARGS() > 3 ? PG_GETARG_TEXT_PP(3) : cstring_to_text("UTC"));
 	j2date(start + POSTGRES_EPOCH_JDATE, &y, &m, &d);
 	if (y < 1900 || y > 9000)
 		ereport(ERROR, (errcode(ERRCODE_TM_VALIDATION),

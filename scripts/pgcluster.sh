@@ -63,7 +63,12 @@ case "$cmd" in
     for d in /usr/lib/postgresql/15 /usr/share/postgresql/15 /usr/include/postgresql; do
       [ -d "$d" ] || { echo "pgcluster: $d is missing (scripts/deps.sh installs it)" >&2; exit 1; }
       mkdir -p "$dir$(dirname "$d")"
-      cp -a -u "$d" "$dir$(dirname "$d")/"
+      # --remove-destination: a newer file replaces the old one's name, never its
+      # contents, so a server running from this copy keeps the library it mapped
+      # (writing into it in place crashed such a server's backends).  The
+      # machine's taskmgmt files may come along (make run installs there):
+      # `make install` replaces them with this checkout's right after.
+      cp -a -u --remove-destination "$d" "$dir$(dirname "$d")/"
     done
     echo "$dir/usr/lib/postgresql/15/bin/pg_config"
     ;;

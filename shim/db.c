@@ -49,6 +49,8 @@ typedef struct db_conn
 	h2o_linklist_t inflight;		/* db_query, oldest first */
 	int			n_inflight;
 	int			streaming;			/* a single-row query is in flight */
+	int			read_only;			/* got 25006: reconnect once drained */
+	int			renewing;			/* reconnecting after read_only */
 } db_conn;
 
 static struct
@@ -57,6 +59,7 @@ static struct
 	db_conn    *conns;
 	int			n;
 	int			up;
+	int			renewing;			/* connections reconnecting on purpose */
 	int			busy;				/* requests in flight */
 	h2o_linklist_t waiting;
 	int			n_waiting;
@@ -117,6 +120,11 @@ conn_failed(db_conn *c)
 		log_msg("database connection lost: %s", PQerrorMessage(c->pc.pg));
 	}
 	c->up = 0;
+	if (c->renewing)
+	{
+		c->renewing = 0;
+		pool.renewing--;
+	}
 	pgc_retry(&c->pc);
 	/* what was in flight fails; it is not replayed */
 	while ((q = head_of(c)) != NULL)
@@ -129,7 +137,7 @@ conn_failed(db_conn *c)
 	}
 	c->streaming = 0;
 	/* nobody can serve the queue any more: fail it now rather than hang */
-	if (pool.up == 0)
+	if (pool.up == 0 && pool.renewing == 0)
 	{
 		while (!h2o_linklist_is_empty(&pool.waiting))
 		{
@@ -197,6 +205,12 @@ conn_ready(pg_conn *pc)
 	}
 	/* behind a pooler nothing is prepared, so every statement is ready */
 	memset(c->prepared, cfg.pooler_transaction ? P_YES : P_NO, (size_t) n_routes);
+	c->read_only = 0;
+	if (c->renewing)
+	{
+		c->renewing = 0;
+		pool.renewing--;
+	}
 	c->up = 1;
 	pool.up++;
 	pgw_attach(&pc->w, pool.loop, pc->pg, on_db_read);
@@ -249,11 +263,44 @@ conn_send(db_conn *c, db_query *q)
 		pgw_want_write(&c->pc.w, on_db_write);
 }
 
+/*
+ * 25006 on a write: the server is (now) a standby, e.g. a primary demoted
+ * by a failover.  The request gets 503 with Retry-After, and the connection
+ * takes no new work and is reconnected at once when drained, so that a
+ * multi-host URL with target_session_attrs=read-write finds the new primary
+ * (requests wait for it meanwhile rather than being refused).
+ */
+static int
+is_read_only_error(const PGresult *res)
+{
+	const char *state;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_FATAL_ERROR)
+		return 0;
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	return state != NULL && strcmp(state, "25006") == 0;
+}
+
+static void
+conn_recycle(db_conn *c)
+{
+	c->read_only = 0;
+	c->up = 0;
+	pool.up--;
+	c->renewing = 1;
+	pool.renewing++;
+	log_msg("database connection is read-only (a standby?): reconnecting");
+	pgc_reconnect(&c->pc);
+}
+
 static void
 conn_finish_head(db_conn *c)
 {
 	db_query   *q = head_of(c);
 	PGresult   *final = q->_final;
+
+	if (is_read_only_error(final))
+		c->read_only = 1;
 
 	h2o_linklist_unlink(&q->_link);
 	c->n_inflight--;
@@ -342,6 +389,12 @@ conn_process(db_conn *c)
 				{
 					PQclear(res);
 					conn_finish_head(c);
+					if (c->read_only && c->n_inflight == 0)
+					{
+						conn_recycle(c);
+						dispatch();
+						return;
+					}
 					/* the next request's results follow on the same connection */
 					if ((q = head_of(c)) != NULL && q->_ph == PH_QUERY && q->single_row)
 						PQsetSingleRowMode(c->pc.pg);
@@ -370,7 +423,7 @@ pick_conn(db_query *q)
 	{
 		db_conn    *c = &pool.conns[i];
 
-		if (!c->up)
+		if (!c->up || c->read_only)
 			continue;
 		if (c->n_inflight == 0)
 			return c;
@@ -453,7 +506,8 @@ db_submit(db_query *q)
 {
 	db_conn    *c;
 
-	if (pool.up == 0 || pool.n_waiting >= cfg.queue_max)
+	/* a connection being renewed comes back at once: wait for it */
+	if ((pool.up == 0 && pool.renewing == 0) || pool.n_waiting >= cfg.queue_max)
 	{
 		query_free(q);
 		return -1;

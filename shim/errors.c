@@ -75,6 +75,8 @@ static const rule rules[] = {
 	{"53", 503, "unavailable", "the database is busy or unavailable", 1},
 	{"40001", 503, "unavailable", "the database is busy or unavailable", 1},
 	{"40P01", 503, "unavailable", "the database is busy or unavailable", 1},
+	/* a write on a standby (a demoted primary): db.c reconnects */
+	{"25006", 503, "unavailable", "the database is busy or unavailable", 1},
 	{"25P03", 503, "unavailable", "the database is busy or unavailable", 1},
 };
 
@@ -159,14 +161,49 @@ error_for_client(const pg_error *e)
 		e->table == NULL && e->datatype == NULL;
 }
 
+/*
+ * A syntax error in a text the client sent (the filter language, TM400)
+ * says where and what was expected: its INTERNAL_POSITION is the character
+ * position in that text (from 1; the text is the INTERNAL_QUERY, which psql
+ * prints with a marker) and its DETAIL is "Expected <what>." (doc/sql-api.md,
+ * "The filter language").  Both or neither: a DETAIL "Expected ..." alone
+ * (TM412's "Expected version 3, ...") is no syntax error.  Only for a shown
+ * error with a field; the position is a plain number, so nothing but digits
+ * of it reaches the client.
+ */
+static void
+syntax_error_at(const pg_error *e, problem *p)
+{
+	static const char prefix[] = "Expected ";
+	long		pos = 0;
+	size_t		n;
+	const char *c;
+
+	if (p->field == NULL || e->position == NULL || e->detail == NULL || e->position[0] == '\0')
+		return;
+	for (c = e->position; *c; c++)
+	{
+		if (*c < '0' || *c > '9' || pos > 100000000)
+			return;
+		pos = pos * 10 + (*c - '0');
+	}
+	n = strlen(e->detail);
+	if (pos < 1 || strncmp(e->detail, prefix, sizeof(prefix) - 1) != 0 ||
+		n <= sizeof(prefix) || e->detail[n - 1] != '.')
+		return;
+	p->position = (int) pos;
+	p->expected = e->detail + sizeof(prefix) - 1;
+	p->expected_len = (int) (n - sizeof(prefix));
+}
+
 problem
 problem_of(const pg_error *e)
 {
 	rule		r = rule_for(e->sqlstate);
 	int			shown = error_for_client(e) && e->message != NULL &&
 		r.status != 500 && r.status != 501;
-	problem		p = {r.status, r.code, shown ? e->message : r.generic, NULL, r.retry_after,
-	r.status >= 500};
+	problem		p = {r.status, r.code, shown ? e->message : r.generic, NULL, 0, NULL, 0,
+	r.retry_after, r.status >= 500};
 	int			n;
 
 	/* DETAIL: "Try again in N seconds." */
@@ -174,5 +211,6 @@ problem_of(const pg_error *e)
 		p.retry_after = n;
 	if ((r.status == 422 || r.status == 400) && shown && e->column && *e->column)
 		p.field = e->column;
+	syntax_error_at(e, &p);
 	return p;
 }

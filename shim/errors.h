@@ -21,6 +21,8 @@ typedef struct pg_error
 	const char *schema;			/* SCHEMA_NAME */
 	const char *table;			/* TABLE_NAME */
 	const char *datatype;		/* DATATYPE_NAME */
+	const char *position;		/* INTERNAL_POSITION: where in a text the client
+								 * sent (the filter language) it went wrong */
 } pg_error;
 
 typedef struct problem
@@ -29,6 +31,9 @@ typedef struct problem
 	const char *code;
 	const char *detail;			/* the error's message, or a fixed text */
 	const char *field;			/* errors[0].field, or NULL */
+	int			position;		/* errors[0].position (characters, from 1), or 0 */
+	const char *expected;		/* errors[0].expected: expected_len bytes of */
+	int			expected_len;	/* the error's DETAIL, or NULL */
 	int			retry_after;	/* seconds; 0: no Retry-After */
 	int			log;			/* a server-side problem: log the error */
 } problem;

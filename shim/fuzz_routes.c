@@ -4,9 +4,9 @@
  * Input: "<method> <path>[?query]\n<form body>".  Checks that matching
  * never reads out of bounds and that every filter built is well-formed
  * JSON text (balanced, valid UTF-8) with ids made of digits only.  The same
- * bytes, read as the fields of an error, must map to a known status, and a
- * message not marked for clients must never be shown.
- * JSON text (balanced, valid UTF-8) with ids made of digits only.
+ * bytes, read as the fields of an error, must map to a known status, a
+ * message not marked for clients must never be shown, and a syntax error's
+ * position and expected text come together, from the error's own fields.
  * The same bytes, read as a raw request head, go through the framing check
  * (framing.c), which must not depend on the case of field names and values.
  */
@@ -101,13 +101,14 @@ tm_number(const char *s)
 
 /*
  * The input split at '\n' into SQLSTATE, message, detail, column, schema,
- * table and type ("-" or a missing line: the field is absent).
+ * table, type and internal position ("-" or a missing line: the field is
+ * absent).
  */
 static void
 check_error(const uint8_t *data, size_t size)
 {
 	char		buf[600];
-	const char *f[7] = {NULL};
+	const char *f[8] = {NULL};
 	char	   *s = buf;
 	size_t		n = size < sizeof(buf) - 1 ? size : sizeof(buf) - 1;
 	pg_error	e;
@@ -116,7 +117,7 @@ check_error(const uint8_t *data, size_t size)
 
 	memcpy(buf, data, n);
 	buf[n] = '\0';
-	for (int i = 0; i < 7 && s; i++)
+	for (int i = 0; i < 8 && s; i++)
 	{
 		f[i] = s;
 		if ((s = strchr(s, '\n')) != NULL)
@@ -124,7 +125,7 @@ check_error(const uint8_t *data, size_t size)
 		if (strcmp(f[i], "-") == 0)
 			f[i] = NULL;
 	}
-	e = (pg_error) {f[0], f[1], f[2], f[3], f[4], f[5], f[6]};
+	e = (pg_error) {f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]};
 	p = problem_of(&e);
 	if (p.status < 400 || p.status > 599 || !known_status(p.status) || p.detail == NULL ||
 		p.code == NULL || p.code[0] == '\0' || p.retry_after < 0)
@@ -141,6 +142,17 @@ check_error(const uint8_t *data, size_t size)
 		error_for_client(&e))
 		abort();
 	if (p.field && (p.field != e.column || p.detail != e.message))
+		abort();
+	/*
+	 * a syntax error's position and expected text: both or neither, only on
+	 * a shown error with a field, the position a positive number, what was
+	 * expected a non-empty part of the DETAIL
+	 */
+	if ((p.position > 0) != (p.expected != NULL) || p.position < 0)
+		abort();
+	if (p.expected && (p.field == NULL || e.detail == NULL || p.expected_len <= 0 ||
+					   p.expected < e.detail ||
+					   p.expected + p.expected_len > e.detail + strlen(e.detail)))
 		abort();
 	/* TMnnn is status nnn, for every error status the shim knows */
 	tm = tm_number(e.sqlstate);

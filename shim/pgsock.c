@@ -164,14 +164,28 @@ pgc_start(pg_conn *c, h2o_loop_t *loop, const char *const *keywords, const char 
 	pgc_connect(c);
 }
 
-void
-pgc_retry(pg_conn *c)
+static void
+pgc_close(pg_conn *c)
 {
 	pgw_detach(&c->w);
 	if (c->pg)
 		PQfinish(c->pg);
 	c->pg = NULL;
 	c->connecting = 0;
+}
+
+void
+pgc_retry(pg_conn *c)
+{
+	pgc_close(c);
 	if (!h2o_timeout_is_linked(&c->retry))
 		h2o_timeout_link(c->loop, &retry_timeout, &c->retry);
+}
+
+/* Closes the connection and opens a new one now, without the retry delay. */
+void
+pgc_reconnect(pg_conn *c)
+{
+	pgc_close(c);
+	pgc_connect(c);
 }

@@ -228,10 +228,15 @@ route_is_dav(h2o_req_t *req)
 	return ri && ri->route >= 0 && (routes[ri->route].flags & RF_DAV);
 }
 
-void
-send_problem(h2o_req_t *req, int status, const char *code, const char *detail,
-			 const char *field, int retry_after)
+/* The problem+json body of p, with errors[0] when it names a field. */
+static void
+send_problem_of(h2o_req_t *req, const problem *p)
 {
+	int			status = p->status;
+	const char *code = p->code;
+	const char *detail = p->detail;
+	const char *field = p->field;
+	int			retry_after = p->retry_after;
 	strbuf		b;
 	char		num[16];
 
@@ -255,6 +260,12 @@ send_problem(h2o_req_t *req, int status, const char *code, const char *detail,
 		sb_json_string(&b, field, fl);
 		sb_puts(&b, ",\"message\":");
 		sb_json_string(&b, m, strlen(m));
+		/* a syntax error: where (characters from 1) and what was expected */
+		if (p->position > 0 && p->expected)
+		{
+			sb_printf(&b, ",\"position\":%d,\"expected\":", p->position);
+			sb_json_string(&b, p->expected, (size_t) p->expected_len);
+		}
 		sb_puts(&b, "}]");
 	}
 	sb_puts(&b, "}");
@@ -275,6 +286,15 @@ send_problem(h2o_req_t *req, int status, const char *code, const char *detail,
 				   H2O_STRLIT("application/problem+json"), 1);
 	send_json(req, status, b.data, b.len);
 	sb_free(&b);
+}
+
+void
+send_problem(h2o_req_t *req, int status, const char *code, const char *detail,
+			 const char *field, int retry_after)
+{
+	problem		p = {status, code, detail, field, 0, NULL, 0, retry_after, 0};
+
+	send_problem_of(req, &p);
 }
 
 /* OPTIONS on a route: the CORS preflight, with headers for allowed origins only. */
@@ -326,9 +346,10 @@ send_db_error(h2o_req_t *req, const PGresult *res)
 	e.schema = PQresultErrorField(res, PG_DIAG_SCHEMA_NAME);
 	e.table = PQresultErrorField(res, PG_DIAG_TABLE_NAME);
 	e.datatype = PQresultErrorField(res, PG_DIAG_DATATYPE_NAME);
+	e.position = PQresultErrorField(res, PG_DIAG_INTERNAL_POSITION);
 	p = problem_of(&e);
 	if (p.log)
 		log_msg("request %s: database error %s: %s", request_id(req),
 				e.sqlstate ? e.sqlstate : "-", e.message ? e.message : "-");
-	send_problem(req, p.status, p.code, p.detail, p.field, p.retry_after);
+	send_problem_of(req, &p);
 }

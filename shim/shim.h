@@ -145,6 +145,8 @@ void		pgc_start(pg_conn *c, h2o_loop_t *loop, const char *const *keywords,
 					  void (*on_failed) (pg_conn *c));
 /* closes the connection and connects again after 250 ms */
 void		pgc_retry(pg_conn *c);
+/* closes the connection and connects again now */
+void		pgc_reconnect(pg_conn *c);
 
 /* ---- responses (response.c): request id, common headers, accounting ---- */
 void		response_init(void);

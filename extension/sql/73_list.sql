@@ -355,14 +355,17 @@ BEGIN
   -- and filtering by the policy.  Not for admins (who see everything), and
   -- not when an assignee (user or team) or team filter already narrows the
   -- scan through its own index.
-  -- With search words, the same rule as one condition on the visibility
-  -- keys, which the search index holds next to the words (see 74_search.sql).
+  -- With search words (q, or a text: term of the filter language, which
+  -- compiles to a match on t.search_vector), the same rule as one condition
+  -- on the visibility keys, which the search index holds next to the words
+  -- (see 74_search.sql).
   IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team'
      AND NOT coalesce((f ->> 'filter_narrows')::boolean, false)  -- the filter language (#14)
      AND NOT @extschema@.current_user_is_admin() THEN
     conds := conds || CASE
-      WHEN f ? 'q' THEN '@extschema@._visibility_keys(t.creator_id, t.assignee_user_id, t.assignee_team_id, t.team_id) '
-                        'OPERATOR(@extschema@.&&) (SELECT @extschema@._my_visibility_keys())'
+      WHEN f ? 'q' OR strpos(f ->> 'filter_sql', 't.search_vector') > 0
+      THEN '@extschema@._visibility_keys(t.creator_id, t.assignee_user_id, t.assignee_team_id, t.team_id) '
+           'OPERATOR(@extschema@.&&) (SELECT @extschema@._my_visibility_keys())'
       WHEN cardinality(@extschema@.my_team_ids()) = 0
       THEN '(t.creator_id = (SELECT @extschema@.current_user_id()) OR t.assignee_user_id = (SELECT @extschema@.current_user_id()))'
       ELSE '(t.creator_id = (SELECT @extschema@.current_user_id()) OR t.assignee_user_id = (SELECT @extschema@.current_user_id()) '
@@ -499,10 +502,11 @@ $$;
 -- (1, 2, ...) and whatever item and next_cursor read; item: an item's JSON,
 -- where d.task is the task object; next_cursor: the jsonb payload of the
 -- cursor after row n.  Both read the page's rows as t.  The task objects
--- are those of task_json(): the assignee user's name by one primary-key
--- probe per row (joined, a generic plan hashed every user: 15 ms at 10,000
--- users), a team's name from _task_team_name, and the planning counts (#14)
--- for the whole page from
+-- are those of task_json(): the names of the page's few assignee users,
+-- read by their ids (joined to users as such, a kept generic plan hashed
+-- every user: 15 ms at 10,000 users; a subquery per row scanned a small
+-- users table once per row), a team's name from _task_team_name, and the
+-- planning counts (#14) for the whole page from
 -- _page_planning (77_relations.sql), which costs one index probe each when
 -- the page has nothing to count: planned in here, the count queries and
 -- their policies cost a fifth of a plain page even then.
@@ -513,13 +517,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
       'SELECT @extschema@._jsonb_page(array_agg(%3$s ORDER BY t.n) FILTER (WHERE t.n <= %2$s), '
       '  CASE WHEN max(t.n) > %2$s THEN @extschema@._cursor_make(%4$s) END) '
       'FROM t '
+      'LEFT JOIN (SELECT u.id, u.display_name FROM @extschema@.users u '
+      '            WHERE u.id = ANY (ARRAY(SELECT DISTINCT t.assignee_user_id FROM t))) u ON u.id = t.assignee_user_id '
       'LEFT JOIN (SELECT p.id, sum(p.subtasks_total)::bigint AS total, sum(p.subtasks_done)::bigint AS done, '
       '                  sum(p.blocked_by_open)::bigint AS blocked '
       '             FROM @extschema@._page_planning(ARRAY(SELECT t.id FROM t)) p GROUP BY p.id) pl ON pl.id = t.id '
       'CROSS JOIN LATERAL (SELECT @extschema@._task_jsonb(t.id, t.title, t.description, t.status, '
       '  t.priority, t.due_date, t.team_id, t.assignee_user_id, t.assignee_team_id, '
-      '  CASE WHEN t.assignee_user_id IS NOT NULL '
-      '       THEN (SELECT u.display_name FROM @extschema@.users u WHERE u.id = t.assignee_user_id) '
+      '  CASE WHEN t.assignee_user_id IS NOT NULL THEN u.display_name '
       '       WHEN t.assignee_team_id IS NOT NULL THEN @extschema@._task_team_name(t.id, t.assignee_team_id) END, '
       '  t.tags, t.creator_id, t.created_at, t.updated_at, t.started_at, t.completed_at, t.version, '
       '  t.parent_id, t.recurrence, pl.total, pl.done, pl.blocked) AS task) d',

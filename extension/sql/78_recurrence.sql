@@ -22,8 +22,9 @@ GRANT INSERT (recurrence), UPDATE (recurrence) ON @extschema@.tasks TO taskmgmt_
 CREATE FUNCTION @extschema@._rrule_check(rule text) RETURNS text
 AS 'MODULE_PATHNAME', 'tm_rrule_check' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 -- The first occurrence after `after` of the series starting at dtstart
--- (dtstart is the first occurrence); NULL when the series has ended.
-CREATE FUNCTION @extschema@._rrule_next(rule text, dtstart date, after date) RETURNS date
+-- (dtstart is the first occurrence); NULL when the series has ended.  tz:
+-- the user's time zone, in which an UNTIL with a time (UTC) ends the series.
+CREATE FUNCTION @extschema@._rrule_next(rule text, dtstart date, after date, tz text DEFAULT 'UTC') RETURNS date
 AS 'MODULE_PATHNAME', 'tm_rrule_next' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- Today in the time zone of a user (UTC for none).
@@ -82,7 +83,8 @@ BEGIN
     RETURN NULL;
   END IF;
   due := @extschema@._rrule_next(NEW.recurrence, NEW.recurrence_start,
-                                 coalesce(NEW.due_date, @extschema@._user_today(NEW.creator_id)));
+                                 coalesce(NEW.due_date, @extschema@._user_today(NEW.creator_id)),
+                                 coalesce((SELECT u.timezone FROM @extschema@.users u WHERE u.id = NEW.creator_id), 'UTC'));
   IF due IS NULL THEN
     RETURN NULL;  -- COUNT or UNTIL ended the series
   END IF;

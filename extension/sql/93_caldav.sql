@@ -20,8 +20,11 @@
 -- (sync-collection) are transaction snapshots: dav_changes keeps the last
 -- change of every task, with the transaction that made it and everyone who
 -- could see it, so a deletion, or a task moving out of sight, is reported
--- only to those who saw it.  A change of team membership alone is not a
--- change of any task: a client sees its effect on its next full listing.
+-- only to those who saw it.  A change of what a user may see without a
+-- change of any task (joining or leaving a team, becoming or ceasing to be
+-- an admin) ends that user's sync tokens: the next sync-collection with an
+-- older token is refused (DAV:valid-sync-token), and the client lists the
+-- collection afresh, as RFC 6578 prescribes.
 --
 -- This file comes after 90_grants.sql, so it grants its own functions.
 
@@ -66,6 +69,47 @@ ALTER TABLE @extschema@.dav_changes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.dav_changes FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON @extschema@.dav_changes FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dav_changes', '');
+
+-- When each user's visibility last changed other than through a task.
+CREATE TABLE @extschema@.dav_access_changes (
+  user_id     bigint PRIMARY KEY,
+  changed_xid xid8 NOT NULL
+);
+ALTER TABLE @extschema@.dav_access_changes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.dav_access_changes FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON @extschema@.dav_access_changes FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.dav_access_changes', '');
+
+CREATE FUNCTION @extschema@._dav_access_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  -- a row's fields are looked up at run time: the users row has no user_id
+  old_row jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END;
+  new_row jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
+  key text := CASE TG_TABLE_NAME WHEN 'users' THEN 'id' ELSE 'user_id' END;
+BEGIN
+  INSERT INTO @extschema@.dav_access_changes AS a (user_id, changed_xid)
+  SELECT DISTINCT u, pg_current_xact_id()
+    FROM unnest(ARRAY[(old_row ->> key)::bigint, (new_row ->> key)::bigint]) u
+   WHERE u IS NOT NULL
+  ON CONFLICT (user_id) DO UPDATE SET changed_xid = excluded.changed_xid;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER team_members_dav_access AFTER INSERT OR DELETE OR UPDATE OF user_id, team_id
+  ON @extschema@.team_members FOR EACH ROW WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._dav_access_changed();
+
+CREATE TRIGGER users_dav_access AFTER UPDATE OF role ON @extschema@.users
+  FOR EACH ROW WHEN (OLD.role IS DISTINCT FROM NEW.role)
+  EXECUTE FUNCTION @extschema@._dav_access_changed();
+
+-- Whether the signed-in user's visibility changed since the token's snapshot.
+CREATE FUNCTION @extschema@._dav_access_changed_since(since xid8) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT FROM @extschema@.dav_access_changes a
+                  WHERE a.user_id = @extschema@.current_user_id() AND a.changed_xid >= since)
+$$;
 
 -- One subscription feed per user, stored as sha256 of its token.
 CREATE TABLE @extschema@.calendar_feeds (
@@ -698,6 +742,11 @@ BEGIN
             HINT = 'Synchronise again without a token (DAV:valid-sync-token).';
         END IF;
         since := split_part(token, ':', 4)::xid8;
+        IF @extschema@._dav_access_changed_since(since) THEN
+          RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
+            MESSAGE = 'sync token expired: the tasks you may see changed (team membership or role)',
+            HINT = 'Synchronise again without a token (DAV:valid-sync-token).';
+        END IF;
       END IF;
       token := @extschema@._dav_sync_token();
       IF since IS NULL THEN
@@ -809,7 +858,7 @@ GRANT EXECUTE ON FUNCTION @extschema@._ical_vtodo(text, text, text, text, text, 
   @extschema@._ical_parse_vtodo(text), @extschema@._feed_authenticate(text),
   @extschema@.task_ical(@extschema@.tasks, text),
   @extschema@.create_calendar_feed(), @extschema@.revoke_calendar_feed(), @extschema@.calendar_feed(text),
-  @extschema@._dav_changes_since(xid8), @extschema@._xml_text(text), @extschema@._url_decode(text),
+  @extschema@._dav_changes_since(xid8), @extschema@._dav_access_changed_since(xid8), @extschema@._xml_text(text), @extschema@._url_decode(text),
   @extschema@._dav_children(xml, text), @extschema@._dav_texts(xml, text), @extschema@._dav_document(text, text[]),
   @extschema@._dav_element(text, text), @extschema@._dav_multistatus(text, text),
   @extschema@._dav_response(text, text[], text[]), @extschema@._dav_status_response(text, text),

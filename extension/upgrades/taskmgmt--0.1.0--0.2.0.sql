@@ -4800,6 +4800,99 @@ ALTER TABLE @extschema@.dav_resources ALTER COLUMN created_by SET DEFAULT @extsc
 REVOKE INSERT (created_by) ON @extschema@.task_relations FROM taskmgmt_client;
 REVOKE INSERT (created_by) ON @extschema@.dav_resources FROM taskmgmt_client;
 
+-- ==== recurrence: an UNTIL with a time ends the series on the user's date (#14) ====
+-- _rrule_next gains the time zone (a new argument, so the function is
+-- dropped and created again); the trigger passes the creator's.
+DROP FUNCTION @extschema@._rrule_next(text, date, date);
+-- The first occurrence after `after` of the series starting at dtstart
+-- (dtstart is the first occurrence); NULL when the series has ended.  tz:
+-- the user's time zone, in which an UNTIL with a time (UTC) ends the series.
+CREATE FUNCTION @extschema@._rrule_next(rule text, dtstart date, after date, tz text DEFAULT 'UTC') RETURNS date
+AS 'MODULE_PATHNAME', 'tm_rrule_next' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION @extschema@._rrule_next(text, date, date, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._rrule_next(text, date, date, text) TO taskmgmt_client;
+CREATE OR REPLACE FUNCTION @extschema@._tasks_recur() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  due date;
+  nxt @extschema@.tasks;
+  role_name text := CASE WHEN current_setting('role') <> 'none' THEN current_setting('role')
+                         ELSE session_user::text END;
+BEGIN
+  -- a task re-done after being reopened has its next occurrence already
+  IF EXISTS (SELECT FROM @extschema@.tasks t WHERE t.recurrence_of = NEW.id) THEN
+    RETURN NULL;
+  END IF;
+  due := @extschema@._rrule_next(NEW.recurrence, NEW.recurrence_start,
+                                 coalesce(NEW.due_date, @extschema@._user_today(NEW.creator_id)),
+                                 coalesce((SELECT u.timezone FROM @extschema@.users u WHERE u.id = NEW.creator_id), 'UTC'));
+  IF due IS NULL THEN
+    RETURN NULL;  -- COUNT or UNTIL ended the series
+  END IF;
+  INSERT INTO @extschema@.tasks (title, description, status, priority, due_date, team_id,
+                                 assignee_user_id, assignee_team_id, tags, creator_id, parent_id,
+                                 recurrence, recurrence_start, recurrence_of)
+  VALUES (NEW.title, NEW.description, 'todo', NEW.priority, due, NEW.team_id,
+          NEW.assignee_user_id, NEW.assignee_team_id, NEW.tags, NEW.creator_id, NEW.parent_id,
+          NEW.recurrence, NEW.recurrence_start, NEW.id)
+  RETURNING * INTO nxt;
+  INSERT INTO @extschema@.task_events (task_id, actor_id, actor_role, source, kind, changes, description)
+  VALUES (NEW.id, @extschema@.current_user_id(), role_name, @extschema@._event_source(), 'updated',
+          jsonb_build_object('next_occurrence', jsonb_build_array(NULL, nxt.id)),
+          format('next occurrence: #%s, due %s', nxt.id, to_char(due, 'YYYY-MM-DD'))),
+         (nxt.id, @extschema@.current_user_id(), role_name, @extschema@._event_source(), 'updated',
+          jsonb_build_object('previous_occurrence', jsonb_build_array(NULL, NEW.id)),
+          format('recurs from #%s', NEW.id));
+  RETURN NULL;
+END
+$$;
+
+-- ==== CalDAV: a change of visibility without a task change ends the user's sync tokens ====
+-- When each user's visibility last changed other than through a task.
+CREATE TABLE @extschema@.dav_access_changes (
+  user_id     bigint PRIMARY KEY,
+  changed_xid xid8 NOT NULL
+);
+ALTER TABLE @extschema@.dav_access_changes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.dav_access_changes FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON @extschema@.dav_access_changes FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.dav_access_changes', '');
+
+CREATE FUNCTION @extschema@._dav_access_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  -- a row's fields are looked up at run time: the users row has no user_id
+  old_row jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END;
+  new_row jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
+  key text := CASE TG_TABLE_NAME WHEN 'users' THEN 'id' ELSE 'user_id' END;
+BEGIN
+  INSERT INTO @extschema@.dav_access_changes AS a (user_id, changed_xid)
+  SELECT DISTINCT u, pg_current_xact_id()
+    FROM unnest(ARRAY[(old_row ->> key)::bigint, (new_row ->> key)::bigint]) u
+   WHERE u IS NOT NULL
+  ON CONFLICT (user_id) DO UPDATE SET changed_xid = excluded.changed_xid;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER team_members_dav_access AFTER INSERT OR DELETE OR UPDATE OF user_id, team_id
+  ON @extschema@.team_members FOR EACH ROW WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._dav_access_changed();
+
+CREATE TRIGGER users_dav_access AFTER UPDATE OF role ON @extschema@.users
+  FOR EACH ROW WHEN (OLD.role IS DISTINCT FROM NEW.role)
+  EXECUTE FUNCTION @extschema@._dav_access_changed();
+
+-- Whether the signed-in user's visibility changed since the token's snapshot.
+CREATE FUNCTION @extschema@._dav_access_changed_since(since xid8) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT FROM @extschema@.dav_access_changes a
+                  WHERE a.user_id = @extschema@.current_user_id() AND a.changed_xid >= since)
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._dav_access_changed(), @extschema@._dav_access_changed_since(xid8) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._dav_access_changed_since(xid8) TO taskmgmt_client;
+
 -- ==== Hot paths at the cost of plain SQL (#11) ====
 -- The caller's team ids in C, cached per snapshot; the task JSON built in C
 -- (_task_jsonb) with the planning keys of #14; list_tasks and search_tasks
@@ -4960,14 +5053,17 @@ BEGIN
   -- and filtering by the policy.  Not for admins (who see everything), and
   -- not when an assignee (user or team) or team filter already narrows the
   -- scan through its own index.
-  -- With search words, the same rule as one condition on the visibility
-  -- keys, which the search index holds next to the words (see 74_search.sql).
+  -- With search words (q, or a text: term of the filter language, which
+  -- compiles to a match on t.search_vector), the same rule as one condition
+  -- on the visibility keys, which the search index holds next to the words
+  -- (see 74_search.sql).
   IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team'
      AND NOT coalesce((f ->> 'filter_narrows')::boolean, false)  -- the filter language (#14)
      AND NOT @extschema@.current_user_is_admin() THEN
     conds := conds || CASE
-      WHEN f ? 'q' THEN '@extschema@._visibility_keys(t.creator_id, t.assignee_user_id, t.assignee_team_id, t.team_id) '
-                        'OPERATOR(@extschema@.&&) (SELECT @extschema@._my_visibility_keys())'
+      WHEN f ? 'q' OR strpos(f ->> 'filter_sql', 't.search_vector') > 0
+      THEN '@extschema@._visibility_keys(t.creator_id, t.assignee_user_id, t.assignee_team_id, t.team_id) '
+           'OPERATOR(@extschema@.&&) (SELECT @extschema@._my_visibility_keys())'
       WHEN cardinality(@extschema@.my_team_ids()) = 0
       THEN '(t.creator_id = (SELECT @extschema@.current_user_id()) OR t.assignee_user_id = (SELECT @extschema@.current_user_id()))'
       ELSE '(t.creator_id = (SELECT @extschema@.current_user_id()) OR t.assignee_user_id = (SELECT @extschema@.current_user_id()) '
@@ -5063,13 +5159,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
       'SELECT @extschema@._jsonb_page(array_agg(%3$s ORDER BY t.n) FILTER (WHERE t.n <= %2$s), '
       '  CASE WHEN max(t.n) > %2$s THEN @extschema@._cursor_make(%4$s) END) '
       'FROM t '
+      'LEFT JOIN (SELECT u.id, u.display_name FROM @extschema@.users u '
+      '            WHERE u.id = ANY (ARRAY(SELECT DISTINCT t.assignee_user_id FROM t))) u ON u.id = t.assignee_user_id '
       'LEFT JOIN (SELECT p.id, sum(p.subtasks_total)::bigint AS total, sum(p.subtasks_done)::bigint AS done, '
       '                  sum(p.blocked_by_open)::bigint AS blocked '
       '             FROM @extschema@._page_planning(ARRAY(SELECT t.id FROM t)) p GROUP BY p.id) pl ON pl.id = t.id '
       'CROSS JOIN LATERAL (SELECT @extschema@._task_jsonb(t.id, t.title, t.description, t.status, '
       '  t.priority, t.due_date, t.team_id, t.assignee_user_id, t.assignee_team_id, '
-      '  CASE WHEN t.assignee_user_id IS NOT NULL '
-      '       THEN (SELECT u.display_name FROM @extschema@.users u WHERE u.id = t.assignee_user_id) '
+      '  CASE WHEN t.assignee_user_id IS NOT NULL THEN u.display_name '
       '       WHEN t.assignee_team_id IS NOT NULL THEN @extschema@._task_team_name(t.id, t.assignee_team_id) END, '
       '  t.tags, t.creator_id, t.created_at, t.updated_at, t.started_at, t.completed_at, t.version, '
       '  t.parent_id, t.recurrence, pl.total, pl.done, pl.blocked) AS task) d',
@@ -6081,6 +6178,285 @@ BEGIN
             HINT = 'Synchronise again without a token (DAV:valid-sync-token).';
         END IF;
         since := split_part(token, ':', 4)::xid8;
+        IF @extschema@._dav_access_changed_since(since) THEN
+          RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
+            MESSAGE = 'sync token expired: the tasks you may see changed (team membership or role)',
+            HINT = 'Synchronise again without a token (DAV:valid-sync-token).';
+        END IF;
+      END IF;
+      token := @extschema@._dav_sync_token();
+      IF since IS NULL THEN
+        resp := coalesce((
+          SELECT string_agg(@extschema@._dav_response(base || 'tasks/' || coalesce(r.name, x.id || '.ics'), props,
+                              ARRAY(SELECT @extschema@._dav_prop('object', k, me_id, me_email, me_name, x, r.uid, NULL, NULL) FROM unnest(props) k)),
+                            '' ORDER BY x.id)
+            FROM @extschema@.tasks x LEFT JOIN @extschema@.dav_resources r ON r.task_id = x.id), '');
+      ELSE
+        FOR f IN SELECT * FROM @extschema@._dav_changes_since(since) c ORDER BY c.task_id LOOP
+          IF f.removed THEN
+            resp := resp || @extschema@._dav_status_response(base || 'tasks/' || f.name, '404 Not Found');
+          ELSE
+            SELECT x.* INTO t FROM @extschema@.tasks x WHERE x.id = f.task_id;
+            SELECT r.uid INTO res_uid FROM @extschema@.dav_resources r WHERE r.task_id = f.task_id;
+            resp := resp || @extschema@._dav_response(base || 'tasks/' || f.name, props,
+                      ARRAY(SELECT @extschema@._dav_prop('object', k, me_id, me_email, me_name, t, res_uid, NULL, NULL) FROM unnest(props) k));
+          END IF;
+        END LOOP;
+      END IF;
+      RETURN QUERY SELECT 207, xml_type, NULL::text, NULL::text, NULL::text, NULL::text,
+                          @extschema@._dav_multistatus(resp, token);
+    END IF;
+
+  WHEN 'GET' THEN
+    IF kind <> 'object' THEN
+      RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'collections have no content: GET a .ics resource';
+    END IF;
+    IF t.id IS NULL THEN PERFORM @extschema@._not_found('calendar object'); END IF;
+    RETURN QUERY SELECT 200, 'text/calendar; charset=utf-8'::text, '"' || t.version || '"', NULL::text,
+                        NULL::text, NULL::text, @extschema@.task_ical(t, res_uid);
+
+  WHEN 'PUT' THEN
+    IF kind <> 'object' THEN
+      RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'PUT a .ics resource into the calendar collection';
+    END IF;
+    IF if_match IS NOT NULL AND btrim(if_match) <> '*' THEN
+      IF btrim(if_match) !~ '^(W/)?"[0-9]{1,9}"$' THEN
+        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'If-Match names no version of this resource';
+      END IF;
+      expected := substring(if_match FROM '"([0-9]+)"')::integer;
+    END IF;
+    fields := @extschema@._ical_parse_vtodo(coalesce(request_body, ''));
+    IF NOT fields ? 'uid' OR btrim(fields ->> 'uid') = '' THEN
+      PERFORM @extschema@._invalid('UID', 'is required');
+    END IF;
+    IF fields ? 'parent_uid' THEN
+      parent := @extschema@._dav_uid_task(fields ->> 'parent_uid');
+      IF parent IS NULL THEN
+        PERFORM @extschema@._invalid('RELATED-TO', 'names no task you can see');
+      END IF;
+    END IF;
+    IF t.id IS NOT NULL THEN
+      IF btrim(coalesce(if_none_match, '')) = '*' THEN
+        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'the resource exists (If-None-Match: *)';
+      END IF;
+      IF fields ->> 'uid' <> res_uid THEN
+        PERFORM @extschema@._invalid('UID', 'cannot change: this resource is ' || res_uid);
+      END IF;
+      -- PUT replaces: what the VTODO leaves out is cleared
+      answer := @extschema@.update_task(t.id, jsonb_build_object('description', '', 'priority', 'none', 'due_date', NULL,
+                                                                 'recurrence', NULL, 'parent_id', parent)
+                                              || (fields - 'uid' - 'parent_uid'), expected);
+      RETURN QUERY SELECT 204, NULL::text, '"' || (answer ->> 'version') || '"', NULL::text, NULL::text, NULL::text, NULL::text;
+    ELSE
+      IF if_match IS NOT NULL THEN
+        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'the resource does not exist (If-Match)';
+      END IF;
+      IF name ~ '^[0-9]+\.ics$' THEN
+        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'names of the form <number>.ics are reserved for tasks made elsewhere',
+          HINT = 'Name a new resource after its UID.';
+      END IF;
+      IF fields ->> 'uid' ~ '^taskmgmt-task-' OR EXISTS (SELECT FROM @extschema@.dav_resources r WHERE r.uid = fields ->> 'uid') THEN
+        RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '23505', MESSAGE = 'a task with this UID already exists in the calendar',
+          HINT = 'CALDAV:no-uid-conflict: update that resource instead.';
+      END IF;
+      answer := @extschema@.create_task(fields - 'uid' - 'parent_uid' || jsonb_build_object('parent_id', parent));
+      INSERT INTO @extschema@.dav_resources (task_id, name, uid)
+      VALUES ((answer ->> 'id')::bigint, name, fields ->> 'uid');
+      RETURN QUERY SELECT 201, NULL::text, '"' || (answer ->> 'version') || '"', base || 'tasks/' || name,
+                          NULL::text, NULL::text, NULL::text;
+    END IF;
+
+  WHEN 'DELETE' THEN
+    IF kind <> 'object' THEN
+      RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'the calendar cannot be deleted; delete its tasks one by one';
+    END IF;
+    IF t.id IS NULL THEN PERFORM @extschema@._not_found('calendar object'); END IF;
+    IF if_match IS NOT NULL AND btrim(if_match) <> '*'
+       AND substring(if_match FROM '"([0-9]+)"') IS DISTINCT FROM t.version::text THEN
+      RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM412', MESSAGE = 'task was changed by someone else',
+        DETAIL = format('Expected %s, current version is %s.', btrim(if_match), t.version);
+    END IF;
+    PERFORM @extschema@.delete_task(t.id);
+    RETURN QUERY SELECT 204, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text;
+
+  WHEN 'MKCALENDAR', 'MKCOL' THEN
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'there is one calendar per user: its tasks';
+  ELSE
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM400', MESSAGE = method || ' is not supported here';
+  END CASE;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.dav(method text, path text, depth text, if_match text, if_none_match text,
+                                request_body text)
+RETURNS TABLE (status integer, content_type text, etag text, location text, dav text, allow text, body text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+  xml_type constant text := 'application/xml; charset=utf-8';
+  me_id bigint := @extschema@._require_user();
+  me_email text;
+  me_name text;
+  seg text[];
+  kind text;
+  name text;
+  base text;
+  doc xml;
+  props text[];
+  resp text := '';
+  ctag text;
+  token text;
+  f record;
+  t @extschema@.tasks;
+  res_uid text;
+  found bigint;
+  parent bigint;
+  fields jsonb;
+  answer jsonb;
+  expected integer;
+  report text;
+  since xid8;
+  hrefs text[];
+  h text;
+  vtodo boolean := true;
+  open_only boolean := false;
+BEGIN
+  SELECT u.email, u.display_name INTO me_email, me_name FROM @extschema@.users u WHERE u.id = me_id;
+  base := '/dav/users/' || me_id || '/';
+  method := upper(method);
+
+  -- where: root, home, calendar or object (another user's paths: not found)
+  IF path IN ('/.well-known/caldav', '/.well-known/caldav/') THEN
+    RETURN QUERY SELECT 301, NULL::text, NULL::text, '/dav/'::text, NULL::text, NULL::text, NULL::text;
+    RETURN;
+  END IF;
+  seg := array_remove(string_to_array(split_part(coalesce(path, ''), '?', 1), '/'), '');
+  IF seg = '{dav}' THEN
+    kind := 'root';
+  ELSIF seg[1] = 'dav' AND seg[2] = 'users' AND seg[3] = me_id::text AND cardinality(seg) = 3 THEN
+    kind := 'home';
+  ELSIF seg[1] = 'dav' AND seg[2] = 'users' AND seg[3] = me_id::text AND seg[4] = 'tasks' AND cardinality(seg) = 4 THEN
+    kind := 'calendar';
+  ELSIF seg[1] = 'dav' AND seg[2] = 'users' AND seg[3] = me_id::text AND seg[4] = 'tasks' AND cardinality(seg) = 5 THEN
+    kind := 'object';
+    name := @extschema@._url_decode(seg[5]);
+    IF name IS NULL OR name !~ '^[A-Za-z0-9._~@+=-]{1,250}\.ics$' THEN
+      PERFORM @extschema@._not_found('calendar object');
+    END IF;
+  ELSE
+    PERFORM @extschema@._not_found('DAV resource');
+  END IF;
+
+  IF method = 'OPTIONS' THEN
+    RETURN QUERY SELECT 200, NULL::text, NULL::text, NULL::text, '1, 3, calendar-access'::text,
+                        'OPTIONS, GET, PUT, DELETE, PROPFIND, PROPPATCH, REPORT'::text, NULL::text;
+    RETURN;
+  END IF;
+
+  IF kind = 'object' THEN
+    SELECT x.task_id, x.uid INTO found, res_uid FROM @extschema@._dav_find(name) x;
+    SELECT * INTO t FROM @extschema@.tasks x WHERE x.id = found;
+  END IF;
+
+  CASE method
+  WHEN 'PROPFIND' THEN
+    IF nullif(btrim(coalesce(request_body, '')), '') IS NOT NULL THEN
+      doc := @extschema@._dav_document(request_body, 'DAV:|propfind');
+    END IF;
+    props := @extschema@._dav_requested(doc, '/D:propfind');
+    IF kind = 'object' AND t.id IS NULL THEN PERFORM @extschema@._not_found('calendar object'); END IF;
+    IF kind = 'calendar' THEN
+      ctag := @extschema@._dav_ctag();
+      token := @extschema@._dav_sync_token();
+    END IF;
+    resp := @extschema@._dav_response(
+              CASE kind WHEN 'root' THEN '/dav/' WHEN 'home' THEN base WHEN 'calendar' THEN base || 'tasks/'
+                        ELSE base || 'tasks/' || name END,
+              props, ARRAY(SELECT @extschema@._dav_prop(kind, k, me_id, me_email, me_name, t, res_uid, ctag, token) FROM unnest(props) k));
+    IF coalesce(depth, '1') <> '0' THEN
+      IF kind = 'home' THEN
+        ctag := @extschema@._dav_ctag();
+        token := @extschema@._dav_sync_token();
+        resp := resp || @extschema@._dav_response(base || 'tasks/', props,
+                  ARRAY(SELECT @extschema@._dav_prop('calendar', k, me_id, me_email, me_name, NULL, NULL, ctag, token) FROM unnest(props) k));
+      ELSIF kind = 'calendar' THEN
+        resp := resp || coalesce((
+          SELECT string_agg(@extschema@._dav_response(base || 'tasks/' || coalesce(r.name, x.id || '.ics'), props,
+                              ARRAY(SELECT @extschema@._dav_prop('object', k, me_id, me_email, me_name, x, r.uid, NULL, NULL)
+                                      FROM unnest(props) k)), '' ORDER BY x.id)
+            FROM @extschema@.tasks x LEFT JOIN @extschema@.dav_resources r ON r.task_id = x.id), '');
+      END IF;
+    END IF;
+    RETURN QUERY SELECT 207, xml_type, NULL::text, NULL::text, NULL::text, NULL::text,
+                        @extschema@._dav_multistatus(resp);
+
+  WHEN 'PROPPATCH' THEN
+    -- nothing here is the client's to set: every property is refused
+    doc := @extschema@._dav_document(request_body, 'DAV:|propertyupdate');
+    props := @extschema@._dav_children(doc, '/D:propertyupdate/D:set/D:prop')
+             || @extschema@._dav_children(doc, '/D:propertyupdate/D:remove/D:prop');
+    RETURN QUERY SELECT 207, xml_type, NULL::text, NULL::text, NULL::text, NULL::text,
+      @extschema@._dav_multistatus('<D:response><D:href>' || @extschema@._xml_text(path) || '</D:href>'
+        || '<D:propstat><D:prop>' || coalesce((SELECT string_agg(@extschema@._dav_element(k, NULL), '') FROM unnest(props) k), '')
+        || '</D:prop><D:status>HTTP/1.1 403 Forbidden</D:status>'
+        || '<D:responsedescription>properties are read-only</D:responsedescription></D:propstat></D:response>');
+
+  WHEN 'REPORT' THEN
+    IF kind <> 'calendar' THEN
+      RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'REPORT is supported on the calendar collection only';
+    END IF;
+    doc := @extschema@._dav_document(request_body, 'urn:ietf:params:xml:ns:caldav|calendar-query',
+                                     'urn:ietf:params:xml:ns:caldav|calendar-multiget', 'DAV:|sync-collection');
+    report := (xpath('local-name(/*)', doc))[1]::text;
+    props := @extschema@._dav_requested(doc, '/*');
+    IF report = 'calendar-query' THEN
+      -- component filters: VCALENDAR > VTODO (or none); COMPLETED is-not-defined
+      -- keeps open tasks; other filters are not applied (clients filter too)
+      vtodo := coalesce((SELECT bool_and(n = 'VTODO') FROM unnest(@extschema@._dav_texts(doc,
+                 '/C:calendar-query/C:filter/C:comp-filter/C:comp-filter/@name')) n), true);
+      open_only := (xpath('count(/C:calendar-query/C:filter/C:comp-filter/C:comp-filter/C:prop-filter[@name="COMPLETED"]/C:is-not-defined)',
+                          doc, ARRAY[ARRAY['C', 'urn:ietf:params:xml:ns:caldav']]))[1]::text::numeric > 0;
+      resp := coalesce((
+        SELECT string_agg(@extschema@._dav_response(base || 'tasks/' || coalesce(r.name, x.id || '.ics'), props,
+                            ARRAY(SELECT @extschema@._dav_prop('object', k, me_id, me_email, me_name, x, r.uid, NULL, NULL) FROM unnest(props) k)),
+                          '' ORDER BY x.id)
+          FROM @extschema@.tasks x LEFT JOIN @extschema@.dav_resources r ON r.task_id = x.id
+         WHERE vtodo AND (NOT open_only OR x.status <> 'done')), '');
+      RETURN QUERY SELECT 207, xml_type, NULL::text, NULL::text, NULL::text, NULL::text,
+                          @extschema@._dav_multistatus(resp);
+    ELSIF report = 'calendar-multiget' THEN
+      hrefs := @extschema@._dav_texts(doc, '/C:calendar-multiget/D:href/text()');
+      FOREACH h IN ARRAY hrefs LOOP
+        name := @extschema@._url_decode(regexp_replace(btrim(h), '^https?://[^/]+', ''));
+        IF name IS NOT NULL AND starts_with(name, base || 'tasks/') THEN
+          name := substr(name, length(base || 'tasks/') + 1);
+          SELECT x.task_id, x.uid INTO found, res_uid FROM @extschema@._dav_find(name) x;
+        ELSE
+          found := NULL;
+        END IF;
+        t := NULL;
+        SELECT * INTO t FROM @extschema@.tasks x WHERE x.id = found;
+        IF t.id IS NULL THEN
+          resp := resp || @extschema@._dav_status_response(btrim(h), '404 Not Found');
+        ELSE
+          resp := resp || @extschema@._dav_response(btrim(h), props,
+                    ARRAY(SELECT @extschema@._dav_prop('object', k, me_id, me_email, me_name, t, res_uid, NULL, NULL) FROM unnest(props) k));
+        END IF;
+      END LOOP;
+      RETURN QUERY SELECT 207, xml_type, NULL::text, NULL::text, NULL::text, NULL::text,
+                          @extschema@._dav_multistatus(resp);
+    ELSE
+      token := btrim(coalesce((@extschema@._dav_texts(doc, '/D:sync-collection/D:sync-token/text()'))[1], ''));
+      IF token <> '' THEN
+        IF token !~ '^urn:x-taskmgmt:sync:[0-9]{1,20}$' THEN
+          RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'invalid sync token',
+            HINT = 'Synchronise again without a token (DAV:valid-sync-token).';
+        END IF;
+        since := split_part(token, ':', 4)::xid8;
+        IF @extschema@._dav_access_changed_since(since) THEN
+          RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
+            MESSAGE = 'sync token expired: the tasks you may see changed (team membership or role)',
+            HINT = 'Synchronise again without a token (DAV:valid-sync-token).';
+        END IF;
       END IF;
       token := @extschema@._dav_sync_token();
       IF since IS NULL THEN

@@ -91,9 +91,9 @@ class extra_shim:
     """A second shim on a free port with extra flags, for tests of settings:
     `with extra_shim("--trust-proxy", "1") as base: ...` (base is its URL)."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, database_url=None):
         self.port = free_port()
-        self.args = [os.environ["SHIM_BIN"], "--database-url", os.environ["SHIM_DATABASE_URL"],
+        self.args = [os.environ["SHIM_BIN"], "--database-url", database_url or os.environ["SHIM_DATABASE_URL"],
                      "--port", str(self.port), "--pool-size", "1", "--log-format", "off", *args]
 
     def __enter__(self):

@@ -1,10 +1,11 @@
 """Database errors -> problem+json: the extension's messages reach clients,
 PostgreSQL's own never do, and SQLSTATE TMnnn is HTTP status nnn."""
+import os
 import uuid
 
 import requests
 
-from conftest import API, PASSWORD, problem, psql
+from conftest import API, PASSWORD, extra_shim, problem, psql
 
 
 def test_extension_messages_reach_the_client(alice):
@@ -90,3 +91,28 @@ def test_tm_sqlstate_is_http_status_and_only_marked_messages_show(alice):
             assert b["detail"] == "not allowed" and "secret" not in r.text, name
     finally:
         psql("DROP TRIGGER http_test_raise ON taskmgmt.teams; DROP FUNCTION public.http_test_raise()")
+
+
+def test_write_on_a_standby_is_503_and_the_connection_is_renewed(alice):
+    """A server that turned read-only (a primary demoted by a failover)
+    answers writes with 25006: that is 503 with Retry-After, never 500, and
+    reads still work.  The login role's default_transaction_read_only stands
+    in for a standby; the shim connects directly (not through a pooler)."""
+    psql("""DO $$ BEGIN
+              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tm_http_ro_shim') THEN
+                CREATE ROLE tm_http_ro_shim LOGIN;
+              END IF;
+            END $$;
+            GRANT taskmgmt_client TO tm_http_ro_shim;
+            ALTER ROLE tm_http_ro_shim SET default_transaction_read_only = on""")
+    url = (f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} "
+           f"dbname={os.environ['TEST_DB_NAME']} user=tm_http_ro_shim")
+    h = {"Authorization": "Bearer " + alice.token}
+    with extra_shim(database_url=url) as base:
+        for _ in range(3):              # again after each reconnect
+            r = requests.post(base + "/api/v1/tasks", headers=h, json={"title": "on a standby"})
+            b = problem(r, 503)
+            assert b["code"] == "unavailable" and int(r.headers["Retry-After"]) >= 1
+            assert "read-only" not in r.text
+            r = requests.get(base + "/api/v1/tasks?limit=1", headers=h)
+            assert r.status_code == 200, r.text

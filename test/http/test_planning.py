@@ -1,9 +1,10 @@
 """Subtasks and relations over HTTP (#14): the routes, their errors, the
 task JSON keys, ?cascade=true, ?ready=true, the unblocked notification, and
 visibility (another user's task is 404 / 422 through every new door)."""
+import pytest
 import requests
 
-from conftest import API, new_user, problem
+from conftest import API, URL, new_user, problem
 
 
 def create(u, **fields):
@@ -138,8 +139,18 @@ def test_task_as_of(alice, bob):
     b = problem(requests.get(API + f"/tasks/{t['id']}/as-of", headers=alice.h), 400)
     assert b["errors"][0]["field"] == "at"
     problem(requests.get(API + f"/tasks/{t['id']}/as-of", params={"at": later}, headers=bob.h), 404)
+    # time in status: the todo stay ended when the task started; the report
+    # has the keys the OpenAPI document lists
+    assert requests.patch(API + f"/tasks/{t['id']}", headers=alice.h, json={"status": "in_progress"}).status_code == 200
     r = requests.get(API + "/reports/summary", headers=alice.h)
-    assert set(r.json()["time_in_status_hours"]) == {"todo", "in_progress", "done", "canceled"}
+    tis = r.json()["time_in_status_hours"]
+    assert set(tis) == {"todo", "in_progress", "done", "canceled"}
+    assert tis["todo"]["count"] == 1 and 0 <= tis["todo"]["mean"] == tis["todo"]["p85"] < 1
+    assert tis["in_progress"] == {"count": 0, "mean": None, "p85": None}
+    doc = requests.get(URL + "/openapi.json").json()
+    schema = doc["components"]["schemas"]["ReportSummary"]
+    assert set(r.json()) == set(schema["properties"])
+    assert set(tis["todo"]) == set(schema["properties"]["time_in_status_hours"]["additionalProperties"]["properties"])
 
 
 def test_filter_language_over_http(alice, bob):
@@ -161,3 +172,56 @@ def test_filter_language_over_http(alice, bob):
     assert r.status_code == 200 and r.json()["items"] == []
     b = problem(requests.get(API + "/tasks", params={"filter": "text:'); SELECT 1; --"}, headers=alice.h), 400)
     assert b["detail"] == "filter: expected a condition or the end of the filter (this ')' has no '(') at position 7"
+
+
+FIELD = "a field (status, priority, assignee, team, tag, due, created, updated, text, is, has, changed, was)"
+
+
+@pytest.mark.parametrize("text, position, expected", [
+    # the issue's example: a value missing in the middle
+    ("status:todo due: tag:x", 17, "a value after ':'"),
+    (":todo", 1, "a field name before the operator"),                  # at the start
+    ("status:todo due:", 17, "a value after ':'"),                      # at the end
+    ("status:todo AND", 16, "a condition"),                             # at the end, after AND
+    ('text:"launch plan', 6, "a closing '\"' for the quote opened here"),  # unterminated quote
+    ("status>todo", 7, "':' after status"),                             # bad operators
+    ("priority=>high", 10, "a value after '='"),
+    ("colour:red", 1, FIELD),                                           # unknown fields
+    ("tag:x colour>red", 7, FIELD),
+    ("(status:todo", 13, "')' to close the '(' at position 1"),        # unbalanced parentheses
+    ("status:todo)", 12, "a condition or the end of the filter (this ')' has no '(')"),
+    ("(tag:a OR (tag:b) ", 19, "')' to close the '(' at position 1"),
+    ("text:\"café\" due:soon", 17, "a date (YYYY-MM-DD, today, yesterday, tomorrow, 7d, +7d, 2w)"),  # characters, not bytes
+])
+def test_filter_syntax_errors(alice, text, position, expected):
+    """A syntax error is 400 with errors[0] {field, message, position,
+    expected}: the position in characters from 1, as psql marks it; nothing
+    of the compiled SQL or the database's context in the answer."""
+    b = problem(requests.get(API + "/tasks", params={"filter": text}, headers=alice.h), 400)
+    assert b["code"] == "bad_parameter"
+    assert b["detail"] == f"filter: expected {expected} at position {position}"
+    e = b["errors"][0]
+    assert {k: e[k] for k in ("field", "position", "expected")} == \
+        {"field": "filter", "position": position, "expected": expected}
+    assert set(e) == {"field", "message", "position", "expected"} and len(b["errors"]) == 1
+    assert e["message"] == f"expected {expected} at position {position}"
+    assert isinstance(e["position"], int) and not isinstance(e["position"], bool)
+    assert set(b) == {"type", "title", "status", "code", "detail", "errors"}
+    for internal in ("taskmgmt.", "$1", "SELECT", "PL/pgSQL", "QUERY", "filter_lang.c", "_filter"):
+        assert internal not in str(b)
+
+
+def test_filter_syntax_error_through_every_door(alice):
+    """The list, the search, the export and a saved view name the same
+    position; other 400s and 422s carry no position."""
+    want = {"field": "filter", "position": 17, "expected": "a value after ':'"}
+    for path, params in (("/tasks", {}), ("/search", {"q": "plan"}), ("/tasks/export.csv", {})):
+        b = problem(requests.get(API + path, params={**params, "filter": "status:todo due:"}, headers=alice.h), 400)
+        assert {k: b["errors"][0].get(k) for k in want} == want, path
+    b = problem(requests.post(API + "/views", headers=alice.h,
+                              json={"name": "broken", "filter": {"filter": "status:todo due:"}}), 400)
+    assert {k: b["errors"][0].get(k) for k in want} == want, "POST /views"
+    b = problem(requests.get(API + "/tasks", params={"status": "later"}, headers=alice.h), 400)
+    assert set(b["errors"][0]) == {"field", "message"}
+    b = problem(requests.post(API + "/tasks", headers=alice.h, json={"title": "x", "recurrence": "every day"}), 422)
+    assert set(b["errors"][0]) == {"field", "message"}

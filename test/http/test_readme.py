@@ -19,6 +19,11 @@ def sql_blocks():
     return first, hist
 
 
+def planning_block():
+    part = read("README.md").split("## Planning:", 1)[1]
+    return re.search(r"```sql\n(.*?)```", part, re.S).group(1)
+
+
 def run_as_app(script):
     return subprocess.run(
         ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-U", "tm_http_shim", "-d", os.environ["TEST_DB_NAME"]],
@@ -37,3 +42,14 @@ def test_walkthrough_runs_twice_on_the_same_database():
         assert p.returncode == 0, p.stderr
         assert "status: To Do → In Progress; assignee: nobody → Docs team" in p.stdout, p.stdout
         assert "Halfway there" in p.stdout
+
+
+def test_planning_example_runs_as_written():
+    """The README's planning example, after the walkthrough's signed-in part:
+    each commented answer is what psql prints."""
+    first, _ = sql_blocks()
+    block = planning_block()
+    p = run_as_app(first.split("SELECT sign_out();")[0] + block)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.strip().splitlines()
+    assert out[-5:] == ['{"done": 0, "total": 1}', "blocks", "1", '["Draft the spec"]', "in_progress"], out

@@ -69,7 +69,7 @@ ANALYZE taskmgmt.users, taskmgmt.tasks;
 SELECT gin_clean_pending_list('taskmgmt.tasks_search_idx') >= 0 AS flushed \gset
 
 SET ROLE tap_workflow;
-SELECT plan(20);
+SELECT plan(33);
 SELECT pg_temp.wf_as('heavy') IS NOT NULL AS signed_in \gset
 SELECT '{"assignee": "me", "status": "todo,in_progress", "sort": "due_date", "limit": 50}' AS list \gset
 SELECT is((SELECT count(*)::int FROM taskmgmt.filter_tasks(:'list')), 1000, '(the heavy user has 1000 open tasks)');
@@ -157,6 +157,39 @@ SELECT pg_temp.wf_plan_ok(:'p3'::text !~ 'Seq Scan on tasks', 'text: no sequenti
 SELECT pg_temp.fl_plan('{"filter": "created>=7d"}') AS p4 \gset
 SELECT pg_temp.wf_plan_ok(:'p4'::text !~ 'Seq Scan on tasks', 'created>=7d: no sequential scan', :'p4');
 SELECT pg_temp.wf_plan_ok(:'p4'::text ~ '\$1', 'the values are parameters, not literals in the statement', :'p4');
+-- the other common shapes: no sequential scan of the tasks
+CREATE FUNCTION pg_temp.fl_no_seq_scan(filter jsonb, description text) RETURNS SETOF text LANGUAGE sql AS $$
+  SELECT pg_temp.wf_plan_ok(p !~ 'Seq Scan on tasks', description, p) FROM pg_temp.fl_plan(filter) p
+$$;
+SELECT pg_temp.fl_no_seq_scan('{"filter": "status:todo due<2030-02-01", "sort": "due_date"}', 'status:todo due<date by due date');
+SELECT pg_temp.fl_no_seq_scan('{"filter": "is:overdue"}', 'is:overdue');
+SELECT pg_temp.fl_no_seq_scan('{"filter": "is:ready assignee:me"}', 'is:ready assignee:me');
+SELECT pg_temp.fl_no_seq_scan('{"filter": "tag:blocked -status:done"}', 'tag:blocked -status:done');
+SELECT pg_temp.fl_no_seq_scan('{"filter": "changed:status:7d"}', 'changed:status:7d');
+SELECT pg_temp.fl_no_seq_scan('{"filter": "(assignee:me OR assignee:none) priority>=high", "sort": "-priority"}',
+                              '(assignee:me OR assignee:none) priority>=high');
+
+-- the same plan as the structured filter with the same meaning: the scans,
+-- joins, sorts and limits that find the page's rows, node by node (the
+-- page's rows come first, as CTE t; what the page statement builds around
+-- them, the names and the planning counts, may be joined differently for
+-- other row estimates)
+CREATE FUNCTION pg_temp.plan_nodes(f jsonb) RETURNS text LANGUAGE sql AS $$
+  SELECT string_agg(btrim(l), E'\n' ORDER BY n)
+    FROM regexp_split_to_table(pg_temp.fl_plan(f), E'\n') WITH ORDINALITY x(l, n)
+   WHERE l ~ '(Scan|Limit|Sort|Join|BitmapOr)'
+     AND n < (SELECT coalesce(min(m), 0) FROM regexp_split_to_table(pg_temp.fl_plan(f), E'\n') WITH ORDINALITY y(k, m)
+               WHERE k ~ 'CTE Scan on t')
+$$;
+SELECT is(pg_temp.plan_nodes(a), pg_temp.plan_nodes(b), format('%s plans as %s', a ->> 'filter', b - 'sort'))
+  FROM (VALUES ('{"filter": "is:ready assignee:me"}'::jsonb, '{"ready": true, "assignee": "me"}'::jsonb),
+               ('{"filter": "status:todo"}', '{"status": "todo"}'),
+               ('{"filter": "status:todo OR status:in_progress"}', '{"status": "todo,in_progress"}'),
+               ('{"filter": "assignee:me due<2030-03-01", "sort": "due_date"}',
+                '{"assignee": "me", "due_before": "2030-03-01", "sort": "due_date"}'),
+               ('{"filter": "priority>=high"}', '{"priority": "high,urgent"}'),
+               ('{"filter": "tag:x"}', '{"tag": "x"}'),
+               ('{"filter": "text:kiwi"}', '{"q": "kiwi"}')) v(a, b);
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -6,7 +6,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(62);
+SELECT plan(66);
 
 SELECT pg_temp.wf_as('carol') IS NOT NULL AS signed_in \gset
 SELECT (taskmgmt.create_task('{"title": "carol secret"}') ->> 'id')::bigint AS secret \gset
@@ -23,10 +23,6 @@ SELECT is(:'c1j'::jsonb -> 'subtasks', '{"total": 0, "done": 0}', 'a task withou
 SELECT (taskmgmt.create_task(jsonb_build_object('title', 'child 2', 'parent_id', :p, 'status', 'done', 'team_id', :team)) ->> 'id')::bigint AS c2 \gset
 SELECT (taskmgmt.create_task(jsonb_build_object('title', 'ann only child', 'parent_id', :p)) ->> 'id')::bigint AS c3 \gset
 SELECT is(taskmgmt.get_task(:p) -> 'subtasks', '{"total": 3, "done": 1}', 'subtasks {total, done} in the task JSON');
--- a page of tasks carries the same counts as each task's own JSON (the
--- page statement counts for the whole page at once, _page_planning)
-SELECT is((SELECT e -> 'subtasks' FROM jsonb_array_elements(taskmgmt.list_tasks('{"limit": 100}') -> 'items') e
-            WHERE (e ->> 'id')::bigint = :p), '{"total": 3, "done": 1}', '... and in a list page');
 SELECT is((SELECT array_agg((e ->> 'id')::bigint ORDER BY o) FROM jsonb_array_elements(taskmgmt.task_subtasks(:p) -> 'items') WITH ORDINALITY x(e, o)),
           ARRAY[:c1, :c2, :c3]::bigint[], 'task_subtasks lists the children, oldest first');
 SELECT is(pg_temp.wf_err(format('SELECT taskmgmt.update_task(%s, ''{"parent_id": %s}'')', :p, :c1)),
@@ -69,9 +65,9 @@ SELECT is((taskmgmt.update_task(:m, '{"parent_id": null}') -> 'parent_id'), 'nul
 -- visibility through the subtasks doors: bob sees the team's tasks only
 SELECT pg_temp.wf_as('bob') IS NOT NULL AS signed_in \gset
 SELECT is(taskmgmt.get_task(:p) -> 'subtasks', '{"total": 2, "done": 1}', 'bob''s count leaves out the subtask he cannot see');
-SELECT is((SELECT e -> 'subtasks' FROM jsonb_array_elements(taskmgmt.list_tasks('{"limit": 100}') -> 'items') e
-            WHERE (e ->> 'id')::bigint = :p), '{"total": 2, "done": 1}', '... in his list pages too');
 SELECT is(jsonb_array_length(taskmgmt.task_subtasks(:p) -> 'items'), 2, '... and so does his list');
+SELECT is((SELECT e -> 'subtasks' FROM jsonb_array_elements(taskmgmt.list_tasks('{"limit": 200}') -> 'items') e
+            WHERE (e ->> 'id')::bigint = :p), '{"total": 2, "done": 1}', '... and his task list');
 SELECT is(pg_temp.wf_err(format('SELECT taskmgmt.task_subtasks(%s)', :c3)), 'P0002 task not found', 'subtasks of an invisible task: not found');
 SELECT is(pg_temp.wf_err(format('SELECT taskmgmt.delete_task(%s, true)', :p)),
           '42501 only the creator, a lead or owner of its team, or an admin can delete this task', 'a member cannot cascade-delete');
@@ -119,13 +115,18 @@ SELECT is((SELECT jsonb_agg(e ->> 'type' ORDER BY e ->> 'type') FROM jsonb_array
           '["blocks", "duplicated_by"]', 'list_relations from A: blocks B, duplicated by D');
 SELECT is(taskmgmt.get_task(:b) ->> 'blocked_by_open', '1', 'blocked_by_open counts open blockers');
 SELECT is(taskmgmt.get_task(:a) ->> 'blocked_by_open', '0', '... zero for an unblocked task');
+-- a list page and search results carry the same counts as get_task
 SELECT is((SELECT jsonb_object_agg(e ->> 'id', e -> 'blocked_by_open')
-             FROM jsonb_array_elements(taskmgmt.list_tasks('{"limit": 100}') -> 'items') e
-            WHERE (e ->> 'id')::bigint IN (:a, :b)),
-          jsonb_build_object(:a::text, 0, :b::text, 1), 'a list page counts the open blockers of each task');
+             FROM jsonb_array_elements(taskmgmt.list_tasks('{"limit": 200}') -> 'items') e
+            WHERE (e ->> 'id')::bigint IN (:a, :b, :c)),
+          jsonb_build_object(:a, 0, :b, 1, :c, 1), 'list items: blocked_by_open');
+SELECT is((SELECT e -> 'subtasks' FROM jsonb_array_elements(taskmgmt.list_tasks('{"limit": 200}') -> 'items') e
+            WHERE (e ->> 'id')::bigint = :p), '{"total": 3, "done": 1}', 'list items: subtasks {total, done}');
+SELECT is((SELECT e #> '{task,subtasks}' FROM jsonb_array_elements(taskmgmt.search_tasks('parent') -> 'items') e
+            WHERE (e #>> '{task,id}')::bigint = :p), '{"total": 3, "done": 1}', 'search results: subtasks {total, done}');
 SELECT is((SELECT e -> 'task' -> 'blocked_by_open'
              FROM jsonb_array_elements(taskmgmt.search_tasks((SELECT title FROM taskmgmt.tasks WHERE id = :b)) -> 'items') e
-            WHERE (e -> 'task' ->> 'id')::bigint = :b), '1'::jsonb, '... and so does a search page');
+            WHERE (e -> 'task' ->> 'id')::bigint = :b), '1'::jsonb, 'search results: blocked_by_open');
 SELECT ok((SELECT bool_and(NOT (e ->> 'id')::bigint IN (:b, :c)) AND bool_or((e ->> 'id')::bigint = :a)
              FROM jsonb_array_elements(taskmgmt.list_tasks('{"ready": true, "limit": 100}') -> 'items') e),
           'ready=true: A, not the blocked B and C');
@@ -152,11 +153,19 @@ SELECT ok(taskmgmt.update_task(:a, '{"status": "done"}') IS NOT NULL, 'A done');
 RESET ROLE;
 SELECT is((SELECT count(*)::int FROM taskmgmt.notifications WHERE event = 'unblocked'), 0, 'one blocker (E) still open: nobody is told');
 SET ROLE tap_workflow;
+-- bob also wants unblocked by email (in-app only by default)
+SELECT pg_temp.wf_as('bob') IS NOT NULL AS signed_in \gset
+SELECT is(taskmgmt.notification_preferences() -> 'unblocked', '{"in_app": true, "email": false}', 'unblocked: in-app only by default');
+SELECT ok(taskmgmt.update_me('{"preferences": {"notifications": {"unblocked": {"in_app": true, "email": true}}}}') IS NOT NULL,
+          'bob asks for unblocked by email too');
 SELECT pg_temp.wf_as('ann') IS NOT NULL AS signed_in \gset
 SELECT ok(taskmgmt.update_task(:e, '{"status": "canceled"}') IS NOT NULL, 'E canceled');
 RESET ROLE;
 SELECT is((SELECT string_agg(user_id || ' ' || task_id || ' ' || message, '; ') FROM taskmgmt.notifications WHERE event = 'unblocked'),
           format('%s %s "B" is no longer blocked', :bob, :b), 'the last blocker closed: bob hears B is unblocked');
+SELECT is((SELECT string_agg(taskmgmt._outbox_subject(o.kind, o.items), '; ') FROM taskmgmt.email_outbox o
+            WHERE o.user_id = :bob AND o.items @> jsonb_build_array(jsonb_build_object('event', 'unblocked', 'task_id', :b))),
+          '[taskmgmt] "B" is no longer blocked', '... and by email');
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_as('ann') IS NOT NULL AS signed_in \gset
 SELECT is(taskmgmt.get_task(:b) ->> 'blocked_by_open', '0', 'B has no open blocker now');

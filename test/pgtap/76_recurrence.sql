@@ -3,12 +3,13 @@
 -- COUNT and UNTIL ending the series, editing the rule, the assignment of a
 -- series continued by someone who could not assign it, and the rule
 -- expansion itself (DAILY/WEEKLY/MONTHLY/YEARLY, INTERVAL, BYDAY,
--- BYMONTHDAY).
+-- BYMONTHDAY), and the user's time zone (today for a task without a due
+-- date; an UNTIL with a time ends the series on the user's date).
 \ir 7_workflow_helpers.psql
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob \gset
-SELECT plan(35);
+SELECT plan(47);
 
 -- ---- the expansion ----
 SELECT is(taskmgmt._rrule_next('FREQ=DAILY', '2030-01-01', '2030-01-01'), '2030-01-02'::date, 'DAILY');
@@ -23,6 +24,18 @@ SELECT is(taskmgmt._rrule_next('FREQ=DAILY;COUNT=3', '2030-01-01', '2030-01-02')
 SELECT is(taskmgmt._rrule_next('FREQ=DAILY;COUNT=3', '2030-01-01', '2030-01-03'), NULL::date, '... and no fourth');
 SELECT is(taskmgmt._rrule_next('FREQ=DAILY;UNTIL=20300105', '2030-01-01', '2030-01-04'), '2030-01-05'::date, 'UNTIL is inclusive');
 SELECT is(taskmgmt._rrule_next('FREQ=DAILY;UNTIL=20300105', '2030-01-01', '2030-01-05'), NULL::date, '... and ends the series');
+
+-- UNTIL with a time: the date it falls on in the user's time zone
+SELECT is(taskmgmt._rrule_next('FREQ=DAILY;UNTIL=20300105T030000Z', '2030-01-01', '2030-01-04'), '2030-01-05'::date,
+          'UNTIL 03:00Z on the 5th, in UTC: the 5th occurs');
+SELECT is(taskmgmt._rrule_next('FREQ=DAILY;UNTIL=20300105T030000Z', '2030-01-01', '2030-01-04', 'America/Los_Angeles'), NULL::date,
+          '... in Los Angeles it is still the 4th: the series ended');
+SELECT is(taskmgmt._rrule_next('FREQ=DAILY;UNTIL=20300104T230000Z', '2030-01-01', '2030-01-04', 'Asia/Tokyo'), '2030-01-05'::date,
+          'UNTIL 23:00Z on the 4th is the 5th in Tokyo: the 5th occurs');
+SELECT is(taskmgmt._rrule_next('FREQ=DAILY;UNTIL=20300104T230000Z', '2030-01-01', '2030-01-04', 'UTC'), NULL::date,
+          '... and not in UTC');
+SELECT is(taskmgmt._rrule_next('FREQ=DAILY;UNTIL=20300105T000000', '2030-01-01', '2030-01-04', 'America/Los_Angeles'), '2030-01-05'::date,
+          'a floating UNTIL is its own date');
 
 -- ---- validation ----
 SELECT pg_temp.wf_as('ann') IS NOT NULL AS signed_in \gset
@@ -79,6 +92,20 @@ SELECT ok(taskmgmt.update_task(:w1, '{"status": "done"}') IS NOT NULL, 'done');
 SELECT is((SELECT due_date FROM taskmgmt.tasks WHERE recurrence_of = :w1), '2030-01-15'::date, 'the next occurrence follows the new rule');
 SELECT is((SELECT description FROM taskmgmt.task_events WHERE task_id = :w1 AND changes ? 'recurrence' ORDER BY id DESC LIMIT 1),
           'recurrence: FREQ=DAILY;COUNT=2 → FREQ=WEEKLY;INTERVAL=2', 'the history records the edit');
+
+-- the user's time zone: today for a task without a due date, UNTIL at completion
+SELECT ok(taskmgmt.update_me('{"timezone": "Pacific/Kiritimati"}') IS NOT NULL, 'ann lives at UTC+14');
+SELECT (taskmgmt.create_task('{"title": "journal", "recurrence": "FREQ=DAILY"}') ->> 'id')::bigint AS j1 \gset
+SELECT is((SELECT recurrence_start FROM taskmgmt.tasks WHERE id = :j1), (now() AT TIME ZONE 'Pacific/Kiritimati')::date,
+          'without a due date the series starts today in her time zone');
+SELECT ok(taskmgmt.update_task(:j1, '{"status": "done"}') IS NOT NULL, 'done');
+SELECT is((SELECT due_date FROM taskmgmt.tasks WHERE recurrence_of = :j1), (now() AT TIME ZONE 'Pacific/Kiritimati')::date + 1,
+          '... the next one is due tomorrow, her tomorrow');
+SELECT ok(taskmgmt.update_me('{"timezone": "America/Los_Angeles"}') IS NOT NULL, 'ann moves to Los Angeles');
+SELECT (taskmgmt.create_task('{"title": "sprint", "due_date": "2030-01-04", "recurrence": "FREQ=DAILY;UNTIL=20300105T030000Z"}') ->> 'id')::bigint AS s1 \gset
+SELECT ok(taskmgmt.update_task(:s1, '{"status": "done"}') IS NOT NULL, 'the occurrence of the 4th is done');
+SELECT is((SELECT count(*)::int FROM taskmgmt.tasks WHERE recurrence_of = :s1), 0,
+          'UNTIL 03:00Z on the 5th is the 4th in Los Angeles: no occurrence on the 5th');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -5,7 +5,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob \gset
-SELECT plan(16);
+SELECT plan(19);
 
 SELECT pg_temp.wf_as('ann') IS NOT NULL AS signed_in \gset
 SELECT (taskmgmt.create_task('{"title": "v1", "tags": ["a"], "due_date": "2030-02-01"}') ->> 'id')::bigint AS t \gset
@@ -46,9 +46,16 @@ SELECT is(taskmgmt._time_in_status(ARRAY[:t, :u]::bigint[], '2030-01-01', '2030-
             "canceled": {"p85": null, "mean": null, "count": 0}, "in_progress": {"p85": 48.00, "mean": 48.00, "count": 1}}',
           'mean and p85 hours per status, of the stays that ended');
 SELECT ok(taskmgmt.report_summary() ? 'time_in_status_hours', 'report_summary carries time_in_status_hours');
+SELECT is(taskmgmt.report_summary('{"from": "2030-01-01", "to": "2030-01-09"}') -> 'time_in_status_hours',
+          taskmgmt._time_in_status(ARRAY[:t, :u]::bigint[], '2030-01-01', '2030-01-10'),
+          'report_summary over the period: the same mean and p85 (its days are the caller''s, UTC here)');
+SELECT is(taskmgmt.report_summary('{"from": "2030-01-04", "to": "2030-01-09"}') #> '{time_in_status_hours,todo}',
+          '{"p85": null, "mean": null, "count": 0}', '... only stays that ended in the period count');
 
 SELECT pg_temp.wf_as('bob') IS NOT NULL AS signed_in \gset
 SELECT is(pg_temp.wf_err(format('SELECT taskmgmt.task_as_of(%s, now())', :t)), 'P0002 task not found', 'bob: ann''s task does not exist');
+SELECT is(taskmgmt.report_summary('{"from": "2030-01-01", "to": "2030-01-09"}') #> '{time_in_status_hours,todo,count}', '0',
+          'bob: ann''s stays do not count in his report');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -7,7 +7,8 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(38);
+SELECT plan(67);
+\set fields 'a field (status, priority, assignee, team, tag, due, created, updated, text, is, has, changed, was)'
 
 -- the ids a filter text lists, in id order
 CREATE FUNCTION pg_temp.fl(txt text) RETURNS bigint[] LANGUAGE sql AS $$
@@ -75,6 +76,37 @@ SELECT is(pg_temp.fl('changed:priority'), '{}', 'changed:priority: none changed'
 SELECT is(pg_temp.fl('was:status:todo status:in_progress'), ARRAY[:moved]::bigint[], 'was:status:todo');
 SELECT is(pg_temp.fl('has:subtasks'), ARRAY[:moved]::bigint[], 'has:subtasks');
 
+-- ---- every operator, the other date words, is:/has: ----
+SELECT is(pg_temp.fl('priority=high'), pg_temp.ls('{"priority": "high"}'), 'priority= (the same as :)');
+SELECT is(pg_temp.fl('priority<=low'), pg_temp.ls('{"priority": "none,low"}'), 'priority<=');
+SELECT is(pg_temp.fl('priority>medium'), pg_temp.ls('{"priority": "high,urgent"}'), 'priority>');
+SELECT is(pg_temp.fl('due<=2027-01-01'),
+          ARRAY(SELECT id FROM taskmgmt.tasks WHERE creator_id = :ann AND due_date <= '2027-01-01' ORDER BY id), 'due<=date');
+SELECT is(pg_temp.fl('due:2027-01-01'),
+          ARRAY(SELECT id FROM taskmgmt.tasks WHERE creator_id = :ann AND due_date = '2027-01-01' ORDER BY id), 'due:date is that day');
+SELECT is(pg_temp.fl('due>=2w due<tomorrow'),
+          ARRAY(SELECT id FROM taskmgmt.tasks WHERE creator_id = :ann AND due_date >= current_date - 14
+                  AND due_date < current_date + 1 ORDER BY id), 'relative dates: 2w (ago), tomorrow');
+SELECT is(pg_temp.fl('due>+7d due<=+5w'),
+          ARRAY(SELECT id FROM taskmgmt.tasks WHERE creator_id = :ann AND due_date > current_date + 7
+                  AND due_date <= current_date + 35 ORDER BY id), 'relative dates: +7d, +5w');
+SELECT is(pg_temp.fl('updated:today'), pg_temp.ls('{}'), 'updated:today (all were)');
+SELECT is(pg_temp.fl('updated>yesterday updated<tomorrow'), pg_temp.ls('{}'), 'updated> and < with yesterday and tomorrow');
+SELECT is(pg_temp.fl('updated<7d'), '{}', 'updated<7d (none was)');
+SELECT is(pg_temp.fl('assignee:"BOB"'), pg_temp.ls(jsonb_build_object('assignee', 'user:' || :bob)), 'assignee:"display name" (any case)');
+SELECT is(pg_temp.fl('is:open'), pg_temp.ls('{"status": "todo,in_progress"}'), 'is:open');
+SELECT is(pg_temp.fl('has:due'),
+          ARRAY(SELECT id FROM taskmgmt.tasks WHERE creator_id = :ann AND due_date IS NOT NULL ORDER BY id), 'has:due');
+SELECT (taskmgmt.create_task('{"title": "weekly review", "recurrence": "FREQ=WEEKLY"}') ->> 'id')::bigint AS weekly \gset
+SELECT is(pg_temp.fl('is:recurring'), ARRAY[:weekly]::bigint[], 'is:recurring');
+SELECT (SELECT id FROM taskmgmt.tasks WHERE parent_id = :moved) AS sub \gset
+SELECT is(pg_temp.fl('has:parent'), ARRAY[:sub]::bigint[], 'has:parent');
+SELECT ok(taskmgmt.add_relation(:weekly, jsonb_build_object('type', 'blocks', 'task_id', :sub)) IS NOT NULL, 'the recurring task blocks the subtask');
+SELECT is(pg_temp.fl('has:blockers'), ARRAY[:sub]::bigint[], 'has:blockers');
+SELECT ok(NOT :sub = ANY (pg_temp.fl('is:ready')), 'is:ready leaves the blocked subtask out');
+SELECT is(pg_temp.fl('changed:status:12h'), ARRAY[:moved]::bigint[], 'changed:status:12h');
+SELECT is(pg_temp.fl('changed:parent:2w -changed:status'), '{}', 'changed:parent (none moved), NOT changed:status');
+
 -- ---- values are bind values: quotes and SQL are just text ----
 SELECT is(pg_temp.fl('text:"''); DROP TABLE taskmgmt.tasks; --"'), '{}', 'SQL in a value is only a search text');
 SELECT is(pg_temp.fl('team:"x'') OR true OR (''"'), '{}', 'a quote in a team name cannot widen the filter');
@@ -95,6 +127,50 @@ SELECT is(pg_temp.wf_err('SELECT taskmgmt.list_tasks(''{"filter": "colour:red"}'
 SELECT is(pg_temp.wf_err('SELECT taskmgmt.list_tasks(''{"filter": "é due<soon"}'')'),
           'TM400 [filter] filter: expected a date (YYYY-MM-DD, today, yesterday, tomorrow, 7d, +7d, 2w) at position 7',
           'positions count characters, not bytes');
+
+-- ---- errors: each part in a field of its own, as the HTTP shim reads them ----
+-- SQLSTATE, COLUMN, SCHEMA (marked for clients), DETAIL "Expected <what>.",
+-- no HINT; the position is the error's internal position (not readable in
+-- PL/pgSQL: test/sql/79_filter_lang.sql shows psql's marker) and in the message
+CREATE FUNCTION pg_temp.fl_err(txt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  st text; col text; sch text; msg text; det text; hin text;
+BEGIN
+  PERFORM taskmgmt.list_tasks(jsonb_build_object('filter', txt));
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, col = COLUMN_NAME, sch = SCHEMA_NAME,
+                          msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+  RETURN concat_ws(' | ', st, col, sch, msg, det, coalesce(nullif(hin, ''), 'no hint'));
+END
+$$;
+SELECT is(pg_temp.fl_err('status:todo due: tag:x'),
+          'TM400 | filter | taskmgmt | filter: expected a value after '':'' at position 17 | Expected a value after '':''. | no hint',
+          'the issue''s example: position 17, a value after '':''');
+SELECT is(pg_temp.fl_err(':todo'),
+          'TM400 | filter | taskmgmt | filter: expected a field name before the operator at position 1 | Expected a field name before the operator. | no hint',
+          'an error at the start');
+SELECT is(pg_temp.fl_err('status:todo AND'),
+          'TM400 | filter | taskmgmt | filter: expected a condition at position 16 | Expected a condition. | no hint',
+          'an error at the end: one past the last character');
+SELECT is(pg_temp.fl_err('text:"launch plan'),
+          'TM400 | filter | taskmgmt | filter: expected a closing ''"'' for the quote opened here at position 6 | Expected a closing ''"'' for the quote opened here. | no hint',
+          'an unterminated quote: where it opened');
+SELECT is(pg_temp.fl_err('status>todo'),
+          'TM400 | filter | taskmgmt | filter: expected '':'' after status at position 7 | Expected '':'' after status. | no hint',
+          'a bad operator');
+SELECT is(pg_temp.fl_err('tag:x colour>red'),
+          'TM400 | filter | taskmgmt | filter: expected ' || :'fields' || ' at position 7 | Expected ' || :'fields' || '. | no hint',
+          'an unknown field, before its operator (the message never repeats the user''s text)');
+SELECT is(pg_temp.fl_err('status:todo)'),
+          'TM400 | filter | taskmgmt | filter: expected a condition or the end of the filter (this '')'' has no ''('') at position 12 | Expected a condition or the end of the filter (this '')'' has no ''(''). | no hint',
+          'a '')'' without ''(''');
+SELECT is(pg_temp.fl_err('(tag:a OR (tag:b) '),
+          'TM400 | filter | taskmgmt | filter: expected '')'' to close the ''('' at position 1 at position 19 | Expected '')'' to close the ''('' at position 1. | no hint',
+          'a ''('' never closed');
+SELECT is(pg_temp.fl_err(repeat('x', 2001)),
+          'TM400 | filter | taskmgmt | filter: expected a filter of at most 2000 characters at position 1 | Expected a filter of at most 2000 characters. | no hint',
+          'too long');
 
 -- ---- saved views keep a filter text ----
 SELECT ok(taskmgmt.save_view('todo text', '{"filter": "status:todo -tag:blocked"}') IS NOT NULL, 'a view stores a filter text');
