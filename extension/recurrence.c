@@ -86,6 +86,13 @@ rrule_parse(const char *rule, struct icalrecurrencetype *out, const char **reaso
 		*reason = "must not have both COUNT and UNTIL (RFC 5545)";
 		return false;
 	}
+	/* libical takes any two digits: T256199Z would roll into the next day */
+	if (!icaltime_is_null_time(out->until) && !out->until.is_date &&
+		(out->until.hour > 23 || out->until.minute > 59 || out->until.second > 60))
+	{
+		*reason = "must have an UNTIL with a valid time of day";
+		return false;
+	}
 	if (out->interval < 1 || out->interval > 1000)
 	{
 		*reason = "must have an INTERVAL from 1 to 1000";

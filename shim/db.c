@@ -51,6 +51,7 @@ typedef struct db_conn
 	int			streaming;			/* a single-row query is in flight */
 	int			read_only;			/* got 25006: reconnect once drained */
 	int			renewing;			/* reconnecting after read_only */
+	uint64_t	renewed_at;			/* loop time of the last renewal, ms */
 } db_conn;
 
 static struct
@@ -268,7 +269,9 @@ conn_send(db_conn *c, db_query *q)
  * by a failover.  The request gets 503 with Retry-After, and the connection
  * takes no new work and is reconnected at once when drained, so that a
  * multi-host URL with target_session_attrs=read-write finds the new primary
- * (requests wait for it meanwhile rather than being refused).
+ * (requests wait for it meanwhile rather than being refused).  A server that
+ * stays read-only (a URL naming only a standby) is retried at the usual
+ * pace, not reconnected to on every write.
  */
 static int
 is_read_only_error(const PGresult *res)
@@ -284,9 +287,19 @@ is_read_only_error(const PGresult *res)
 static void
 conn_recycle(db_conn *c)
 {
+	uint64_t	now = h2o_now(pool.loop);
+	int			again = c->renewed_at != 0 && now - c->renewed_at < 1000;
+
 	c->read_only = 0;
 	c->up = 0;
 	pool.up--;
+	c->renewed_at = now;
+	if (again)
+	{
+		/* still read-only right after a renewal: the usual retry delay */
+		pgc_retry(&c->pc);
+		return;
+	}
 	c->renewing = 1;
 	pool.renewing++;
 	log_msg("database connection is read-only (a standby?): reconnecting");

@@ -70,15 +70,20 @@ ALTER TABLE @extschema@.dav_changes FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON @extschema@.dav_changes FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dav_changes', '');
 
--- When each user's visibility last changed other than through a task.
+-- When a user's visibility changed other than through a task.  Append-only:
+-- an upsert of one row per user would lock it, and two membership changes
+-- of the same users in opposite order would deadlock.  A row per change of
+-- membership or role, which are rare.  Not dumped: its transaction ids mean
+-- nothing in another cluster, and tokens do not survive a restore anyway
+-- (_dav_sync_epoch).
 CREATE TABLE @extschema@.dav_access_changes (
-  user_id     bigint PRIMARY KEY,
+  user_id     bigint NOT NULL,
   changed_xid xid8 NOT NULL
 );
+CREATE INDEX dav_access_changes_user_idx ON @extschema@.dav_access_changes (user_id, changed_xid);
 ALTER TABLE @extschema@.dav_access_changes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.dav_access_changes FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON @extschema@.dav_access_changes FROM PUBLIC;
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.dav_access_changes', '');
 
 CREATE FUNCTION @extschema@._dav_access_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -88,11 +93,10 @@ DECLARE
   new_row jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
   key text := CASE TG_TABLE_NAME WHEN 'users' THEN 'id' ELSE 'user_id' END;
 BEGIN
-  INSERT INTO @extschema@.dav_access_changes AS a (user_id, changed_xid)
+  INSERT INTO @extschema@.dav_access_changes (user_id, changed_xid)
   SELECT DISTINCT u, pg_current_xact_id()
     FROM unnest(ARRAY[(old_row ->> key)::bigint, (new_row ->> key)::bigint]) u
-   WHERE u IS NOT NULL
-  ON CONFLICT (user_id) DO UPDATE SET changed_xid = excluded.changed_xid;
+   WHERE u IS NOT NULL;
   RETURN NULL;
 END $$;
 CREATE TRIGGER team_members_dav_access AFTER INSERT OR DELETE OR UPDATE OF user_id, team_id
@@ -517,9 +521,21 @@ LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
     FROM @extschema@.tasks t
 $$;
 
+-- Which database a sync token belongs to: the cluster's system identifier
+-- (kept by its standbys, so a failover keeps the tokens) and the
+-- database's OID.  A restore makes a new one, so a token from before it,
+-- whose transaction ids mean nothing there, is refused (valid-sync-token)
+-- instead of silently missing changes.
+CREATE FUNCTION @extschema@._dav_sync_epoch() RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT (SELECT system_identifier FROM pg_control_system()) || '.'
+         || (SELECT oid FROM pg_database WHERE datname = current_database())
+$$;
+
 CREATE FUNCTION @extschema@._dav_sync_token() RETURNS text
 LANGUAGE sql VOLATILE PARALLEL RESTRICTED AS $$
-  SELECT 'urn:x-taskmgmt:sync:' || pg_snapshot_xmin(pg_current_snapshot())
+  SELECT 'urn:x-taskmgmt:sync:' || @extschema@._dav_sync_epoch() || '-' || pg_snapshot_xmin(pg_current_snapshot())
 $$;
 
 -- The visible task a resource name stands for, and its UID (NULLs: none).
@@ -737,11 +753,12 @@ BEGIN
     ELSE
       token := btrim(coalesce((@extschema@._dav_texts(doc, '/D:sync-collection/D:sync-token/text()'))[1], ''));
       IF token <> '' THEN
-        IF token !~ '^urn:x-taskmgmt:sync:[0-9]{1,20}$' THEN
+        IF token !~ '^urn:x-taskmgmt:sync:[0-9]{1,20}\.[0-9]{1,10}-[0-9]{1,20}$'
+           OR split_part(split_part(token, ':', 4), '-', 1) <> @extschema@._dav_sync_epoch() THEN
           RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'invalid sync token',
             HINT = 'Synchronise again without a token (DAV:valid-sync-token).';
         END IF;
-        since := split_part(token, ':', 4)::xid8;
+        since := split_part(split_part(token, ':', 4), '-', 2)::xid8;
         IF @extschema@._dav_access_changed_since(since) THEN
           RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
             MESSAGE = 'sync token expired: the tasks you may see changed (team membership or role)',
@@ -864,5 +881,5 @@ GRANT EXECUTE ON FUNCTION @extschema@._ical_vtodo(text, text, text, text, text, 
   @extschema@._dav_response(text, text[], text[]), @extschema@._dav_status_response(text, text),
   @extschema@._dav_prop(text, text, bigint, text, text, @extschema@.tasks, text, text, text),
   @extschema@._dav_allprop(), @extschema@._dav_requested(xml, text), @extschema@._current_token_read_only(),
-  @extschema@._dav_ctag(), @extschema@._dav_sync_token(), @extschema@._dav_find(text), @extschema@._dav_uid_task(text),
+  @extschema@._dav_ctag(), @extschema@._dav_sync_epoch(), @extschema@._dav_sync_token(), @extschema@._dav_find(text), @extschema@._dav_uid_task(text),
   @extschema@.dav_authenticate(text), @extschema@.dav(text, text, text, text, text, text) TO taskmgmt_client;

@@ -4849,15 +4849,20 @@ END
 $$;
 
 -- ==== CalDAV: a change of visibility without a task change ends the user's sync tokens ====
--- When each user's visibility last changed other than through a task.
+-- When a user's visibility changed other than through a task.  Append-only:
+-- an upsert of one row per user would lock it, and two membership changes
+-- of the same users in opposite order would deadlock.  A row per change of
+-- membership or role, which are rare.  Not dumped: its transaction ids mean
+-- nothing in another cluster, and tokens do not survive a restore anyway
+-- (_dav_sync_epoch).
 CREATE TABLE @extschema@.dav_access_changes (
-  user_id     bigint PRIMARY KEY,
+  user_id     bigint NOT NULL,
   changed_xid xid8 NOT NULL
 );
+CREATE INDEX dav_access_changes_user_idx ON @extschema@.dav_access_changes (user_id, changed_xid);
 ALTER TABLE @extschema@.dav_access_changes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.dav_access_changes FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON @extschema@.dav_access_changes FROM PUBLIC;
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.dav_access_changes', '');
 
 CREATE FUNCTION @extschema@._dav_access_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -4867,11 +4872,10 @@ DECLARE
   new_row jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
   key text := CASE TG_TABLE_NAME WHEN 'users' THEN 'id' ELSE 'user_id' END;
 BEGIN
-  INSERT INTO @extschema@.dav_access_changes AS a (user_id, changed_xid)
+  INSERT INTO @extschema@.dav_access_changes (user_id, changed_xid)
   SELECT DISTINCT u, pg_current_xact_id()
     FROM unnest(ARRAY[(old_row ->> key)::bigint, (new_row ->> key)::bigint]) u
-   WHERE u IS NOT NULL
-  ON CONFLICT (user_id) DO UPDATE SET changed_xid = excluded.changed_xid;
+   WHERE u IS NOT NULL;
   RETURN NULL;
 END $$;
 CREATE TRIGGER team_members_dav_access AFTER INSERT OR DELETE OR UPDATE OF user_id, team_id
@@ -4890,8 +4894,21 @@ SET search_path = pg_catalog, pg_temp AS $$
                   WHERE a.user_id = @extschema@.current_user_id() AND a.changed_xid >= since)
 $$;
 
-REVOKE ALL ON FUNCTION @extschema@._dav_access_changed(), @extschema@._dav_access_changed_since(xid8) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._dav_access_changed_since(xid8) TO taskmgmt_client;
+-- Which database a sync token belongs to: the cluster's system identifier
+-- (kept by its standbys, so a failover keeps the tokens) and the
+-- database's OID.  A restore makes a new one, so a token from before it,
+-- whose transaction ids mean nothing there, is refused (valid-sync-token)
+-- instead of silently missing changes.
+CREATE FUNCTION @extschema@._dav_sync_epoch() RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT (SELECT system_identifier FROM pg_control_system()) || '.'
+         || (SELECT oid FROM pg_database WHERE datname = current_database())
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._dav_access_changed(), @extschema@._dav_access_changed_since(xid8),
+  @extschema@._dav_sync_epoch() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._dav_access_changed_since(xid8), @extschema@._dav_sync_epoch() TO taskmgmt_client;
 
 -- ==== Hot paths at the cost of plain SQL (#11) ====
 -- The caller's team ids in C, cached per snapshot; the task JSON built in C
@@ -6013,6 +6030,7 @@ BEGIN
 END
 $$;
 
+
 CREATE OR REPLACE FUNCTION @extschema@.dav(method text, path text, depth text, if_match text, if_none_match text,
                                 request_body text)
 RETURNS TABLE (status integer, content_type text, etag text, location text, dav text, allow text, body text)
@@ -6173,11 +6191,12 @@ BEGIN
     ELSE
       token := btrim(coalesce((@extschema@._dav_texts(doc, '/D:sync-collection/D:sync-token/text()'))[1], ''));
       IF token <> '' THEN
-        IF token !~ '^urn:x-taskmgmt:sync:[0-9]{1,20}$' THEN
+        IF token !~ '^urn:x-taskmgmt:sync:[0-9]{1,20}\.[0-9]{1,10}-[0-9]{1,20}$'
+           OR split_part(split_part(token, ':', 4), '-', 1) <> @extschema@._dav_sync_epoch() THEN
           RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'invalid sync token',
             HINT = 'Synchronise again without a token (DAV:valid-sync-token).';
         END IF;
-        since := split_part(token, ':', 4)::xid8;
+        since := split_part(split_part(token, ':', 4), '-', 2)::xid8;
         IF @extschema@._dav_access_changed_since(since) THEN
           RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
             MESSAGE = 'sync token expired: the tasks you may see changed (team membership or role)',
@@ -6285,6 +6304,11 @@ BEGIN
     RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM400', MESSAGE = method || ' is not supported here';
   END CASE;
 END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._dav_sync_token() RETURNS text
+LANGUAGE sql VOLATILE PARALLEL RESTRICTED AS $$
+  SELECT 'urn:x-taskmgmt:sync:' || @extschema@._dav_sync_epoch() || '-' || pg_snapshot_xmin(pg_current_snapshot())
 $$;
 
 CREATE OR REPLACE FUNCTION @extschema@.dav(method text, path text, depth text, if_match text, if_none_match text,
@@ -6447,11 +6471,12 @@ BEGIN
     ELSE
       token := btrim(coalesce((@extschema@._dav_texts(doc, '/D:sync-collection/D:sync-token/text()'))[1], ''));
       IF token <> '' THEN
-        IF token !~ '^urn:x-taskmgmt:sync:[0-9]{1,20}$' THEN
+        IF token !~ '^urn:x-taskmgmt:sync:[0-9]{1,20}\.[0-9]{1,10}-[0-9]{1,20}$'
+           OR split_part(split_part(token, ':', 4), '-', 1) <> @extschema@._dav_sync_epoch() THEN
           RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'invalid sync token',
             HINT = 'Synchronise again without a token (DAV:valid-sync-token).';
         END IF;
-        since := split_part(token, ':', 4)::xid8;
+        since := split_part(split_part(token, ':', 4), '-', 2)::xid8;
         IF @extschema@._dav_access_changed_since(since) THEN
           RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
             MESSAGE = 'sync token expired: the tasks you may see changed (team membership or role)',

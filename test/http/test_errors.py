@@ -1,6 +1,7 @@
 """Database errors -> problem+json: the extension's messages reach clients,
 PostgreSQL's own never do, and SQLSTATE TMnnn is HTTP status nnn."""
 import os
+import time
 import uuid
 
 import requests
@@ -110,6 +111,7 @@ def test_write_on_a_standby_is_503_and_the_connection_is_renewed(alice):
     h = {"Authorization": "Bearer " + alice.token}
     with extra_shim(database_url=url) as base:
         for _ in range(3):              # again after each reconnect
+            time.sleep(1.1)             # (a renewal within 1 s waits 250 ms first)
             r = requests.post(base + "/api/v1/tasks", headers=h, json={"title": "on a standby"})
             b = problem(r, 503)
             assert b["code"] == "unavailable" and int(r.headers["Retry-After"]) >= 1

@@ -9,7 +9,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob \gset
-SELECT plan(47);
+SELECT plan(48);
 
 -- ---- the expansion ----
 SELECT is(taskmgmt._rrule_next('FREQ=DAILY', '2030-01-01', '2030-01-01'), '2030-01-02'::date, 'DAILY');
@@ -45,6 +45,8 @@ SELECT is(pg_temp.wf_err('SELECT taskmgmt.create_task(''{"title": "x", "recurren
           'TM422 [recurrence] recurrence is not a valid RRULE (RFC 5545), e.g. FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR', 'not a rule');
 SELECT is(pg_temp.wf_err('SELECT taskmgmt.create_task(''{"title": "x", "recurrence": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"}'')'),
           'TM422 [recurrence] recurrence never occurs', 'a rule that never occurs');
+SELECT is(pg_temp.wf_err('SELECT taskmgmt.create_task(''{"title": "x", "recurrence": "FREQ=DAILY;UNTIL=20300105T256199Z"}'')'),
+          'TM422 [recurrence] recurrence must have an UNTIL with a valid time of day', 'an UNTIL at 25:61:99 (libical would roll it over)');
 SELECT is(pg_temp.wf_err('SELECT taskmgmt.create_task(''{"title": "x", "recurrence": "RRULE:FREQ=DAILY"}'')'),
           'TM422 [recurrence] recurrence must be the rule without the RRULE: prefix, e.g. FREQ=WEEKLY;BYDAY=MO', 'the RRULE: prefix');
 SELECT is(pg_temp.wf_err('SELECT taskmgmt.create_task(''{"title": "x", "recurrence": 7}'')'),

@@ -61,8 +61,17 @@ export async function signedIn(browser, user, options = {}) {
   await page.goto(BASE + '/');
   await page.getByLabel('Email').fill(user.email);
   await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#who', { hasText: user.display_name }).waitFor();
+  // a sign-in refused as busy (503: the shim's bcrypt cap, several tests
+  // signing in at once on a loaded machine) is tried again, as api() does
+  const who = page.locator('#who', { hasText: user.display_name });   // hidden on phones
+  for (let i = 0; ; i++) {
+    const busy = page.waitForResponse((r) => r.url().endsWith('/api/v1/auth/token') && r.status() === 503, { timeout: 60_000 })
+      .then(() => true, () => false);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    if (!(await Promise.race([who.waitFor({ state: 'attached', timeout: 60_000 }).then(() => false), busy])) || i >= 10) break;
+    await page.waitForTimeout(300 * (i + 1));
+  }
+  await who.waitFor({ state: 'attached' });
   return { context, page, seen };
 }
 

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { BASE, launch } from './browser.mjs';
-import { PASSWORD, api, newUser, signedIn } from './helpers.mjs';
+import { PASSWORD, api, newUser, scan, shot, signedIn } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -95,8 +95,12 @@ test('the unsubscribe link of an email asks, then stops every email notification
   await tab.page.locator('#unsubscribe').waitFor({ state: 'visible' });
   assert.equal(await tab.page.locator('#sign-in-form').count(), 0, 'no sign-in needed');
   assert.match(wants(), /true/, 'opening the link changes nothing');
+  await scan(tab.page, 'unsubscribe');
+  await shot(tab.page, 'unsubscribe');
   await tab.page.click('#unsubscribe-button');
   await tab.page.locator('#unsubscribe-done').waitFor({ state: 'visible' });
+  await scan(tab.page, 'unsubscribed');
+  await shot(tab.page, 'unsubscribed');
   assert.match(wants(), /^false(,false)+$/, 'every event: no email');
 
   await tab.page.goto(`${BASE}/api/v1/mail/unsubscribe?token=${user.id}.forged`);

@@ -25,6 +25,14 @@ before(async () => {
   await api('POST', '/api/v1/tasks', ann.token, { title: 'Book the meeting room', priority: 'low' });
   const t3 = await api('POST', '/api/v1/tasks', ann.token, { title: 'Send the agenda', status: 'in_progress' });
   await api('PATCH', `/api/v1/tasks/${t3.id}`, ann.token, { status: 'done' });
+  // planning: a subtask, a blocker, a rule; a token and a saved view for the profile and the views dialog
+  await api('POST', '/api/v1/tasks', ann.token, { title: 'Collect the figures', parent_id: task.id, team_id: team.id, status: 'done' });
+  await api('POST', '/api/v1/tasks', ann.token, { title: 'Draft the slides', parent_id: task.id, team_id: team.id });
+  const blocker = await api('POST', '/api/v1/tasks', ann.token, { title: 'Close the books', team_id: team.id });
+  await api('POST', `/api/v1/tasks/${task.id}/relations`, ann.token, { type: 'blocked_by', task_id: blocker.id });
+  await api('PATCH', `/api/v1/tasks/${task.id}`, ann.token, { recurrence: 'FREQ=MONTHLY;BYMONTHDAY=1' });
+  await api('POST', '/api/v1/me/tokens', ben.token, { name: 'calendar', scopes: ['read'], expires_in_days: 90 });
+  await api('POST', '/api/v1/views', ben.token, { name: 'Mine, urgent first', filter: { assignee: 'me', sort: '-priority', filter: 'is:open' } });
   const c = await api('POST', `/api/v1/tasks/${task.id}/comments`, ben.token, { body: `Figures are in, @${ann.email} please check` });
   await api('POST', `/api/v1/tasks/${task.id}/comments`, ann.token, { body: 'Thanks, looks good', parent_id: c.id });
 });
@@ -34,10 +42,14 @@ const screens = [
   ['board', '/', async (p) => p.getByRole('heading', { name: 'In Progress' }).waitFor()],
   ['list', '/?view=list', async (p) => p.locator('#tasks').waitFor()],
   ['search', '/?view=list&q=quarterly', async (p) => p.locator('.snippet mark').first().waitFor()],
-  ['task', () => `/?task=${task.id}`, async (p) => p.locator('#comments li').nth(1).waitFor()],
+  ['task', () => `/?task=${task.id}`, async (p) => {
+    await p.locator('#comments li').nth(1).waitFor();
+    await p.locator('#subtask-list li').nth(1).waitFor();
+    await p.locator('#relation-list li').first().waitFor();
+  }],
   ['teams', '/?view=teams', async (p) => p.getByRole('table').waitFor()],
   ['inbox', '/?view=inbox', async (p) => p.locator('#notif-list li').first().waitFor()],
-  ['profile', '/?view=profile', async (p) => p.getByRole('heading', { name: 'Notifications' }).waitFor()],
+  ['profile', '/?view=profile', async (p) => p.locator('#token-list tr', { hasText: 'calendar' }).waitFor()],
 ];
 
 for (const [label, opts] of [
@@ -85,6 +97,13 @@ for (const [label, opts] of [
     await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor();
     await scan(page, `${label} help dialog`);
     await shot(page, `${label}-help`);
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('b');
+    await page.getByRole('heading', { name: 'In Progress' }).waitFor();
+    await page.keyboard.press('v');
+    await page.getByRole('dialog', { name: 'Saved views' }).getByRole('link', { name: 'Mine, urgent first' }).waitFor();
+    await scan(page, `${label} saved views dialog`);
+    await shot(page, `${label}-views`);
     assert.deepEqual(errors, []);
     await ctx.close();
   });

@@ -115,3 +115,57 @@ test('signing out returns to the sign-in form and forgets the session; a reload 
   assert.equal(await page.evaluate(() => Object.keys(sessionStorage).length), 0);
   await page.close();
 });
+
+test('cursor paging: the list and a board column load the next page after the first 50', async () => {
+  const u = await newUser('Page Turner');
+  const made = [];
+  for (let i = 1; i <= 55; i++) made.push((await api('POST', '/api/v1/tasks', u.token, { title: `Paged task ${String(i).padStart(2, '0')}` })).id);
+  const page = await browser.newPage();
+  await page.goto(BASE + '/');
+  await page.getByLabel('Email').fill(u.email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const todo = page.locator('.column[data-status="todo"]');
+  await todo.locator('.task-card').nth(49).waitFor();
+  assert.equal(await todo.locator('.task-card').count(), 50);
+  assert.match(await todo.locator('.count').textContent(), /50\+/);
+  await todo.getByRole('button', { name: 'Load more' }).click();
+  await todo.locator('.task-card').nth(54).waitFor();
+  assert.equal(await todo.getByRole('button', { name: 'Load more' }).count(), 0);
+
+  await page.goto(BASE + '/?view=list&sort=title');
+  await page.locator('#tasks tbody tr').nth(49).waitFor();
+  assert.equal(await page.locator('#tasks tbody tr').count(), 50);
+  await page.locator('#more').click();
+  await page.locator('#tasks tbody tr').nth(54).waitFor();
+  const ids = (await page.locator('#tasks tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.dataset.taskId))));
+  assert.deepEqual(ids, made, 'every task once, in title order');
+  assert.equal(await page.locator('#more').count(), 0);
+  await page.close();
+});
+
+test('the assignee picker offers only whom the user may assign: a member themselves and the team, an owner the members too', async () => {
+  const owner = await newUser('Olive Owner');
+  const member = await newUser('Mel Member');
+  const outsider = await newUser('Ozzie Outsider');
+  const team = await teamOf(owner, 'Pickers', member);
+  const options = async (u) => {
+    const page = await browser.newPage();
+    await page.goto(BASE + '/');
+    await page.getByLabel('Email').fill(u.email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'To Do' }).waitFor();
+    await page.keyboard.press('c');
+    const labels = await page.getByRole('dialog', { name: 'New task' }).getByLabel('Assignee').locator('option').allTextContents();
+    await page.close();
+    return labels;
+  };
+  const forMember = await options(member);
+  assert.ok(forMember.includes('Mel Member (me)') && forMember.includes(team.name), forMember.join(' | '));
+  assert.ok(!forMember.some((l) => /Olive|Ozzie/.test(l)), `a member may not assign the owner: ${forMember.join(' | ')}`);
+  const forOwner = await options(owner);
+  assert.ok(forOwner.includes('Mel Member') && forOwner.includes(team.name), forOwner.join(' | '));
+  assert.ok(!forOwner.some((l) => /Ozzie/.test(l)), `nobody outside the teams: ${forOwner.join(' | ')}`);
+  assert.ok(outsider.id);
+});

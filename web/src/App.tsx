@@ -87,7 +87,7 @@ function CreateTask({ onDone }: { onDone: () => void }) {
 
 const SHORTCUTS: [string, string][] = [
   ['c', 'Create a task'], ['/', 'Search'], ['j / k', 'Next / previous task or item'], ['Enter', 'Open the focused task'],
-  ['b', 'Board'], ['l', 'List'], ['i', 'Notifications'], ['?', 'This help'], ['Esc', 'Close a dialog'],
+  ['v', 'Saved views (board, list)'], ['b', 'Board'], ['l', 'List'], ['i', 'Notifications'], ['?', 'This help'], ['Esc', 'Close a dialog'],
 ];
 
 function focusHeading() {
@@ -104,13 +104,15 @@ function typing(t: EventTarget | null): boolean {
 function Shell({ onSignOut }: { onSignOut: () => void }) {
   const session = useSession();
   const route = useRoute();
+  // board and list keep the filters (and the saved view they came from)
+  const link = (v: View) => (v === 'board' || v === 'list' ? href({ view: v, task: null, filter: route.filter, saved: route.saved }) : href({ view: v }));
   const [creating, setCreating] = useState(false);
   const [help, setHelp] = useState(false);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target) || document.querySelector('dialog[open]')) return;
-      const go = (v: View) => navigate(href({ view: v, filter: route.view === 'board' || route.view === 'list' ? route.filter : {} }));
+      const go = (v: View) => navigate(link(v));
       if (e.key === 'c') { e.preventDefault(); setCreating(true); }
       else if (e.key === '?') { e.preventDefault(); setHelp(true); }
       else if (e.key === '/') {
@@ -125,6 +127,9 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
         const next = at < 0 ? (e.key === 'j' ? 0 : items.length - 1) : Math.min(items.length - 1, Math.max(0, at + (e.key === 'j' ? 1 : -1)));
         items[next].focus();
         items[next].scrollIntoView({ block: 'nearest' });
+      } else if (e.key === 'v' && !route.task && (route.view === 'board' || route.view === 'list')) {
+        e.preventDefault();
+        document.getElementById('views-button')?.click();
       } else if (e.key === 'b') go('board');
       else if (e.key === 'l') go('list');
       else if (e.key === 'i') go('inbox');
@@ -140,7 +145,6 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
     if (!route.task) focusHeading();
   }, [route.view, route.task]);
 
-  const link = (v: View) => href({ view: v, filter: v === 'board' || v === 'list' ? route.filter : {} });
   return (
     <>
       <a className="skip" href="#main" onClick={(e) => { e.preventDefault(); focusHeading(); }}>Skip to content</a>

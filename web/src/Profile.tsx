@@ -1,9 +1,124 @@
 // Profile and preferences: display name and time zone, password change,
-// and per-event notification channels (in-app, email).
-import { useState, type FormEvent } from 'react';
+// per-event notification channels (in-app, email), and personal access
+// tokens (the secret shown once, when made).
+import { useEffect, useState, type FormEvent } from 'react';
 import { ApiError, call, client } from './api';
-import { ErrorNote, Field, say, toApiError, useSession } from './ui';
-import { EVENTS, EVENT_DEFAULTS, EVENT_LABEL, type EventName } from './util';
+import { Empty, ErrorNote, Field, ItemButton, Loading, copyText, say, toApiError, useLoad, useSession } from './ui';
+import { EVENTS, EVENT_DEFAULTS, EVENT_LABEL, when, type EventName } from './util';
+
+const EXPIRY: [string, string][] = [['30', '30 days'], ['90', '90 days'], ['365', 'A year'], ['', 'Never']];
+
+function Tokens() {
+  const tokens = useLoad(() => call(() => client.GET('/api/v1/me/tokens')), []);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [made, setMade] = useState<{ name: string; token: string } | null>(null);
+  // the secret gets the focus, so that it is read out and easy to select
+  useEffect(() => { if (made) document.getElementById('new-token')?.focus(); }, [made]);
+
+  async function create(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const f = new FormData(form);
+    setError(null);
+    const days = String(f.get('expires') ?? '');
+    try {
+      const t = await call(() => client.POST('/api/v1/me/tokens', {
+        body: {
+          name: String(f.get('name') ?? ''),
+          scopes: f.get('scope') === 'write' ? ['read', 'write'] : ['read'],
+          ...(days ? { expires_in_days: Number(days) } : {}),
+        },
+      }));
+      form.reset();
+      setMade({ name: t.name, token: t.token });
+      say(`Token “${t.name}” created. Copy it now: it is shown only once.`);
+      await tokens.reload();
+    } catch (err) {
+      setError(toApiError(err));
+    }
+  }
+
+  async function revoke(id: number, name: string) {
+    if (!window.confirm(`Revoke the token “${name}”? Whatever uses it stops working at once.`)) return;
+    try {
+      await call(() => client.DELETE('/api/v1/me/tokens/{id}', { params: { path: { id } } }));
+      say(`Token “${name}” revoked.`);
+      await tokens.reload();
+    } catch (err) {
+      say(toApiError(err).message, 'error');
+    }
+  }
+
+  const list = tokens.data ?? [];
+  return (
+    <section className="card wide" aria-labelledby="tokens-title" id="tokens">
+      <h2 id="tokens-title">Personal access tokens</h2>
+      <p className="muted">For scripts and calendar apps (CalDAV): a token works like your session, with the scopes you give it, until it expires or you revoke it.</p>
+      {made && (
+        <div className="new-token" role="region" aria-label="Your new token">
+          <p><strong>Copy the token “{made.name}” now:</strong> it is not shown again.</p>
+          <div className="filter-lang-row">
+            <input id="new-token" aria-label={`The token ${made.name}`} readOnly value={made.token} onFocus={(e) => e.currentTarget.select()} />
+            <button type="button" className="primary" onClick={() => copyText(made.token, 'Token')}>Copy token</button>
+            <button type="button" onClick={() => setMade(null)}>Done</button>
+          </div>
+        </div>
+      )}
+      <form className="token-form" onSubmit={create} aria-label="New token">
+        <Field id="t-name" label="Token name" error={error} field="name">
+          {(aria) => <input id="t-name" name="name" required maxLength={100} placeholder="e.g. phone calendar" {...aria} />}
+        </Field>
+        <Field id="t-scope" label="Access" error={error} field="scopes">
+          {(aria) => (
+            <select id="t-scope" name="scope" defaultValue="read" {...aria}>
+              <option value="read">Read only</option>
+              <option value="write">Read and write</option>
+            </select>
+          )}
+        </Field>
+        <Field id="t-expires" label="Expires after" error={error} field="expires_in_days">
+          {(aria) => (
+            <select id="t-expires" name="expires" defaultValue="90" {...aria}>
+              {EXPIRY.map(([v, l]) => <option key={v} value={v}>{l}</option>)}
+            </select>
+          )}
+        </Field>
+        <button type="submit" className="primary">Create token</button>
+        <ErrorNote error={error && !error.problem.errors?.length ? error : null} />
+      </form>
+      {tokens.loading && !tokens.data && <Loading what="tokens" />}
+      <ErrorNote error={tokens.error} />
+      {tokens.data && list.length === 0 && <Empty>No tokens yet.</Empty>}
+      {list.length > 0 && (
+        <div className="table-wrap">
+          <table id="token-list">
+            <caption className="sr-only">Your personal access tokens</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th><th scope="col">Access</th><th scope="col" className="col-email">Created</th>
+                <th scope="col">Expires</th><th scope="col">Last used</th><th scope="col"><span className="sr-only">Actions</span></th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.map((t) => (
+                <tr key={t.id} data-token-id={t.id}>
+                  <td>{t.name}</td>
+                  <td>{t.scopes.includes('write') ? 'Read and write' : 'Read only'}</td>
+                  <td className="col-email">{when(t.created_at)}</td>
+                  <td>{t.expires_at ? when(t.expires_at) : 'Never'}</td>
+                  <td>{t.last_used_at ? when(t.last_used_at) : 'Not yet'}</td>
+                  <td>
+                    <ItemButton label="Revoke" item={t.name} className="link danger" onClick={() => revoke(t.id, t.name)} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
 
 type Prefs = Record<EventName, { in_app: boolean; email: boolean }>;
 
@@ -124,6 +239,8 @@ export function ProfileScreen() {
           </table>
           <button type="submit" className="primary">Save preferences</button>
         </form>
+
+        <Tokens />
       </div>
     </main>
   );

@@ -1,11 +1,13 @@
-// One task: every field editable (saved with If-Match: a stale edit is
-// refused and the task reloads), threaded comments with reply, edit, delete
-// and @mention suggestions, and the history with its descriptions.
+// One task: every field editable, the recurrence rule included (saved with
+// If-Match: a stale edit is refused and the task reloads), subtasks and
+// relations (Planning.tsx), threaded comments with reply, edit, delete and
+// @mention suggestions, and the history with its descriptions.
 import { useEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import {
   ApiError, call, client, type Comment, type DirectoryEntry, type Priority, type Status, type Task, type TaskInput,
   type Team, type User,
 } from './api';
+import { ParentLink, RecurrenceField, Relations, Subtasks } from './Planning';
 import { href, navigate, type Route } from './route';
 import { patchTask } from './Tasks';
 import { PRIORITIES, PRIORITY_LABEL, STATUSES, STATUS_LABEL, parseTags, when } from './util';
@@ -150,14 +152,14 @@ export function MentionInput({ value, onChange, id, label, onSubmit, autoFocus }
 // ---------------------------------------------------------------- the form
 type Draft = {
   title: string; description: string; status: Status; priority: Priority; due_date: string;
-  assignee: string; team_id: string; tags: string;
+  assignee: string; team_id: string; tags: string; recurrence: string;
 };
 
 function draftOf(t: Task): Draft {
   return {
     title: t.title, description: t.description ?? '', status: t.status, priority: t.priority,
     due_date: t.due_date ?? '', assignee: assigneeValue(t.assignee), team_id: t.team_id ? String(t.team_id) : '',
-    tags: t.tags.join(', '),
+    tags: t.tags.join(', '), recurrence: t.recurrence ?? '',
   };
 }
 
@@ -172,6 +174,7 @@ function changes(d: Draft, t: Task): TaskInput {
   if (d.assignee !== o.assignee) p.assignee = assigneeInput(d.assignee);
   if (d.team_id !== o.team_id) p.team_id = d.team_id ? Number(d.team_id) : null;
   if (parseTags(d.tags).join(',') !== t.tags.join(',')) p.tags = parseTags(d.tags);
+  if (d.recurrence.trim() !== o.recurrence) p.recurrence = d.recurrence.trim() || null;
   return p;
 }
 
@@ -262,6 +265,7 @@ function TaskForm({ task, latest, onSaved, onStale, onDirty }: {
       <Field id="f-tags" label="Tags (comma separated)" error={error} field="tags">
         {(aria) => <input id="f-tags" value={draft.tags} onChange={(e) => set('tags', e.target.value)} {...aria} />}
       </Field>
+      <RecurrenceField value={draft.recurrence} due={draft.due_date} onChange={(v) => set('recurrence', v)} error={error} />
       <div className="actions wide">
         <button type="submit" className="primary" disabled={!dirty || busy}>Save changes</button>
         {dirty && <button type="button" onClick={() => setDraft(draftOf(task))}>Undo edits</button>}
@@ -439,8 +443,16 @@ export function TaskDetail({ route, id }: { route: Route; id: number }) {
 
   async function remove() {
     if (!base || !window.confirm(`Delete “${base.title}”? This cannot be undone.`)) return;
+    const del = (cascade: boolean) => call(() => client.DELETE('/api/v1/tasks/{id}', { params: { path: { id }, query: cascade ? { cascade: true } : {} } }));
     try {
-      await call(() => client.DELETE('/api/v1/tasks/{id}', { params: { path: { id } } }));
+      try {
+        await del(false);
+      } catch (e) {
+        // a task with subtasks: 422 naming cascade; deleting them too is a second, explicit choice
+        if (!(e instanceof ApiError && e.field('cascade'))) throw e;
+        if (!window.confirm(`“${base.title}” has subtasks. Delete them as well?`)) return;
+        await del(true);
+      }
       say('Task deleted.');
       navigate(back);
     } catch (e) {
@@ -468,11 +480,17 @@ export function TaskDetail({ route, id }: { route: Route; id: number }) {
           <p className="muted" id="task-meta">
             #{latest.id} · {STATUS_LABEL[latest.status]} · created {when(latest.created_at)} · updated {when(latest.updated_at)}
             {latest.completed_at && ` · completed ${when(latest.completed_at)}`}
+            {latest.recurrence && ' · repeats'}
           </p>
+          {latest.parent_id && <ParentLink id={latest.parent_id} route={route} />}
           <section className="card" aria-label="Details">
             <TaskForm key={`${id}-${formKey}`} task={base} latest={latest} onDirty={(d) => { dirty.current = d; }}
               onSaved={(t) => { dirty.current = false; load.setData(t); setBase(t); }} onStale={reloadFresh} />
           </section>
+          <div className="plan-cols">
+            <Subtasks task={latest} route={route} onChanged={() => void load.reload()} />
+            <Relations task={latest} route={route} onChanged={() => void load.reload()} />
+          </div>
           <div className="detail-cols">
             <Comments taskId={id} me={me} />
             <History taskId={id} version={latest.version} />

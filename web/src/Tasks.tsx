@@ -1,14 +1,15 @@
 // The board (To Do / In Progress / Done, drag or move buttons to change
 // status, with If-Match) and the list (sortable, filtered, paged, search
-// with highlighted snippets), sharing the filters of the URL and the export
-// and report buttons.
-import { useState, type DragEvent, type FormEvent } from 'react';
+// with highlighted snippets), sharing the filters of the URL (the filter
+// language's text included), saved views and the export and report buttons.
+import { useEffect, useState, type DragEvent, type FormEvent } from 'react';
 import { ApiError, call, client, download, type ListQuery, type Status, type Task, type TaskInput } from './api';
 import { FILTER_KEYS, href, navigate, type Filter, type Route } from './route';
 import {
   BOARD_COLUMNS, PRIORITIES, PRIORITY_LABEL, STATUSES, STATUS_LABEL, dueLabel, saveBlob, snippetParts,
 } from './util';
-import { Empty, ErrorNote, Loading, say, toApiError, useLiveRefresh, useLoad, useSession } from './ui';
+import { Empty, ErrorNote, FieldError, Loading, invalid, say, toApiError, useLiveRefresh, useLoad, useSession } from './ui';
+import { ViewsBar } from './Views';
 
 const PAGE = 50;
 
@@ -36,7 +37,7 @@ function openTask(route: Route, id: number) {
 }
 
 // ---------------------------------------------------------------- filters
-function FilterBar({ route, board }: { route: Route; board: boolean }) {
+function FilterBar({ route, board, error }: { route: Route; board: boolean; error: ApiError | null }) {
   const { teams, me } = useSession();
   const f = route.filter;
   const set = (k: keyof Filter, v: string) => navigate(href({ filter: { ...f, [k]: v || undefined } }, route), true);
@@ -49,7 +50,13 @@ function FilterBar({ route, board }: { route: Route; board: boolean }) {
     navigate(href({ view: q.trim() ? 'list' : route.view, filter: { ...f, q: q.trim() || undefined } }, route), true);
   };
   const active = FILTER_KEYS.filter((k) => k !== 'sort' && k !== 'q' && f[k]).length;
-  const [open, setOpen] = useState(false);
+  const [expanded, setOpen] = useState(false);
+  const filterError = !!error?.field('filter');
+  const open = expanded || filterError;
+  const applyFilter = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    set('filter', String(new FormData(e.currentTarget).get('filter') ?? '').trim());
+  };
 
   return (
     <div className={`filters ${open ? '' : 'collapsed'}`} id="filters">
@@ -58,6 +65,19 @@ function FilterBar({ route, board }: { route: Route; board: boolean }) {
         <input id="search" type="search" placeholder="Search tasks  ( / )" value={q}
           onChange={(e) => { setQ(e.target.value); if (!e.target.value) set('q', ''); }} />
         <button type="submit">Search</button>
+      </form>
+      <form className="filter-lang" onSubmit={applyFilter} aria-label="Filter language">
+        <label htmlFor="filter-text">Filter</label>
+        <div className="filter-lang-row">
+          <input id="filter-text" name="filter" key={f.filter ?? ''} defaultValue={f.filter ?? ''} maxLength={2000} spellCheck={false}
+            placeholder="e.g. assignee:me due<+7d -tag:blocked" {...invalid(error, 'filter', 'e-filter-text')}
+            aria-describedby={filterError ? 'e-filter-text filter-help' : 'filter-help'} />
+          <button type="submit">Apply</button>
+        </div>
+        <span className="sr-only" id="filter-help">
+          Fields status, priority, assignee, team, tag, due, created, updated, text; AND, OR, NOT, parentheses; is:ready, is:overdue, has:subtasks.
+        </span>
+        <FieldError error={error} field="filter" id="e-filter-text" />
       </form>
       <button type="button" className="filter-toggle" aria-expanded={open} aria-controls="filters" onClick={() => setOpen(!open)}>
         Filters{active ? ` (${active})` : ''}
@@ -120,7 +140,7 @@ function FilterBar({ route, board }: { route: Route; board: boolean }) {
         </label>
       )}
       {(active > 0 || f.q) && (
-        <button type="button" className="link" onClick={() => { setQ(''); navigate(href({ filter: {} }, route), true); }}>
+        <button type="button" className="link" onClick={() => { setQ(''); navigate(href({ filter: {}, saved: null }, route), true); }}>
           Clear filters
         </button>
       )}
@@ -170,6 +190,7 @@ function Card({ task, route, onMove }: { task: Task; route: Route; onMove: (t: T
         {due.text && <span className={due.overdue ? 'due overdue' : 'due'}>Due {due.text}</span>}
         {task.assignee && <span className="assignee">{task.assignee.name}</span>}
         {task.tags.map((t) => <span key={t} className="tag">{t}</span>)}
+        <PlanningBadges task={task} />
       </div>
       <div className="card-move">
         {prev && <button type="button" className="ghost small" onClick={() => onMove(task, prev)}
@@ -181,9 +202,25 @@ function Card({ task, route, onMove }: { task: Task; route: Route; onMove: (t: T
   );
 }
 
+/** Subtask progress and open blockers, on cards and list rows. */
+function PlanningBadges({ task }: { task: Task }) {
+  const { total, done } = task.subtasks;
+  return (
+    <>
+      {total > 0 && <span className="subtask-count">Subtasks {done}/{total}</span>}
+      {task.blocked_by_open > 0 && <span className="blocked">Blocked by {task.blocked_by_open}</span>}
+    </>
+  );
+}
+
+/** A filter-language error shows next to the filter field (FilterBar), not here. */
+function LoadError({ error }: { error: ApiError }) {
+  return error.field('filter') ? <Empty>Fix the filter to see tasks.</Empty> : <ErrorNote error={error} />;
+}
+
 type Column = { items: Task[]; next: string | null };
 
-function Board({ route }: { route: Route }) {
+function Board({ route, onError }: { route: Route; onError: (e: ApiError | null) => void }) {
   const filter = { ...route.filter, status: undefined, sort: undefined };
   const key = JSON.stringify(filter);
   const cols = useLoad(async () => {
@@ -192,6 +229,7 @@ function Board({ route }: { route: Route }) {
     return Object.fromEntries(BOARD_COLUMNS.map((s, i) => [s, { items: pages[i].items, next: pages[i].next_cursor }])) as Record<string, Column>;
   }, [key]);
   useLiveRefresh(() => void cols.reload());
+  useEffect(() => onError(cols.error), [cols.error]); // eslint-disable-line react-hooks/exhaustive-deps
   const [over, setOver] = useState<Status | null>(null);
 
   async function move(task: Task, status: Status) {
@@ -224,7 +262,7 @@ function Board({ route }: { route: Route }) {
   }
 
   if (cols.loading && !cols.data) return <Loading what="the board" />;
-  if (cols.error && !cols.data) return <ErrorNote error={cols.error} />;
+  if (cols.error && (!cols.data || cols.error.field('filter'))) return <LoadError error={cols.error} />;
   return (
     <div className="board">
       {BOARD_COLUMNS.map((s) => {
@@ -251,7 +289,7 @@ type Page = { rows: Row[]; next: string | null; fuzzy?: boolean };
 
 const SORTABLE: [string, string][] = [['title', 'Title'], ['status', 'Status'], ['priority', 'Priority'], ['due_date', 'Due']];
 
-function List({ route }: { route: Route }) {
+function List({ route, onError }: { route: Route; onError: (e: ApiError | null) => void }) {
   const f = route.filter;
   const key = JSON.stringify(f);
   const fetchPage = async (cursor?: string): Promise<Page> => {
@@ -265,6 +303,7 @@ function List({ route }: { route: Route }) {
   };
   const page = useLoad(() => fetchPage(), [key]);
   useLiveRefresh(() => void page.reload());
+  useEffect(() => onError(page.error), [page.error]); // eslint-disable-line react-hooks/exhaustive-deps
 
   async function more() {
     if (!page.data?.next) return;
@@ -283,7 +322,7 @@ function List({ route }: { route: Route }) {
   };
 
   if (page.loading && !page.data) return <Loading what="tasks" />;
-  if (page.error && !page.data) return <ErrorNote error={page.error} />;
+  if (page.error && (!page.data || page.error.field('filter'))) return <LoadError error={page.error} />;
   const rows = page.data!.rows;
   if (rows.length === 0) {
     return <Empty>{f.q ? <>No task matches “{f.q}”.</> : <>No tasks match these filters. Press <kbd>c</kbd> to create one.</>}</Empty>;
@@ -319,6 +358,7 @@ function List({ route }: { route: Route }) {
                 <tr key={task.id} data-task-id={task.id}>
                   <td>
                     <button type="button" className="row-title" data-nav onClick={() => openTask(route, task.id)}>{task.title}</button>
+                    <div className="card-meta"><PlanningBadges task={task} /></div>
                     {snippet && (
                       <div className="snippet">
                         {snippetParts(snippet).map((p, i) => (p.mark ? <mark key={i}>{p.text}</mark> : <span key={i}>{p.text}</span>))}
@@ -343,14 +383,16 @@ function List({ route }: { route: Route }) {
 
 export function TasksScreen({ route }: { route: Route }) {
   const board = route.view === 'board';
+  const [error, setError] = useState<ApiError | null>(null);
   return (
     <main id="main" className="tasks-screen" aria-labelledby="screen-title">
       <div className="screen-head">
         <h1 id="screen-title">{board ? 'Board' : 'Tasks'}</h1>
+        <ViewsBar route={route} />
         <ExportButtons filter={route.filter} />
       </div>
-      <FilterBar route={route} board={board} key={board ? 'b' : 'l'} />
-      {board ? <Board route={route} /> : <List route={route} />}
+      <FilterBar route={route} board={board} error={error} key={board ? 'b' : 'l'} />
+      {board ? <Board route={route} onError={setError} /> : <List route={route} onError={setError} />}
     </main>
   );
 }

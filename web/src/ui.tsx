@@ -122,6 +122,25 @@ export function Empty({ children }: { children: ReactNode }) {
   return <div className="empty">{children}</div>;
 }
 
+/** A button whose visible label ("Delete") is completed for screen readers by what it acts on. */
+export function ItemButton({ label, item, className, onClick }: { label: string; item: string; className?: string; onClick: () => void }) {
+  return (
+    <button type="button" className={className} onClick={onClick}>
+      {label}<span className="sr-only"> {item}</span>
+    </button>
+  );
+}
+
+/** Copies text to the clipboard and says so (or that it could not). */
+export async function copyText(text: string, what: string): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+    say(`${what} copied.`);
+  } catch {
+    say('Could not copy: select the text and copy it yourself.', 'warn');
+  }
+}
+
 // ---- the status line: short confirmations and notices, read by screen readers
 type Say = { text: string; kind: 'ok' | 'warn' | 'error'; n: number };
 const sayListeners = new Set<(s: Say) => void>();
