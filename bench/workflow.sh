@@ -108,19 +108,24 @@ SELECT format('search %L: %s matching tasks visible to the heavy user', q,
 COMMIT;
 SQL
 
-# Plans of the queries list_tasks / search_tasks run, as the heavy user.
+# Plans of the statements list_tasks / search_tasks run, as the heavy user:
+# their values are parameters ($1 the filter, $2 the cursor); list_tasks
+# runs a kept plan (generic once the plan cache settles), so that one.
 echo
 echo "== plans (EXPLAIN of the generated statements, heavy user, under RLS)"
 psql_q -U bench_client -d "$DB" <<SQL
 BEGIN;
 SELECT taskmgmt.authenticate('$token') IS NOT NULL AS signed_in;
-SELECT set_config('bench.cur', taskmgmt._cursor_read(to_jsonb('$cursor'::text), 'list',
-         taskmgmt._filter_hash(taskmgmt._filter_normalize('$LIST')))::text, true) IS NOT NULL AS ok;
-SELECT format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT t FROM taskmgmt.tasks t WHERE %s AND %s ORDER BY %s LIMIT 51',
-              taskmgmt._filter_where(f), taskmgmt._keyset_sql(taskmgmt._filter_sort(f), k), (taskmgmt._order_sql(taskmgmt._filter_sort(f))).order_by)
-  FROM (SELECT taskmgmt._filter_normalize('$LIST') f, NULL::jsonb k
-        UNION ALL SELECT taskmgmt._filter_normalize('$LIST'), current_setting('bench.cur')::jsonb) x \gexec
-SELECT format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT t FROM taskmgmt.tasks t WHERE %s', taskmgmt._filter_where(taskmgmt._filter_normalize('{"q": "$SEARCH_Q"}'))) \gexec
+SELECT taskmgmt._filter_normalize('$LIST') AS f \gset
+SELECT taskmgmt._cursor_read(to_jsonb('$cursor'::text), 'list', taskmgmt._filter_hash(:'f')) AS cur \gset
+SELECT taskmgmt._filter_normalize('{"q": "$SEARCH_Q", "limit": 50}') AS fq \gset
+SELECT format('PREPARE first_page(text[], jsonb, jsonb) AS %s', taskmgmt._list_sql(:'f', NULL, 50)) \gexec
+SELECT format('PREPARE deep_page(text[], jsonb, jsonb) AS %s', taskmgmt._list_sql(:'f', :'cur', 50)) \gexec
+SELECT format('PREPARE search(text[], jsonb, jsonb) AS %s', taskmgmt._search_sql(:'fq', NULL, 50)) \gexec
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE first_page('{}', :'f', NULL);
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE deep_page('{}', :'f', :'cur');
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE search('{}', :'fq', NULL);
 COMMIT;
 SQL
 

@@ -65,8 +65,8 @@ tm_csv_safe(PG_FUNCTION_ARGS)
 }
 
 /* Appends one cell, quoted when RFC 4180 requires it. */
-static void
-csv_append_cell(StringInfo buf, const char *s, int len)
+void
+tm_csv_append_cell(StringInfo buf, const char *s, int len)
 {
 	bool		quote = false;
 	int			i;
@@ -134,7 +134,7 @@ tm_csv_line(PG_FUNCTION_ARGS)
 		{
 			text	   *t = DatumGetTextPP(value);
 
-			csv_append_cell(&buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			tm_csv_append_cell(&buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 		}
 	}
 	array_free_iterator(it);

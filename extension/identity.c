@@ -214,6 +214,21 @@ tm_identity_read_only(void)
 	return xact_identity.valid && xact_identity.read_only;
 }
 
+/* The signed-in user for C callers: false when nobody is signed in. */
+bool
+tm_identity_current(int64 *user_id, bool *is_admin)
+{
+	const TmIdentity *id = current_identity();
+
+	if (id == NULL)
+		return false;
+	if (user_id)
+		*user_id = id->user_id;
+	if (is_admin)
+		*is_admin = id->is_admin;
+	return true;
+}
+
 int64
 tm_identity_session_id(void)
 {

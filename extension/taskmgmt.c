@@ -67,4 +67,5 @@ _PG_init(void)
 
 	tm_identity_xact_callback_register();
 	tm_tokens_init();
+	tm_membership_register();
 }

@@ -39,6 +39,11 @@ extern void tm_identity_set_session(int64 user_id, int64 session_id, bool is_adm
 extern void tm_identity_clear_all(void);
 extern void tm_identity_sign_out(void);
 extern int64 tm_identity_session_id(void);
+extern bool tm_identity_current(int64 *user_id, bool *is_admin);
+
+/* membership.c: the signed-in user's team ids, once per snapshot */
+extern void tm_membership_register(void);
+extern void tm_membership_invalidate(void);
 extern void tm_identity_xact_callback_register(void);
 extern void tm_identity_set_token(int64 user_id, int64 token_id, bool is_admin, bool read_only);
 extern int64 tm_identity_token_id(void);
@@ -93,6 +98,10 @@ extern void tm_random_bytes(unsigned char *buf, size_t len);
 extern void tm_sha256(const unsigned char *data, size_t len, unsigned char out[32]);
 extern void tm_hmac_sha256(const unsigned char *key, size_t keylen,
 						   const char *data, size_t len, unsigned char out[32]);
+
+/* export_csv.c: one RFC 4180 cell (quoted when needed) */
+struct StringInfoData;
+extern void tm_csv_append_cell(struct StringInfoData *buf, const char *s, int len);
 
 /* autonomous.c: short writes that must survive the caller's error */
 #define TM_LOGIN_CLIENT_LEN 48	/* "local", an IPv4 address, an IPv6 /64 */

@@ -118,7 +118,8 @@ const route routes[] = {
 	{"GET", "/api/v1/tasks", RF_AUTH, Q_FILTER, OPS_NONE,
 		AUTH "SELECT taskmgmt.list_tasks($2::jsonb) AS body FROM a", NULL},
 	{"GET", "/api/v1/tasks/export.csv", RF_AUTH | RF_CSV, Q_FILTER, OPS_NONE,
-		AUTH "SELECT taskmgmt.export_tasks_csv_lines($2::jsonb) AS line FROM a", NULL},
+		/* the C function itself: export_tasks_csv_lines() wraps it for FROM */
+		AUTH "SELECT taskmgmt._export_csv_lines($2::jsonb) AS line FROM a", NULL},
 	{"GET", "/api/v1/tasks/{id}", RF_AUTH | RF_ETAG, Q_NONE, OPS_NONE,
 		AUTH "SELECT r AS body, r->>'version' AS version FROM "
 		"(SELECT taskmgmt.get_task($2::bigint) AS r FROM a OFFSET 0) t", NULL},

@@ -105,7 +105,6 @@ CREATE TABLE @extschema@.tasks (
   CONSTRAINT tasks_one_assignee CHECK (assignee_user_id IS NULL OR assignee_team_id IS NULL)
 );
 CREATE INDEX tasks_creator_id_idx ON @extschema@.tasks (creator_id);
-CREATE INDEX tasks_assignee_user_id_idx ON @extschema@.tasks (assignee_user_id) WHERE assignee_user_id IS NOT NULL;
 CREATE INDEX tasks_assignee_team_id_idx ON @extschema@.tasks (assignee_team_id) WHERE assignee_team_id IS NOT NULL;
 CREATE INDEX tasks_team_id_idx ON @extschema@.tasks (team_id) WHERE team_id IS NOT NULL;
 

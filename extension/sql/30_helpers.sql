@@ -61,28 +61,30 @@ BEGIN
 END
 $$;
 
--- Team ids of the signed-in user (all roles / lead or owner).  SECURITY
--- DEFINER so that the team_members policy can use them without recursion.
+-- Team ids of the signed-in user (all roles / lead or owner / owner), in
+-- id order.  C (extension/membership.c): one query as the extension owner
+-- (so that the team_members policy can use them without recursion), kept
+-- while the caller's snapshot is unchanged, so a statement's policies ask
+-- for them once however often they appear.
 CREATE FUNCTION @extschema@.my_team_ids() RETURNS bigint[]
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
-SET search_path = pg_catalog, pg_temp AS $$
-  SELECT coalesce(array_agg(team_id), '{}') FROM @extschema@.team_members
-  WHERE user_id = @extschema@.current_user_id()
-$$;
+  AS 'MODULE_PATHNAME', 'tm_my_team_ids'
+  LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 CREATE FUNCTION @extschema@.my_led_team_ids() RETURNS bigint[]
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
-SET search_path = pg_catalog, pg_temp AS $$
-  SELECT coalesce(array_agg(team_id), '{}') FROM @extschema@.team_members
-  WHERE user_id = @extschema@.current_user_id() AND role IN ('lead', 'owner')
-$$;
+  AS 'MODULE_PATHNAME', 'tm_my_led_team_ids'
+  LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 CREATE FUNCTION @extschema@.my_owned_team_ids() RETURNS bigint[]
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
-SET search_path = pg_catalog, pg_temp AS $$
-  SELECT coalesce(array_agg(team_id), '{}') FROM @extschema@.team_members
-  WHERE user_id = @extschema@.current_user_id() AND role = 'owner'
-$$;
+  AS 'MODULE_PATHNAME', 'tm_my_owned_team_ids'
+  LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+-- Runs a generated query (list_tasks, search_tasks) with a plan kept per
+-- text in this backend: the first column of its first row.  The parameters
+-- are $1 text[] (a filter text's values), $2 and $3 jsonb (the filter, a
+-- cursor); read-only, as the caller (extension/query_cache.c).
+CREATE FUNCTION @extschema@._query_cached(sql text, p1 text[], p2 jsonb, p3 jsonb) RETURNS jsonb
+  AS 'MODULE_PATHNAME', 'tm_query_cached'
+  LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 -- True for a team the signed-in user created and that has no member yet:
 -- lets create_team() add its creator as the first owner.
@@ -168,6 +170,10 @@ DECLARE
 BEGIN
   IF obj IS NULL OR jsonb_typeof(obj) <> 'object' THEN
     RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM422', MESSAGE = 'a JSON object is required';
+  END IF;
+  -- the usual case, without a query: nothing is left once the allowed keys go
+  IF obj - allowed = '{}'::jsonb THEN
+    RETURN;
   END IF;
   FOR k IN SELECT jsonb_object_keys(obj) ORDER BY 1 LOOP
     IF k = ANY (read_only) THEN

@@ -1,35 +1,89 @@
 -- Tasks: JSON shape, validation, the four CRUD functions, and the trigger
 -- that enforces the assignment rules for every door (SQL API or plain SQL).
 
--- The task JSON: the row's own fields (_task_json_core) and the planning
--- keys (#14, 77_relations.sql), which list_tasks fetches for a whole page
--- at once (_with_planning) instead of per task.
-CREATE FUNCTION @extschema@.task_json(t @extschema@.tasks) RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
-  SELECT @extschema@._task_json_core(t) || @extschema@._task_planning_json(t)
+-- The name of a task's assignee team, for a task the caller sees.  A
+-- team's name is shown on such a task even when the caller is not in that
+-- team, but teams' own row-level security hides that team, so this reads
+-- the name as the owner (like _team_name), and answers only where the
+-- tasks_select rule, spelled out here, lets the caller see the task: its
+-- creator, a member of its team or of the assignee team, an admin (a
+-- team-assigned task has no assignee user); NULL otherwise.  By task id it
+-- is one primary-key probe (_team_name, given only a team, looks for any
+-- visible task of that team).  PL/pgSQL: the probe's plan is kept.
+CREATE FUNCTION @extschema@._task_team_name(task_id bigint, team_id bigint) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  name text;
+BEGIN
+  SELECT tm.name INTO name
+    FROM @extschema@.tasks t JOIN @extschema@.teams tm ON tm.id = t.assignee_team_id
+   WHERE t.id = _task_team_name.task_id AND tm.id = _task_team_name.team_id
+     AND (t.creator_id = @extschema@.current_user_id()
+          OR tm.id = ANY (@extschema@.my_team_ids())
+          OR t.team_id = ANY (@extschema@.my_team_ids())
+          OR @extschema@.current_user_is_admin());
+  RETURN name;
+END
 $$;
 
-CREATE FUNCTION @extschema@._task_json_core(t @extschema@.tasks) RETURNS jsonb
+-- The task object, from its fields, the assignee's name and the planning
+-- counts (#14: direct subtasks the caller sees, in total and done, and the
+-- visible open tasks that block it): a formatter in C
+-- (extension/task_json.c), the same jsonb as jsonb_build_object() would
+-- give, built without its per-value type lookups and key sorting.
+CREATE FUNCTION @extschema@._task_jsonb(
+    id bigint, title text, description text, status @extschema@.task_status,
+    priority @extschema@.task_priority, due_date date, team_id bigint, assignee_user_id bigint,
+    assignee_team_id bigint, assignee_name text, tags text[], creator_id bigint,
+    created_at timestamptz, updated_at timestamptz, started_at timestamptz,
+    completed_at timestamptz, version integer, parent_id bigint, recurrence text,
+    subtasks_total bigint, subtasks_done bigint, blocked_by_open bigint) RETURNS jsonb
+  AS 'MODULE_PATHNAME', 'tm_task_jsonb'
+  LANGUAGE C STABLE PARALLEL SAFE;
+
+-- {"items": items, "next_cursor": next_cursor}, the answer of a list: the
+-- items' binary jsonb copied as it is (C, extension/task_json.c), where
+-- jsonb_agg() and jsonb_build_object() would take each item apart and build
+-- it again.  NULL items: an empty list.
+CREATE FUNCTION @extschema@._jsonb_page(items jsonb[], next_cursor text) RETURNS jsonb
+  AS 'MODULE_PATHNAME', 'tm_jsonb_page'
+  LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- task_json(), and for create_task (created: true) without the planning
+-- counts' two queries: a task that did not exist before this statement
+-- has no subtasks and nothing blocking it (the rows that would point to it
+-- cannot have been written before it).  PL/pgSQL, so that its small
+-- lookups keep their plans and only the name the row needs is looked up;
+-- the counts (_task_planning, 77_relations.sql) run under the caller's
+-- policies, so they count visible tasks only.
+CREATE FUNCTION @extschema@._task_json(t @extschema@.tasks, created boolean) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  name text;
+  counts bigint[] := '{0,0,0}';
+BEGIN
+  IF t.assignee_user_id IS NOT NULL THEN
+    SELECT u.display_name INTO name FROM @extschema@.users u WHERE u.id = t.assignee_user_id;
+  ELSIF t.assignee_team_id IS NOT NULL THEN
+    name := @extschema@._task_team_name(t.id, t.assignee_team_id);
+  END IF;
+  IF NOT created THEN
+    counts := @extschema@._task_planning(t.id);
+  END IF;
+  RETURN @extschema@._task_jsonb(t.id, t.title, t.description, t.status, t.priority, t.due_date,
+    t.team_id, t.assignee_user_id, t.assignee_team_id, name, t.tags, t.creator_id, t.created_at,
+    t.updated_at, t.started_at, t.completed_at, t.version, t.parent_id, t.recurrence,
+    counts[1], counts[2], counts[3]);
+END
+$$;
+
+-- The JSON of one task row: get_task, update_task, webhooks, subtask lists
+-- (and callers of 0.1.0).  Pages of tasks (list, search) get the same
+-- object from one statement per page (_page_sql, 73_list.sql).
+CREATE FUNCTION @extschema@.task_json(t @extschema@.tasks) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
-  SELECT jsonb_build_object(
-    'id', t.id, 'title', t.title, 'description', t.description,
-    'status', t.status, 'priority', t.priority, 'due_date', t.due_date,
-    'team_id', t.team_id,
-    'assignee', CASE
-      WHEN t.assignee_user_id IS NOT NULL THEN jsonb_build_object(
-        'type', 'user', 'id', t.assignee_user_id,
-        'name', (SELECT u.display_name FROM @extschema@.users u WHERE u.id = t.assignee_user_id))
-      WHEN t.assignee_team_id IS NOT NULL THEN jsonb_build_object(
-        'type', 'team', 'id', t.assignee_team_id,
-        'name', @extschema@._team_name(t.assignee_team_id))
-    END,
-    'tags', to_jsonb(t.tags), 'creator_id', t.creator_id,
-    'created_at', t.created_at, 'updated_at', t.updated_at,
-    'started_at', t.started_at, 'completed_at', t.completed_at,
-    'version', t.version,
-    -- planning (#14): the row's own planning fields; the counts are
-    -- _task_planning_json / _with_planning (77_relations.sql)
-    'parent_id', t.parent_id, 'recurrence', t.recurrence)
+  SELECT @extschema@._task_json(t, false)
 $$;
 
 CREATE FUNCTION @extschema@._enum_field(obj jsonb, field text, allowed text[]) RETURNS text
@@ -238,19 +292,19 @@ BEGIN
   VALUES (r.title, r.description, r.status, r.priority, r.due_date, r.team_id,
           r.assignee_user_id, r.assignee_team_id, r.tags, r.parent_id, r.recurrence)
   RETURNING * INTO r;
-  RETURN @extschema@.task_json(r);
+  RETURN @extschema@._task_json(r, true);
 END
 $$;
 
 CREATE FUNCTION @extschema@.get_task(id bigint) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
-  result jsonb;
+  r @extschema@.tasks;
 BEGIN
   PERFORM @extschema@._require_user();
-  SELECT @extschema@.task_json(t) INTO result FROM @extschema@.tasks t WHERE t.id = get_task.id;
-  IF result IS NULL THEN PERFORM @extschema@._not_found('task'); END IF;
-  RETURN result;
+  SELECT * INTO r FROM @extschema@.tasks t WHERE t.id = get_task.id;
+  IF NOT FOUND THEN PERFORM @extschema@._not_found('task'); END IF;
+  RETURN @extschema@.task_json(r);
 END
 $$;
 

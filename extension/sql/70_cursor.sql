@@ -29,21 +29,16 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
--- The MAC of a message, keyed by the signing key (owner-only table, hence
--- SECURITY DEFINER).  NMAC: sha256(k2 || sha256(k1 || m)) with independent
--- derived keys; the outer hash defeats length extension.  Truncated to 128
--- bits.  Callable by clients (every function is, see 90_grants.sql), which
--- is harmless: it binds the message to the caller's own user id, and a
--- cursor only selects a position in a list that RLS already restricts.
+-- The MAC of a message, keyed by the signing key (an owner-only table; C,
+-- extension/cursor.c, reads it as the extension owner).  NMAC:
+-- sha256(k2 || sha256(k1 || m)) with independent derived keys; the outer
+-- hash defeats length extension.  Truncated to 128 bits.  Callable by
+-- clients (every function is, see 90_grants.sql), which is harmless: it
+-- binds the message to the caller's own user id, and a cursor only selects
+-- a position in a list that RLS already restricts.
 CREATE FUNCTION @extschema@._cursor_mac(message text) RETURNS bytea
-LANGUAGE sql STABLE STRICT SECURITY DEFINER PARALLEL RESTRICTED
-SET search_path = pg_catalog, pg_temp AS $$
-  SELECT substr(sha256(sha256('taskmgmt cursor outer key:'::bytea || k.secret)
-                       || sha256(sha256('taskmgmt cursor inner key:'::bytea || k.secret)
-                                 || convert_to(coalesce(@extschema@.current_user_id()::text, '-')
-                                               || ':' || message, 'UTF8'))), 1, 16)
-  FROM @extschema@.signing_keys k WHERE k.id = 1
-$$;
+  AS 'MODULE_PATHNAME', 'tm_cursor_mac'
+  LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 
 CREATE FUNCTION @extschema@._cursor_make(payload jsonb) RETURNS text
 LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED AS $$

@@ -2,8 +2,11 @@
 --
 -- _filter_normalize() validates a filter (HTTP query parameters arrive as
 -- JSON strings; psql users may also pass arrays, numbers and booleans) into
--- a canonical jsonb; _filter_where() / _order_sql() turn it into SQL whose
--- every value is a quoted literal; the query runs as the caller, so
+-- a canonical jsonb; _filter_where() / _order_sql() turn it into SQL that
+-- reads its values from parameters: $1 the values of a filter text
+-- (_filter_params, 79_filter_lang.sql), $2 the normalized filter and $3 a
+-- cursor's payload, so its text depends only on the filter's shape and its
+-- plan can be kept (_query_cached); the query runs as the caller, so
 -- row-level security decides what is visible.
 --
 -- Sort keys are index-friendly expressions without NULLs (a missing due
@@ -30,6 +33,10 @@ CREATE INDEX tasks_assignee_due_idx ON @extschema@.tasks
 CREATE INDEX tasks_assignee_team_due_idx ON @extschema@.tasks
   (assignee_team_id, @extschema@._due_asc(due_date), id) WHERE assignee_team_id IS NOT NULL;
 CREATE INDEX tasks_created_at_idx ON @extschema@.tasks (created_at, id);
+-- assignee=me in the default order (newest first) reads just one page; it
+-- also serves lookups by assignee alone (there is no single-column index)
+CREATE INDEX tasks_assignee_created_idx ON @extschema@.tasks
+  (assignee_user_id, created_at, id) WHERE assignee_user_id IS NOT NULL;
 
 -- Words (status, priority, tag, sort) as a comma-separated string or a
 -- JSON array of strings; trimmed, without empties or duplicates.
@@ -124,6 +131,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
            WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
            WHEN 'export_tasks_csv_lines' THEN l || '{include_comments}'::text[]
+           WHEN '_export_csv_lines' THEN l || '{include_comments}'::text[]  -- what the shim calls for it
            WHEN 'task_history' THEN '{limit,cursor}'
            WHEN 'notifications' THEN '{unread,cursor,limit,since}'
            WHEN 'report_summary' THEN '{team,from,to}'
@@ -286,14 +294,16 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT md5((f - 'limit' - 'cursor')::text)
 $$;
 
--- The WHERE clause of a normalized filter (values as quoted literals).
+-- The WHERE clause of a normalized filter.  Values are read from $2, the
+-- normalized filter itself (enum lists, bounded in number, are literals),
+-- and a filter text's from $1, so one shape of filter gives one text
+-- whoever runs it.
 CREATE FUNCTION @extschema@._filter_where(f jsonb) RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
   conds text[] := '{true}';
   uid bigint := @extschema@.current_user_id();
   a text := f ->> 'assignee';
-  teams bigint[];
 BEGIN
   IF f ? 'status' THEN
     conds := conds || format('t.status = ANY (%L::@extschema@.task_status[])',
@@ -304,26 +314,27 @@ BEGIN
                              ARRAY(SELECT jsonb_array_elements_text(f -> 'priority')));
   END IF;
   IF a = 'me' THEN
-    conds := conds || format('t.assignee_user_id = %s', coalesce(uid, 0));
+    conds := conds || 't.assignee_user_id = @extschema@.current_user_id()'::text;
   ELSIF a = 'none' THEN
     conds := conds || 't.assignee_user_id IS NULL AND t.assignee_team_id IS NULL'::text;
   ELSIF a LIKE 'user:%' THEN
-    conds := conds || format('t.assignee_user_id = %s', split_part(a, ':', 2)::bigint);
+    conds := conds || $q$t.assignee_user_id = split_part($2 ->> 'assignee', ':', 2)::bigint$q$::text;
   ELSIF a LIKE 'team:%' THEN
-    conds := conds || format('t.assignee_team_id = %s', split_part(a, ':', 2)::bigint);
+    conds := conds || $q$t.assignee_team_id = split_part($2 ->> 'assignee', ':', 2)::bigint$q$::text;
   END IF;
   IF f ? 'team' THEN
-    conds := conds || format('t.team_id = %s', (f ->> 'team')::bigint);
+    conds := conds || $q$t.team_id = ($2 ->> 'team')::bigint$q$::text;
   END IF;
   IF f ? 'tag' THEN
-    conds := conds || format(CASE WHEN f ->> 'tag_mode' = 'all' THEN 't.tags @> %L::text[]' ELSE 't.tags && %L::text[]' END,
-                             ARRAY(SELECT jsonb_array_elements_text(f -> 'tag')));
+    conds := conds || CASE WHEN f ->> 'tag_mode' = 'all'
+                           THEN $q$t.tags @> ARRAY(SELECT jsonb_array_elements_text($2 -> 'tag'))$q$::text
+                           ELSE $q$t.tags && ARRAY(SELECT jsonb_array_elements_text($2 -> 'tag'))$q$::text END;
   END IF;
   IF f ? 'due_before' THEN
-    conds := conds || format('t.due_date < %L::date', f ->> 'due_before');
+    conds := conds || $q$t.due_date < ($2 ->> 'due_before')::date$q$::text;
   END IF;
   IF f ? 'due_after' THEN
-    conds := conds || format('t.due_date > %L::date', f ->> 'due_after');
+    conds := conds || $q$t.due_date > ($2 ->> 'due_after')::date$q$::text;
   END IF;
   IF f ? 'overdue' THEN
     conds := conds || format(CASE WHEN (f ->> 'overdue')::boolean THEN '%s' ELSE 'NOT coalesce(%s, false)' END,
@@ -336,7 +347,7 @@ BEGIN
     conds := conds || (f ->> 'filter_sql');
   END IF;
   IF f ? 'q' THEN
-    conds := conds || format('t.search_vector OPERATOR(@extschema@.@@) websearch_to_tsquery(''english'', %L)', f ->> 'q');
+    conds := conds || $q$t.search_vector OPERATOR(@extschema@.@@) websearch_to_tsquery('english', $2 ->> 'q')$q$::text;
   END IF;
   -- Index paths for the visibility rule.  RLS stays the authority (its
   -- policy is applied on top); this restates the policy's own arms so the
@@ -344,14 +355,22 @@ BEGIN
   -- and filtering by the policy.  Not for admins (who see everything), and
   -- not when an assignee (user or team) or team filter already narrows the
   -- scan through its own index.
+  -- With search words (q, or a text: term of the filter language, which
+  -- compiles to a match on t.search_vector), the same rule as one condition
+  -- on the visibility keys, which the search index holds next to the words
+  -- (see 74_search.sql).
   IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team'
      AND NOT coalesce((f ->> 'filter_narrows')::boolean, false)  -- the filter language (#14)
      AND NOT @extschema@.current_user_is_admin() THEN
-    teams := @extschema@.my_team_ids();
-    conds := conds || format(CASE WHEN cardinality(teams) = 0 THEN '(t.creator_id = %1$s OR t.assignee_user_id = %1$s)'
-                                  ELSE '(t.creator_id = %1$s OR t.assignee_user_id = %1$s '
-                                       'OR t.assignee_team_id = ANY (%2$L::bigint[]) OR t.team_id = ANY (%2$L::bigint[]))' END,
-                             uid, teams);
+    conds := conds || CASE
+      WHEN f ? 'q' OR strpos(f ->> 'filter_sql', 't.search_vector') > 0
+      THEN '@extschema@._visibility_keys(t.creator_id, t.assignee_user_id, t.assignee_team_id, t.team_id) '
+           'OPERATOR(@extschema@.&&) (SELECT @extschema@._my_visibility_keys())'
+      WHEN cardinality(@extschema@.my_team_ids()) = 0
+      THEN '(t.creator_id = (SELECT @extschema@.current_user_id()) OR t.assignee_user_id = (SELECT @extschema@.current_user_id()))'
+      ELSE '(t.creator_id = (SELECT @extschema@.current_user_id()) OR t.assignee_user_id = (SELECT @extschema@.current_user_id()) '
+           'OR t.assignee_team_id = ANY ((SELECT @extschema@.my_team_ids())::bigint[]) '
+           'OR t.team_id = ANY ((SELECT @extschema@.my_team_ids())::bigint[]))' END;
   END IF;
   RETURN array_to_string(conds, ' AND ');
 END
@@ -384,6 +403,7 @@ BEGIN
 END
 $$;
 
+-- The values come from $3, the verified cursor payload.
 CREATE FUNCTION @extschema@._keyset_sql(sorts jsonb, cur jsonb) RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
@@ -421,12 +441,12 @@ BEGIN
       PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
     END;
     exprs := exprs || f.expr;
-    vals := vals || format('%L::%s', cur -> 'k' ->> i, f.typ);
+    vals := vals || format('($3 -> ''k'' ->> %s)::%s', i, f.typ);
     ops := ops || CASE WHEN sorts -> i ->> 1 = 'desc' THEN '<' ELSE '>' END;
     last_desc := sorts -> i ->> 1 = 'desc';
   END LOOP;
   exprs := exprs || 't.id'::text;
-  vals := vals || format('%s', (cur ->> 'i')::bigint);
+  vals := vals || '($3 ->> ''i'')::bigint'::text;
   ops := ops || CASE WHEN last_desc THEN '<' ELSE '>' END;
   IF (SELECT count(DISTINCT o) FROM unnest(ops) o) = 1 THEN
     -- one direction: a row comparison, which a btree index can start from
@@ -464,21 +484,75 @@ BEGIN
   RETURN QUERY EXECUTE format('SELECT t.* FROM @extschema@.tasks t WHERE %s ORDER BY %s',
                               @extschema@._filter_where(f),
                               (@extschema@._order_sql(@extschema@._filter_sort(f))).order_by)
-               USING @extschema@._filter_params(f);
+               USING @extschema@._filter_params(f), f;
 END
 $$;
 
--- The statement list_tasks runs for a normalized filter, a verified
--- cursor (or NULL) and a row count: rows (task, keys) in order.  Separate so
--- that tests can EXPLAIN exactly what runs.
+-- The columns of a task that a page statement's rows carry (_page_sql).
+CREATE FUNCTION @extschema@._page_columns() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT 't.id, t.title, t.description, t.status, t.priority, t.due_date, t.team_id, '
+         't.assignee_user_id, t.assignee_team_id, t.tags, t.creator_id, t.created_at, '
+         't.updated_at, t.started_at, t.completed_at, t.version, t.parent_id, t.recurrence'
+$$;
+
+-- A page statement (list_tasks, search_tasks): one row, the whole answer
+-- {items, next_cursor}.  rows: the page's rows, one more than n (to know
+-- whether a next page exists), with the _page_columns, their position n
+-- (1, 2, ...) and whatever item and next_cursor read; item: an item's JSON,
+-- where d.task is the task object; next_cursor: the jsonb payload of the
+-- cursor after row n.  Both read the page's rows as t.  The task objects
+-- are those of task_json(): the names of the page's few assignee users,
+-- read by their ids (joined to users as such, a kept generic plan hashed
+-- every user: 15 ms at 10,000 users; a subquery per row scanned a small
+-- users table once per row), a team's name from _task_team_name, and the
+-- planning counts (#14) for the whole page from
+-- _page_planning (77_relations.sql), which costs one index probe each when
+-- the page has nothing to count: planned in here, the count queries and
+-- their policies cost a fifth of a plain page even then.
+CREATE FUNCTION @extschema@._page_sql(rows text, n integer, item text, next_cursor text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT format(
+      'WITH t AS MATERIALIZED (%1$s) '
+      'SELECT @extschema@._jsonb_page(array_agg(%3$s ORDER BY t.n) FILTER (WHERE t.n <= %2$s), '
+      '  CASE WHEN max(t.n) > %2$s THEN @extschema@._cursor_make(%4$s) END) '
+      'FROM t '
+      'LEFT JOIN (SELECT u.id, u.display_name FROM @extschema@.users u '
+      '            WHERE u.id = ANY (ARRAY(SELECT DISTINCT t.assignee_user_id FROM t))) u ON u.id = t.assignee_user_id '
+      'LEFT JOIN (SELECT p.id, sum(p.subtasks_total)::bigint AS total, sum(p.subtasks_done)::bigint AS done, '
+      '                  sum(p.blocked_by_open)::bigint AS blocked '
+      '             FROM @extschema@._page_planning(ARRAY(SELECT t.id FROM t)) p GROUP BY p.id) pl ON pl.id = t.id '
+      'CROSS JOIN LATERAL (SELECT @extschema@._task_jsonb(t.id, t.title, t.description, t.status, '
+      '  t.priority, t.due_date, t.team_id, t.assignee_user_id, t.assignee_team_id, '
+      '  CASE WHEN t.assignee_user_id IS NOT NULL THEN u.display_name '
+      '       WHEN t.assignee_team_id IS NOT NULL THEN @extschema@._task_team_name(t.id, t.assignee_team_id) END, '
+      '  t.tags, t.creator_id, t.created_at, t.updated_at, t.started_at, t.completed_at, t.version, '
+      '  t.parent_id, t.recurrence, pl.total, pl.done, pl.blocked) AS task) d',
+      rows, n, item, next_cursor)
+$$;
+
+-- The statement list_tasks runs for a normalized filter, a verified cursor
+-- (or NULL) and a page size, with the parameters $1 (the filter text's
+-- values), $2 (the filter) and $3 (the cursor): one row, the whole answer
+-- {items, next_cursor}.  One pass: the page's rows in index order, their
+-- JSON built in the same statement (_page_sql).  Separate so that tests
+-- can EXPLAIN exactly what runs.
 CREATE FUNCTION @extschema@._list_sql(f jsonb, cur jsonb, n integer) RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
   sorts jsonb := @extschema@._filter_sort(f);
   o record := @extschema@._order_sql(sorts);
 BEGIN
-  RETURN format('SELECT t AS task, jsonb_build_array(%s) AS keys FROM @extschema@.tasks t WHERE %s AND %s ORDER BY %s LIMIT %s',
-                o.key_list, @extschema@._filter_where(f), @extschema@._keyset_sql(sorts, cur), o.order_by, n);
+  RETURN @extschema@._page_sql(
+    format('SELECT q.*, row_number() OVER () AS n FROM ('
+           '  SELECT %s FROM @extschema@.tasks t WHERE %s AND %s ORDER BY %s LIMIT %s) q',
+           @extschema@._page_columns(), @extschema@._filter_where(f), @extschema@._keyset_sql(sorts, cur),
+           o.order_by, n + 1),
+    n, 'd.task',
+    format('jsonb_build_object(''s'', ''list'', ''f'', @extschema@._filter_hash($2), '
+           '''k'', (array_agg(jsonb_build_array(%1$s)) FILTER (WHERE t.n = %2$s))[1], '
+           '''i'', max(t.id) FILTER (WHERE t.n = %2$s))',
+           o.key_list, n));
 END
 $$;
 
@@ -488,30 +562,11 @@ LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
   f jsonb;
   cur jsonb;
-  lim integer;
-  rec record;
-  items jsonb[] := '{}';
-  last_keys jsonb;
-  last_id bigint;
-  more boolean := false;
 BEGIN
   PERFORM @extschema@._require_user();
   f := @extschema@._filter_normalize(filter);
-  lim := coalesce((f ->> 'limit')::integer, 50);
   cur := @extschema@._filter_cursor(f, 'list');
-  FOR rec IN EXECUTE @extschema@._list_sql(f, cur, lim + 1) USING @extschema@._filter_params(f) LOOP
-    IF cardinality(items) = lim THEN
-      more := true;
-      EXIT;
-    END IF;
-    items := items || @extschema@._task_json_core(rec.task);  -- + planning keys below (#14)
-    last_keys := rec.keys;
-    last_id := (rec.task).id;
-  END LOOP;
-  items := @extschema@._with_planning(items);  -- #14: the page's planning keys in two queries
-  RETURN jsonb_build_object(
-    'items', to_jsonb(items),
-    'next_cursor', CASE WHEN more THEN @extschema@._cursor_make(jsonb_build_object(
-      's', 'list', 'f', @extschema@._filter_hash(f), 'k', last_keys, 'i', last_id)) END);
+  RETURN @extschema@._query_cached(@extschema@._list_sql(f, cur, coalesce((f ->> 'limit')::integer, 50)),
+                                   @extschema@._filter_params(f), f, cur);
 END
 $$;

@@ -12,11 +12,17 @@
 -- RLS still filters every candidate before anything else sees it (ranking
 -- and snippets run on visible rows only).
 
+-- PL/pgSQL, not SQL: the generated column calls it on every insert and
+-- update, and a SQL function there is parsed again each time (inlined when
+-- the statement starts, run through its own executor when it is not);
+-- PL/pgSQL keeps the expression compiled for the session.
 CREATE FUNCTION @extschema@._task_document(title text, tags text[], description text) RETURNS tsvector
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A')
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+  RETURN setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A')
       || setweight(to_tsvector('english'::regconfig, coalesce(array_to_string(tags, ' '), '')), 'B')
-      || setweight(to_tsvector('english'::regconfig, coalesce(description, '')), 'C')
+      || setweight(to_tsvector('english'::regconfig, coalesce(description, '')), 'C');
+END
 $$;
 
 ALTER TABLE @extschema@.tasks ADD COLUMN search_vector tsvector
@@ -39,22 +45,69 @@ CREATE OPERATOR CLASS @extschema@.tsvector_rls_ops FOR TYPE tsvector USING gin A
   FUNCTION 6 gin_tsquery_triconsistent(internal, smallint, tsvector, integer, internal, internal, internal),
   STORAGE text;
 
-CREATE INDEX tasks_search_idx ON @extschema@.tasks USING gin (search_vector @extschema@.tsvector_rls_ops);
+-- Visibility keys: the users and teams through which a task is visible
+-- (creator, assignee user, assignee team, team) as one bigint array (C,
+-- extension/membership.c; a team is ~id, a user its id).  The search index
+-- holds them next to the search vector, so that "these words, visible to
+-- me" is one GIN scan that intersects the caller's few thousand tasks with
+-- the words' long posting lists, skipping through them, instead of reading
+-- every match of two common words and then dropping the invisible ones.
+-- The condition restates the tasks_select rule for the index: row-level
+-- security still applies on top.  LEAKPROOF (neither can fail on any
+-- value), so that the condition can be an index condition under RLS.
+CREATE FUNCTION @extschema@._visibility_keys(creator_id bigint, assignee_user_id bigint,
+                                              assignee_team_id bigint, team_id bigint) RETURNS bigint[]
+  AS 'MODULE_PATHNAME', 'tm_visibility_keys'
+  LANGUAGE C IMMUTABLE PARALLEL SAFE LEAKPROOF;
+-- The keys a visible task shares with the signed-in user (admins aside).
+CREATE FUNCTION @extschema@._my_visibility_keys() RETURNS bigint[]
+  AS 'MODULE_PATHNAME', 'tm_my_visibility_keys'
+  LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+CREATE FUNCTION @extschema@._keys_overlap(bigint[], bigint[]) RETURNS boolean
+  LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF AS 'arrayoverlap';
+CREATE OPERATOR @extschema@.&& (
+  LEFTARG = bigint[], RIGHTARG = bigint[], FUNCTION = @extschema@._keys_overlap,
+  COMMUTATOR = OPERATOR(@extschema@.&&), RESTRICT = matchingsel, JOIN = matchingjoinsel);
+CREATE OPERATOR CLASS @extschema@.visibility_keys_ops FOR TYPE bigint[] USING gin AS
+  OPERATOR 1 @extschema@.&& (bigint[], bigint[]),
+  FUNCTION 1 btint8cmp(bigint, bigint),
+  FUNCTION 2 ginarrayextract(anyarray, internal, internal),
+  FUNCTION 3 ginqueryarrayextract(anyarray, internal, smallint, internal, internal, internal, internal),
+  FUNCTION 4 ginarrayconsistent(internal, smallint, anyarray, integer, internal, internal, internal, internal),
+  FUNCTION 6 ginarraytriconsistent(internal, smallint, anyarray, integer, internal, internal, internal),
+  STORAGE bigint;
+
+-- Searches by anyone use it: an admin's (no visibility condition) reads
+-- the search_vector column alone.
+CREATE INDEX tasks_search_idx ON @extschema@.tasks USING gin (
+  @extschema@._visibility_keys(creator_id, assignee_user_id, assignee_team_id, team_id) @extschema@.visibility_keys_ops,
+  search_vector @extschema@.tsvector_rls_ops);
 
 -- A snippet safe to put into HTML: the text is escaped and the matches are
 -- wrapped in <mark>...</mark>.
-CREATE FUNCTION @extschema@._snippet(t @extschema@.tasks, query tsquery) RETURNS text
+CREATE FUNCTION @extschema@._snippet(title text, description text, query tsquery) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT replace(replace(replace(replace(replace(
-           ts_headline('english', t.title || E'\n' || t.description, query,
+           ts_headline('english', title || E'\n' || description, query,
                        'StartSel=' || chr(2) || ', StopSel=' || chr(3)
                        || ', MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=" … "'),
            '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), chr(2), '<mark>'), chr(3), '</mark>')
 $$;
+CREATE FUNCTION @extschema@._snippet(t @extschema@.tasks, query tsquery) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT @extschema@._snippet(t.title, t.description, query)
+$$;
 
--- The statement search_tasks runs: rows (task, rank), best first, after
--- the cursor position (or from the start).  Ranks are rounded to 6 digits
--- so that a cursor compares them exactly.
+-- The statement search_tasks runs for a normalized filter (with q), a
+-- verified cursor (or NULL) and a page size, with the parameters of
+-- _list_sql ($1 the filter text's values, $2 the filter, $3 the cursor):
+-- one row, the answer {items: [{task, rank, snippet}], next_cursor}, best
+-- first after the cursor position.  Ranks are computed from the search
+-- vector alone and rounded to 6 digits so that a cursor compares them
+-- exactly; whole rows, their JSON and the snippets are made for the page
+-- only (_page_sql).  The query text is parsed once per execution (the
+-- subqueries are evaluated once).
 CREATE FUNCTION @extschema@._search_sql(f jsonb, cur jsonb, n integer) RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
@@ -65,18 +118,22 @@ BEGIN
        OR (cur ->> 'i') !~ '^[0-9]{1,18}$' THEN
       PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
     END IF;
-    after := format('(y.rank < %1$s OR (y.rank = %1$s AND y.id > %2$s))', (cur ->> 'r')::numeric, (cur ->> 'i')::bigint);
+    after := '(y.rank < ($3 ->> ''r'')::numeric OR (y.rank = ($3 ->> ''r'')::numeric AND y.id > ($3 ->> ''i'')::bigint))';
   END IF;
-  -- ranks are computed from the search vector alone; whole rows are read
-  -- for the page only
-  RETURN format(
-      'SELECT t AS task, x.rank FROM ('
-      '  SELECT y.id, y.rank FROM ('
-      '    SELECT t.id, round(ts_rank(t.search_vector, websearch_to_tsquery(''english'', %1$L))::numeric, 6) AS rank'
-      '    FROM @extschema@.tasks t WHERE %2$s) y'
-      '  WHERE %3$s ORDER BY y.rank DESC, y.id LIMIT %4$s) x'
-      ' JOIN @extschema@.tasks t ON t.id = x.id ORDER BY x.rank DESC, x.id',
-      f ->> 'q', @extschema@._filter_where(f), after, n);
+  RETURN @extschema@._page_sql(
+    format('SELECT %1$s, x.rank, x.query, x.n FROM ('
+           '  SELECT y.id, y.rank, y.query, row_number() OVER (ORDER BY y.rank DESC, y.id) AS n FROM ('
+           '    SELECT t.id, round(ts_rank(t.search_vector, q.query)::numeric, 6) AS rank, q.query'
+           '    FROM @extschema@.tasks t, (SELECT (SELECT websearch_to_tsquery(''english'', $2 ->> ''q'')) AS query OFFSET 0) q'
+           '    WHERE %2$s) y'
+           '  WHERE %3$s ORDER BY y.rank DESC, y.id LIMIT %4$s) x '
+           'JOIN @extschema@.tasks t ON t.id = x.id',
+           @extschema@._page_columns(), @extschema@._filter_where(f), after, n + 1),
+    n,
+    'jsonb_build_object(''task'', d.task, ''rank'', t.rank, '
+    '                   ''snippet'', @extschema@._snippet(t.title, t.description, t.query))',
+    format('jsonb_build_object(''s'', ''search'', ''f'', @extschema@._filter_hash($2), '
+           '''r'', max(t.rank) FILTER (WHERE t.n = %1$s), ''i'', max(t.id) FILTER (WHERE t.n = %1$s))', n));
 END
 $$;
 
@@ -124,9 +181,7 @@ DECLARE
   lim integer;
   rec record;
   items jsonb[] := '{}';
-  last_rank numeric;
-  last_id bigint;
-  more boolean := false;
+  result jsonb;
 BEGIN
   PERFORM @extschema@._require_user();
   IF filter IS NULL OR filter = 'null' THEN filter := '{}'; END IF;
@@ -146,19 +201,13 @@ BEGIN
   cur := @extschema@._filter_cursor(f, 'search');
   query := websearch_to_tsquery('english', f ->> 'q');
   IF numnode(query) > 0 THEN
-    FOR rec IN EXECUTE @extschema@._search_sql(f, cur, lim + 1) USING @extschema@._filter_params(f) LOOP
-      IF cardinality(items) = lim THEN
-        more := true;
-        EXIT;
-      END IF;
-      items := items || jsonb_build_object('task', @extschema@.task_json(rec.task), 'rank', rec.rank,
-                                           'snippet', @extschema@._snippet(rec.task, query));
-      last_rank := rec.rank;
-      last_id := (rec.task).id;
-    END LOOP;
+    result := @extschema@._query_cached(@extschema@._search_sql(f, cur, lim), @extschema@._filter_params(f), f, cur);
+    IF result -> 'items' <> '[]' OR cur IS NOT NULL THEN
+      RETURN result;
+    END IF;
   END IF;
-  IF cardinality(items) = 0 AND cur IS NULL AND @extschema@._search_fuzzy_sql(f, lim) IS NOT NULL THEN
-    FOR rec IN EXECUTE @extschema@._search_fuzzy_sql(f, lim) USING @extschema@._filter_params(f) LOOP
+  IF cur IS NULL AND @extschema@._search_fuzzy_sql(f, lim) IS NOT NULL THEN
+    FOR rec IN EXECUTE @extschema@._search_fuzzy_sql(f, lim) USING @extschema@._filter_params(f), f LOOP
       items := items || jsonb_build_object('task', @extschema@.task_json(rec.task), 'rank', rec.rank,
         'snippet', replace(replace(replace((rec.task).title, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'));
     END LOOP;
@@ -166,9 +215,6 @@ BEGIN
       RETURN jsonb_build_object('items', to_jsonb(items), 'next_cursor', NULL, 'fuzzy', true);
     END IF;
   END IF;
-  RETURN jsonb_build_object(
-    'items', to_jsonb(items),
-    'next_cursor', CASE WHEN more THEN @extschema@._cursor_make(jsonb_build_object(
-      's', 'search', 'f', @extschema@._filter_hash(f), 'r', last_rank, 'i', last_id)) END);
+  RETURN coalesce(result, @extschema@._jsonb_page(NULL, NULL));
 END
 $$;

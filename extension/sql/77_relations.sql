@@ -192,51 +192,24 @@ CREATE TRIGGER tasks_notify_unblocked AFTER UPDATE OF status ON @extschema@.task
                      AND NOT @extschema@._restoring())
   EXECUTE FUNCTION @extschema@._tasks_notify_unblocked();
 
--- The planning counts of a task's JSON (task_json, 60_tasks.sql):
--- subtasks {total, done} and blocked_by_open.  The counts run
--- under the caller's policies, so they count visible tasks only.
--- PL/pgSQL so that the two queries are planned once per session.
-CREATE FUNCTION @extschema@._task_planning_json(t @extschema@.tasks) RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
-DECLARE
-  total bigint;
-  done bigint;
-  blockers bigint;
-BEGIN
-  SELECT count(*), count(*) FILTER (WHERE c.status = 'done') INTO total, done
-    FROM @extschema@.tasks c WHERE c.parent_id = t.id;
-  SELECT count(*) INTO blockers
-    FROM @extschema@.task_relations r JOIN @extschema@.tasks b ON b.id = r.task_id
-   WHERE r.other_id = t.id AND r.type = 'blocks' AND b.status NOT IN ('done', 'canceled');
-  RETURN jsonb_build_object('subtasks', jsonb_build_object('total', total, 'done', done), 'blocked_by_open', blockers);
-END
-$$;
+-- The planning counts of a task object (subtasks {total, done},
+-- blocked_by_open), for a page of tasks at once: a row for each of ids that
+-- has a visible subtask or a visible open blocker (a task may come twice,
+-- once for each; the others have none).  C (extension/planning.c): a probe
+-- of tasks_parent_id_idx and task_relations_other_id_idx with the ids comes
+-- first, and only where it finds an entry does the count run, as the
+-- caller, under row-level security; most pages have nothing to count and
+-- pay one index probe each.  Used by the page statements (_page_sql,
+-- 73_list.sql).
+CREATE FUNCTION @extschema@._page_planning(ids bigint[], OUT id bigint, OUT subtasks_total bigint,
+                                            OUT subtasks_done bigint, OUT blocked_by_open bigint)
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'tm_page_planning'
+  LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1;
 
--- The same counts for a page of tasks (_task_json_core objects, in order)
--- in two queries: per task they doubled the CPU time of a list page.
-CREATE FUNCTION @extschema@._with_planning(items jsonb[]) RETURNS jsonb[]
-LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
-DECLARE
-  ids bigint[] := ARRAY(SELECT (i ->> 'id')::bigint FROM unnest(items) WITH ORDINALITY x(i, n) ORDER BY n);
-  subs jsonb;
-  blocked jsonb;
-BEGIN
-  IF cardinality(items) = 0 THEN
-    RETURN items;
-  END IF;
-  SELECT coalesce(jsonb_object_agg(c.parent_id, jsonb_build_object('total', c.total, 'done', c.done)), '{}') INTO subs
-    FROM (SELECT c.parent_id, count(*) AS total, count(*) FILTER (WHERE c.status = 'done') AS done
-            FROM @extschema@.tasks c WHERE c.parent_id = ANY (ids) GROUP BY c.parent_id) c;
-  SELECT coalesce(jsonb_object_agg(x.other_id, x.n), '{}') INTO blocked
-    FROM (SELECT r.other_id, count(*) AS n
-            FROM @extschema@.task_relations r JOIN @extschema@.tasks b ON b.id = r.task_id
-           WHERE r.other_id = ANY (ids) AND r.type = 'blocks' AND b.status NOT IN ('done', 'canceled')
-           GROUP BY r.other_id) x;
-  RETURN ARRAY(
-    SELECT i || jsonb_build_object(
-             'subtasks', coalesce(subs -> (i ->> 'id'), '{"total": 0, "done": 0}'),
-             'blocked_by_open', coalesce(blocked -> (i ->> 'id'), '0'))
-      FROM unnest(items) WITH ORDINALITY x(i, n)
-     ORDER BY x.n);
-END
-$$;
+-- The same counts for one task, {subtasks total, subtasks done,
+-- blocked_by_open}: task_json() reads them with a plain expression, where a
+-- query of _page_planning would be a statement of its own.
+CREATE FUNCTION @extschema@._task_planning(id bigint) RETURNS bigint[]
+  AS 'MODULE_PATHNAME', 'tm_task_planning'
+  LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;

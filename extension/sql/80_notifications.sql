@@ -237,9 +237,20 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER tasks_notify AFTER INSERT OR UPDATE ON @extschema@.tasks
+-- Only where the function has something to do (a WHEN clause costs no
+-- function call): a new task with an assignee; an update that reassigns or
+-- changes what users see (the version moves).  An INSERT trigger cannot
+-- look at OLD, hence two triggers.  Neither fires while restoring.
+CREATE TRIGGER tasks_notify AFTER UPDATE ON @extschema@.tasks
   FOR EACH ROW
-  WHEN (NOT @extschema@._restoring())
+  WHEN ((NEW.version <> OLD.version
+         OR (NEW.assignee_user_id, NEW.assignee_team_id) IS DISTINCT FROM (OLD.assignee_user_id, OLD.assignee_team_id))
+        AND NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_notify();
+CREATE TRIGGER tasks_notify_assigned AFTER INSERT ON @extschema@.tasks
+  FOR EACH ROW
+  WHEN ((NEW.assignee_user_id IS NOT NULL OR NEW.assignee_team_id IS NOT NULL)
+        AND NOT @extschema@._restoring())
   EXECUTE FUNCTION @extschema@._tasks_notify();
 
 -- Notification keys.  NOTIFY payloads say whose notification it is with an

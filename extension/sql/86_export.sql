@@ -107,20 +107,47 @@ BEGIN
 END
 $$;
 
--- A plain SQL set-returning function (STABLE, not STRICT, no SET clause) is
--- inlined by the planner, so rows flow to the client one at a time instead
--- of being collected first; the header comes first and carries the checks.
+-- What export_tasks_csv_lines runs: checks the filter (the export options
+-- and the list keys, with the list's errors) and returns the statement
+-- that gives the cells (text columns, in the header's order) of each
+-- visible matching task in the list's order, its parameters ($1 params,
+-- the values of a filter text; $2 f, the normalized list filter), and the
+-- header line.
+CREATE FUNCTION @extschema@._export_statement(filter jsonb, OUT sql text, OUT params text[], OUT f jsonb,
+                                              OUT header text)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  inc boolean := @extschema@._export_include_comments(filter);
+BEGIN
+  f := @extschema@._filter_normalize(@extschema@._export_list_filter(filter));
+  PERFORM @extschema@._filter_cursor(f, 'list');
+  params := @extschema@._filter_params(f);
+  header := @extschema@.csv_line(@extschema@._export_header(inc));
+  sql := format(
+      'SELECT e.id, e.title, e.status, e.priority, e.due_date, e.assignee_type,'
+      ' e.assignee_name, e.team, e.tags, e.creator, e.created_at, e.updated_at, e.completed_at%s'
+      ' FROM @extschema@.tasks t CROSS JOIN LATERAL @extschema@._export_fields(t) e'
+      ' WHERE %s ORDER BY %s',
+      CASE WHEN inc THEN ', @extschema@._export_comments(t.id)' ELSE '' END,
+      @extschema@._filter_where(f), (@extschema@._order_sql(@extschema@._filter_sort(f))).order_by);
+END
+$$;
+
+-- C (extension/export_stream.c): the header line, then one line per row of
+-- _export_statement's statement, read from a cursor a batch at a time and
+-- returned one per call.  Called in a select list, the rows flow to the
+-- client as they are made (in FROM, a function scan would collect them).
+CREATE FUNCTION @extschema@._export_csv_lines(filter jsonb) RETURNS SETOF text
+  AS 'MODULE_PATHNAME', 'tm_export_tasks_csv_lines'
+  LANGUAGE C STABLE PARALLEL UNSAFE;
+
+-- A plain SQL function (STABLE, not STRICT, no SET clause), which the
+-- planner inlines where it is used in FROM, so that the C function above
+-- is in a select list wherever this one is called; the HTTP shim calls it
+-- in a select list and sends the rows on with single-row mode.
 CREATE FUNCTION @extschema@.export_tasks_csv_lines(filter jsonb DEFAULT '{}') RETURNS SETOF text
 LANGUAGE sql STABLE AS $$
-  SELECT @extschema@.csv_line(@extschema@._export_header(@extschema@._export_include_comments(filter)))
-  UNION ALL
-  SELECT @extschema@.csv_line(
-           ARRAY[e.id, e.title, e.status, e.priority, e.due_date, e.assignee_type, e.assignee_name,
-                 e.team, e.tags, e.creator, e.created_at, e.updated_at, e.completed_at]
-           || CASE WHEN (SELECT @extschema@._export_include_comments(filter))
-                   THEN ARRAY[@extschema@._export_comments(t.id)] ELSE '{}'::text[] END)
-    FROM @extschema@.filter_tasks(@extschema@._export_list_filter(filter)) t
-    CROSS JOIN LATERAL @extschema@._export_fields(t) e
+  SELECT @extschema@._export_csv_lines(filter)
 $$;
 COMMENT ON FUNCTION @extschema@.export_tasks_csv_lines(jsonb) IS
   'CSV export, streamed: the header line, then one line per visible task matching the list filter.';

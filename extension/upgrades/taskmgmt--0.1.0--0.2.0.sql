@@ -4975,6 +4975,626 @@ BEGIN
 END
 $$;
 
+-- ==== Hot paths at the cost of plain SQL (#11) ====
+-- The caller's team ids in C, cached per snapshot; the task JSON built in C
+-- (_task_jsonb) with the planning keys of #14; list_tasks and search_tasks
+-- as one statement each with a kept plan (_query_cached), their pages'
+-- planning counts in two index scans (_page_sql); visibility keys in the
+-- search index; the export streamed by a C cursor; report_summary in one
+-- pass (its closing definition is in the last section); notifications
+-- triggered only when there is something to send.
+
+CREATE OR REPLACE FUNCTION @extschema@.my_team_ids() RETURNS bigint[]
+  AS 'MODULE_PATHNAME', 'tm_my_team_ids'
+  LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE OR REPLACE FUNCTION @extschema@.my_led_team_ids() RETURNS bigint[]
+  AS 'MODULE_PATHNAME', 'tm_my_led_team_ids'
+  LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE OR REPLACE FUNCTION @extschema@.my_owned_team_ids() RETURNS bigint[]
+  AS 'MODULE_PATHNAME', 'tm_my_owned_team_ids'
+  LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE OR REPLACE FUNCTION @extschema@._cursor_mac(message text) RETURNS bytea
+  AS 'MODULE_PATHNAME', 'tm_cursor_mac'
+  LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+CREATE FUNCTION @extschema@._query_cached(sql text, p1 text[], p2 jsonb, p3 jsonb) RETURNS jsonb
+  AS 'MODULE_PATHNAME', 'tm_query_cached'
+  LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION @extschema@._task_team_name(task_id bigint, team_id bigint) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  name text;
+BEGIN
+  SELECT tm.name INTO name
+    FROM @extschema@.tasks t JOIN @extschema@.teams tm ON tm.id = t.assignee_team_id
+   WHERE t.id = _task_team_name.task_id AND tm.id = _task_team_name.team_id
+     AND (t.creator_id = @extschema@.current_user_id()
+          OR tm.id = ANY (@extschema@.my_team_ids())
+          OR t.team_id = ANY (@extschema@.my_team_ids())
+          OR @extschema@.current_user_is_admin());
+  RETURN name;
+END
+$$;
+CREATE FUNCTION @extschema@._task_jsonb(
+    id bigint, title text, description text, status @extschema@.task_status,
+    priority @extschema@.task_priority, due_date date, team_id bigint, assignee_user_id bigint,
+    assignee_team_id bigint, assignee_name text, tags text[], creator_id bigint,
+    created_at timestamptz, updated_at timestamptz, started_at timestamptz,
+    completed_at timestamptz, version integer, parent_id bigint, recurrence text,
+    subtasks_total bigint, subtasks_done bigint, blocked_by_open bigint) RETURNS jsonb
+  AS 'MODULE_PATHNAME', 'tm_task_jsonb'
+  LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION @extschema@._jsonb_page(items jsonb[], next_cursor text) RETURNS jsonb
+  AS 'MODULE_PATHNAME', 'tm_jsonb_page'
+  LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION @extschema@._page_planning(ids bigint[], OUT id bigint, OUT subtasks_total bigint,
+                                            OUT subtasks_done bigint, OUT blocked_by_open bigint)
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'tm_page_planning'
+  LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1;
+CREATE FUNCTION @extschema@._task_planning(id bigint) RETURNS bigint[]
+  AS 'MODULE_PATHNAME', 'tm_task_planning'
+  LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+CREATE FUNCTION @extschema@._task_json(t @extschema@.tasks, created boolean) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  name text;
+  counts bigint[] := '{0,0,0}';
+BEGIN
+  IF t.assignee_user_id IS NOT NULL THEN
+    SELECT u.display_name INTO name FROM @extschema@.users u WHERE u.id = t.assignee_user_id;
+  ELSIF t.assignee_team_id IS NOT NULL THEN
+    name := @extschema@._task_team_name(t.id, t.assignee_team_id);
+  END IF;
+  IF NOT created THEN
+    counts := @extschema@._task_planning(t.id);
+  END IF;
+  RETURN @extschema@._task_jsonb(t.id, t.title, t.description, t.status, t.priority, t.due_date,
+    t.team_id, t.assignee_user_id, t.assignee_team_id, name, t.tags, t.creator_id, t.created_at,
+    t.updated_at, t.started_at, t.completed_at, t.version, t.parent_id, t.recurrence,
+    counts[1], counts[2], counts[3]);
+END
+$$;
+CREATE OR REPLACE FUNCTION @extschema@.task_json(t @extschema@.tasks) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+  SELECT @extschema@._task_json(t, false)
+$$;
+DROP FUNCTION @extschema@._with_planning(jsonb[]);
+DROP FUNCTION @extschema@._task_planning_json(@extschema@.tasks);
+DROP FUNCTION @extschema@._task_json_core(@extschema@.tasks);
+
+CREATE OR REPLACE FUNCTION @extschema@.get_task(id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  r @extschema@.tasks;
+BEGIN
+  PERFORM @extschema@._require_user();
+  SELECT * INTO r FROM @extschema@.tasks t WHERE t.id = get_task.id;
+  IF NOT FOUND THEN PERFORM @extschema@._not_found('task'); END IF;
+  RETURN @extschema@.task_json(r);
+END
+$$;
+CREATE INDEX tasks_assignee_created_idx ON @extschema@.tasks
+  (assignee_user_id, created_at, id) WHERE assignee_user_id IS NOT NULL;
+DROP INDEX @extschema@.tasks_assignee_user_id_idx;
+
+CREATE OR REPLACE FUNCTION @extschema@._filter_where(f jsonb) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  conds text[] := '{true}';
+  uid bigint := @extschema@.current_user_id();
+  a text := f ->> 'assignee';
+BEGIN
+  IF f ? 'status' THEN
+    conds := conds || format('t.status = ANY (%L::@extschema@.task_status[])',
+                             ARRAY(SELECT jsonb_array_elements_text(f -> 'status')));
+  END IF;
+  IF f ? 'priority' THEN
+    conds := conds || format('t.priority = ANY (%L::@extschema@.task_priority[])',
+                             ARRAY(SELECT jsonb_array_elements_text(f -> 'priority')));
+  END IF;
+  IF a = 'me' THEN
+    conds := conds || 't.assignee_user_id = @extschema@.current_user_id()'::text;
+  ELSIF a = 'none' THEN
+    conds := conds || 't.assignee_user_id IS NULL AND t.assignee_team_id IS NULL'::text;
+  ELSIF a LIKE 'user:%' THEN
+    conds := conds || $q$t.assignee_user_id = split_part($2 ->> 'assignee', ':', 2)::bigint$q$::text;
+  ELSIF a LIKE 'team:%' THEN
+    conds := conds || $q$t.assignee_team_id = split_part($2 ->> 'assignee', ':', 2)::bigint$q$::text;
+  END IF;
+  IF f ? 'team' THEN
+    conds := conds || $q$t.team_id = ($2 ->> 'team')::bigint$q$::text;
+  END IF;
+  IF f ? 'tag' THEN
+    conds := conds || CASE WHEN f ->> 'tag_mode' = 'all'
+                           THEN $q$t.tags @> ARRAY(SELECT jsonb_array_elements_text($2 -> 'tag'))$q$::text
+                           ELSE $q$t.tags && ARRAY(SELECT jsonb_array_elements_text($2 -> 'tag'))$q$::text END;
+  END IF;
+  IF f ? 'due_before' THEN
+    conds := conds || $q$t.due_date < ($2 ->> 'due_before')::date$q$::text;
+  END IF;
+  IF f ? 'due_after' THEN
+    conds := conds || $q$t.due_date > ($2 ->> 'due_after')::date$q$::text;
+  END IF;
+  IF f ? 'overdue' THEN
+    conds := conds || format(CASE WHEN (f ->> 'overdue')::boolean THEN '%s' ELSE 'NOT coalesce(%s, false)' END,
+      '(t.due_date < current_date AND t.status NOT IN (''done'', ''canceled''))');
+  END IF;
+  IF f ? 'ready' THEN  -- planning (#14, 77_relations.sql)
+    conds := conds || @extschema@._ready_sql((f ->> 'ready')::boolean);
+  END IF;
+  IF f ? 'filter_sql' THEN  -- the filter language (#14): values in $1, see _filter_params
+    conds := conds || (f ->> 'filter_sql');
+  END IF;
+  IF f ? 'q' THEN
+    conds := conds || $q$t.search_vector OPERATOR(@extschema@.@@) websearch_to_tsquery('english', $2 ->> 'q')$q$::text;
+  END IF;
+  -- Index paths for the visibility rule.  RLS stays the authority (its
+  -- policy is applied on top); this restates the policy's own arms so the
+  -- planner can combine the per-arm indexes instead of scanning every task
+  -- and filtering by the policy.  Not for admins (who see everything), and
+  -- not when an assignee (user or team) or team filter already narrows the
+  -- scan through its own index.
+  -- With search words (q, or a text: term of the filter language, which
+  -- compiles to a match on t.search_vector), the same rule as one condition
+  -- on the visibility keys, which the search index holds next to the words
+  -- (see 74_search.sql).
+  IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team'
+     AND NOT coalesce((f ->> 'filter_narrows')::boolean, false)  -- the filter language (#14)
+     AND NOT @extschema@.current_user_is_admin() THEN
+    conds := conds || CASE
+      WHEN f ? 'q' OR strpos(f ->> 'filter_sql', 't.search_vector') > 0
+      THEN '@extschema@._visibility_keys(t.creator_id, t.assignee_user_id, t.assignee_team_id, t.team_id) '
+           'OPERATOR(@extschema@.&&) (SELECT @extschema@._my_visibility_keys())'
+      WHEN cardinality(@extschema@.my_team_ids()) = 0
+      THEN '(t.creator_id = (SELECT @extschema@.current_user_id()) OR t.assignee_user_id = (SELECT @extschema@.current_user_id()))'
+      ELSE '(t.creator_id = (SELECT @extschema@.current_user_id()) OR t.assignee_user_id = (SELECT @extschema@.current_user_id()) '
+           'OR t.assignee_team_id = ANY ((SELECT @extschema@.my_team_ids())::bigint[]) '
+           'OR t.team_id = ANY ((SELECT @extschema@.my_team_ids())::bigint[]))' END;
+  END IF;
+  RETURN array_to_string(conds, ' AND ');
+END
+$$;
+CREATE OR REPLACE FUNCTION @extschema@._keyset_sql(sorts jsonb, cur jsonb) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  n integer := jsonb_array_length(sorts);
+  exprs text[] := '{}';
+  vals text[] := '{}';
+  ops text[] := '{}';
+  f record;
+  i integer;
+  j integer;
+  ors text[] := '{}';
+  ands text[];
+  last_desc boolean;
+BEGIN
+  IF cur IS NULL THEN RETURN 'true'; END IF;
+  IF jsonb_typeof(cur -> 'k') IS DISTINCT FROM 'array' OR jsonb_array_length(cur -> 'k') <> n THEN
+    PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
+  END IF;
+  IF jsonb_typeof(cur -> 'i') IS DISTINCT FROM 'number' OR (cur ->> 'i') !~ '^[0-9]{1,18}$' THEN
+    PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
+  END IF;
+  FOR i IN 0 .. n - 1 LOOP
+    f := @extschema@._sort_field(sorts -> i ->> 0, sorts -> i ->> 1 = 'desc');
+    -- a cursor is signed, but make sure each value has its key's type
+    BEGIN
+      CASE f.typ
+        WHEN 'date' THEN PERFORM (cur -> 'k' ->> i)::date;
+        WHEN 'timestamptz' THEN PERFORM (cur -> 'k' ->> i)::timestamptz;
+        WHEN 'text' THEN NULL;
+        WHEN '@extschema@.task_priority' THEN PERFORM (cur -> 'k' ->> i)::@extschema@.task_priority;
+        ELSE PERFORM (cur -> 'k' ->> i)::@extschema@.task_status;
+      END CASE;
+      IF cur -> 'k' ->> i IS NULL THEN RAISE invalid_text_representation; END IF;
+    EXCEPTION WHEN data_exception THEN
+      PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
+    END;
+    exprs := exprs || f.expr;
+    vals := vals || format('($3 -> ''k'' ->> %s)::%s', i, f.typ);
+    ops := ops || CASE WHEN sorts -> i ->> 1 = 'desc' THEN '<' ELSE '>' END;
+    last_desc := sorts -> i ->> 1 = 'desc';
+  END LOOP;
+  exprs := exprs || 't.id'::text;
+  vals := vals || '($3 ->> ''i'')::bigint'::text;
+  ops := ops || CASE WHEN last_desc THEN '<' ELSE '>' END;
+  IF (SELECT count(DISTINCT o) FROM unnest(ops) o) = 1 THEN
+    -- one direction: a row comparison, which a btree index can start from
+    RETURN format('(%s) %s (%s)', array_to_string(exprs, ', '), ops[1], array_to_string(vals, ', '));
+  END IF;
+  FOR i IN 1 .. n + 1 LOOP
+    ands := '{}';
+    FOR j IN 1 .. i - 1 LOOP
+      ands := ands || format('%s = %s', exprs[j], vals[j]);
+    END LOOP;
+    ands := ands || format('%s %s %s', exprs[i], ops[i], vals[i]);
+    ors := ors || ('(' || array_to_string(ands, ' AND ') || ')');
+  END LOOP;
+  RETURN '(' || array_to_string(ors, ' OR ') || ')';
+END
+$$;
+CREATE OR REPLACE FUNCTION @extschema@.filter_tasks(filter jsonb DEFAULT '{}') RETURNS SETOF @extschema@.tasks
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  f jsonb;
+BEGIN
+  PERFORM @extschema@._require_user();
+  f := @extschema@._filter_normalize(filter);
+  PERFORM @extschema@._filter_cursor(f, 'list');
+  RETURN QUERY EXECUTE format('SELECT t.* FROM @extschema@.tasks t WHERE %s ORDER BY %s',
+                              @extschema@._filter_where(f),
+                              (@extschema@._order_sql(@extschema@._filter_sort(f))).order_by)
+               USING @extschema@._filter_params(f), f;
+END
+$$;
+CREATE FUNCTION @extschema@._page_columns() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT 't.id, t.title, t.description, t.status, t.priority, t.due_date, t.team_id, '
+         't.assignee_user_id, t.assignee_team_id, t.tags, t.creator_id, t.created_at, '
+         't.updated_at, t.started_at, t.completed_at, t.version, t.parent_id, t.recurrence'
+$$;
+CREATE FUNCTION @extschema@._page_sql(rows text, n integer, item text, next_cursor text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT format(
+      'WITH t AS MATERIALIZED (%1$s) '
+      'SELECT @extschema@._jsonb_page(array_agg(%3$s ORDER BY t.n) FILTER (WHERE t.n <= %2$s), '
+      '  CASE WHEN max(t.n) > %2$s THEN @extschema@._cursor_make(%4$s) END) '
+      'FROM t '
+      'LEFT JOIN (SELECT u.id, u.display_name FROM @extschema@.users u '
+      '            WHERE u.id = ANY (ARRAY(SELECT DISTINCT t.assignee_user_id FROM t))) u ON u.id = t.assignee_user_id '
+      'LEFT JOIN (SELECT p.id, sum(p.subtasks_total)::bigint AS total, sum(p.subtasks_done)::bigint AS done, '
+      '                  sum(p.blocked_by_open)::bigint AS blocked '
+      '             FROM @extschema@._page_planning(ARRAY(SELECT t.id FROM t)) p GROUP BY p.id) pl ON pl.id = t.id '
+      'CROSS JOIN LATERAL (SELECT @extschema@._task_jsonb(t.id, t.title, t.description, t.status, '
+      '  t.priority, t.due_date, t.team_id, t.assignee_user_id, t.assignee_team_id, '
+      '  CASE WHEN t.assignee_user_id IS NOT NULL THEN u.display_name '
+      '       WHEN t.assignee_team_id IS NOT NULL THEN @extschema@._task_team_name(t.id, t.assignee_team_id) END, '
+      '  t.tags, t.creator_id, t.created_at, t.updated_at, t.started_at, t.completed_at, t.version, '
+      '  t.parent_id, t.recurrence, pl.total, pl.done, pl.blocked) AS task) d',
+      rows, n, item, next_cursor)
+$$;
+CREATE OR REPLACE FUNCTION @extschema@._list_sql(f jsonb, cur jsonb, n integer) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  sorts jsonb := @extschema@._filter_sort(f);
+  o record := @extschema@._order_sql(sorts);
+BEGIN
+  RETURN @extschema@._page_sql(
+    format('SELECT q.*, row_number() OVER () AS n FROM ('
+           '  SELECT %s FROM @extschema@.tasks t WHERE %s AND %s ORDER BY %s LIMIT %s) q',
+           @extschema@._page_columns(), @extschema@._filter_where(f), @extschema@._keyset_sql(sorts, cur),
+           o.order_by, n + 1),
+    n, 'd.task',
+    format('jsonb_build_object(''s'', ''list'', ''f'', @extschema@._filter_hash($2), '
+           '''k'', (array_agg(jsonb_build_array(%1$s)) FILTER (WHERE t.n = %2$s))[1], '
+           '''i'', max(t.id) FILTER (WHERE t.n = %2$s))',
+           o.key_list, n));
+END
+$$;
+CREATE OR REPLACE FUNCTION @extschema@.list_tasks(filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  f jsonb;
+  cur jsonb;
+BEGIN
+  PERFORM @extschema@._require_user();
+  f := @extschema@._filter_normalize(filter);
+  cur := @extschema@._filter_cursor(f, 'list');
+  RETURN @extschema@._query_cached(@extschema@._list_sql(f, cur, coalesce((f ->> 'limit')::integer, 50)),
+                                   @extschema@._filter_params(f), f, cur);
+END
+$$;
+CREATE FUNCTION @extschema@._visibility_keys(creator_id bigint, assignee_user_id bigint,
+                                              assignee_team_id bigint, team_id bigint) RETURNS bigint[]
+  AS 'MODULE_PATHNAME', 'tm_visibility_keys'
+  LANGUAGE C IMMUTABLE PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION @extschema@._my_visibility_keys() RETURNS bigint[]
+  AS 'MODULE_PATHNAME', 'tm_my_visibility_keys'
+  LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION @extschema@._keys_overlap(bigint[], bigint[]) RETURNS boolean
+  LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF AS 'arrayoverlap';
+CREATE OPERATOR @extschema@.&& (
+  LEFTARG = bigint[], RIGHTARG = bigint[], FUNCTION = @extschema@._keys_overlap,
+  COMMUTATOR = OPERATOR(@extschema@.&&), RESTRICT = matchingsel, JOIN = matchingjoinsel);
+CREATE OPERATOR CLASS @extschema@.visibility_keys_ops FOR TYPE bigint[] USING gin AS
+  OPERATOR 1 @extschema@.&& (bigint[], bigint[]),
+  FUNCTION 1 btint8cmp(bigint, bigint),
+  FUNCTION 2 ginarrayextract(anyarray, internal, internal),
+  FUNCTION 3 ginqueryarrayextract(anyarray, internal, smallint, internal, internal, internal, internal),
+  FUNCTION 4 ginarrayconsistent(internal, smallint, anyarray, integer, internal, internal, internal, internal),
+  FUNCTION 6 ginarraytriconsistent(internal, smallint, anyarray, integer, internal, internal, internal),
+  STORAGE bigint;
+DROP INDEX @extschema@.tasks_search_idx;
+CREATE INDEX tasks_search_idx ON @extschema@.tasks USING gin (
+  @extschema@._visibility_keys(creator_id, assignee_user_id, assignee_team_id, team_id) @extschema@.visibility_keys_ops,
+  search_vector @extschema@.tsvector_rls_ops);
+CREATE FUNCTION @extschema@._snippet(title text, description text, query tsquery) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT replace(replace(replace(replace(replace(
+           ts_headline('english', title || E'\n' || description, query,
+                       'StartSel=' || chr(2) || ', StopSel=' || chr(3)
+                       || ', MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=" … "'),
+           '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), chr(2), '<mark>'), chr(3), '</mark>')
+$$;
+CREATE OR REPLACE FUNCTION @extschema@._snippet(t @extschema@.tasks, query tsquery) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT @extschema@._snippet(t.title, t.description, query)
+$$;
+CREATE OR REPLACE FUNCTION @extschema@._search_sql(f jsonb, cur jsonb, n integer) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  after text := 'true';
+BEGIN
+  IF cur IS NOT NULL THEN
+    IF jsonb_typeof(cur -> 'r') IS DISTINCT FROM 'number' OR jsonb_typeof(cur -> 'i') IS DISTINCT FROM 'number'
+       OR (cur ->> 'i') !~ '^[0-9]{1,18}$' THEN
+      PERFORM @extschema@._bad_parameter('cursor', 'is not a valid cursor');
+    END IF;
+    after := '(y.rank < ($3 ->> ''r'')::numeric OR (y.rank = ($3 ->> ''r'')::numeric AND y.id > ($3 ->> ''i'')::bigint))';
+  END IF;
+  RETURN @extschema@._page_sql(
+    format('SELECT %1$s, x.rank, x.query, x.n FROM ('
+           '  SELECT y.id, y.rank, y.query, row_number() OVER (ORDER BY y.rank DESC, y.id) AS n FROM ('
+           '    SELECT t.id, round(ts_rank(t.search_vector, q.query)::numeric, 6) AS rank, q.query'
+           '    FROM @extschema@.tasks t, (SELECT (SELECT websearch_to_tsquery(''english'', $2 ->> ''q'')) AS query OFFSET 0) q'
+           '    WHERE %2$s) y'
+           '  WHERE %3$s ORDER BY y.rank DESC, y.id LIMIT %4$s) x '
+           'JOIN @extschema@.tasks t ON t.id = x.id',
+           @extschema@._page_columns(), @extschema@._filter_where(f), after, n + 1),
+    n,
+    'jsonb_build_object(''task'', d.task, ''rank'', t.rank, '
+    '                   ''snippet'', @extschema@._snippet(t.title, t.description, t.query))',
+    format('jsonb_build_object(''s'', ''search'', ''f'', @extschema@._filter_hash($2), '
+           '''r'', max(t.rank) FILTER (WHERE t.n = %1$s), ''i'', max(t.id) FILTER (WHERE t.n = %1$s))', n));
+END
+$$;
+CREATE OR REPLACE FUNCTION @extschema@.search_tasks(q text, filter jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  f jsonb;
+  query tsquery;
+  cur jsonb;
+  lim integer;
+  rec record;
+  items jsonb[] := '{}';
+  result jsonb;
+BEGIN
+  PERFORM @extschema@._require_user();
+  IF filter IS NULL OR filter = 'null' THEN filter := '{}'; END IF;
+  IF jsonb_typeof(filter) = 'object' THEN
+    IF filter ? 'sort' THEN
+      PERFORM @extschema@._bad_parameter('sort', 'is not supported by search (results are ranked)');
+    END IF;
+    IF filter ? 'q' THEN
+      PERFORM @extschema@._bad_parameter('q', 'is given as the first argument');
+    END IF;
+  END IF;
+  IF q IS NULL OR btrim(q) = '' THEN
+    PERFORM @extschema@._bad_parameter('q', 'must be a non-empty search text');
+  END IF;
+  f := @extschema@._filter_normalize(filter || jsonb_build_object('q', q));
+  lim := coalesce((f ->> 'limit')::integer, 50);
+  cur := @extschema@._filter_cursor(f, 'search');
+  query := websearch_to_tsquery('english', f ->> 'q');
+  IF numnode(query) > 0 THEN
+    result := @extschema@._query_cached(@extschema@._search_sql(f, cur, lim), @extschema@._filter_params(f), f, cur);
+    IF result -> 'items' <> '[]' OR cur IS NOT NULL THEN
+      RETURN result;
+    END IF;
+  END IF;
+  IF cur IS NULL AND @extschema@._search_fuzzy_sql(f, lim) IS NOT NULL THEN
+    FOR rec IN EXECUTE @extschema@._search_fuzzy_sql(f, lim) USING @extschema@._filter_params(f), f LOOP
+      items := items || jsonb_build_object('task', @extschema@.task_json(rec.task), 'rank', rec.rank,
+        'snippet', replace(replace(replace((rec.task).title, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'));
+    END LOOP;
+    IF cardinality(items) > 0 THEN
+      RETURN jsonb_build_object('items', to_jsonb(items), 'next_cursor', NULL, 'fuzzy', true);
+    END IF;
+  END IF;
+  RETURN coalesce(result, @extschema@._jsonb_page(NULL, NULL));
+END
+$$;
+CREATE OR REPLACE FUNCTION @extschema@._task_document(title text, tags text[], description text) RETURNS tsvector
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+  RETURN setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A')
+      || setweight(to_tsvector('english'::regconfig, coalesce(array_to_string(tags, ' '), '')), 'B')
+      || setweight(to_tsvector('english'::regconfig, coalesce(description, '')), 'C');
+END
+$$;
+DROP TRIGGER tasks_notify ON @extschema@.tasks;
+CREATE TRIGGER tasks_notify AFTER UPDATE ON @extschema@.tasks
+  FOR EACH ROW
+  WHEN ((NEW.version <> OLD.version
+         OR (NEW.assignee_user_id, NEW.assignee_team_id) IS DISTINCT FROM (OLD.assignee_user_id, OLD.assignee_team_id))
+        AND NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_notify();
+CREATE TRIGGER tasks_notify_assigned AFTER INSERT ON @extschema@.tasks
+  FOR EACH ROW
+  WHEN ((NEW.assignee_user_id IS NOT NULL OR NEW.assignee_team_id IS NOT NULL)
+        AND NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_notify();
+CREATE FUNCTION @extschema@._export_statement(filter jsonb, OUT sql text, OUT params text[], OUT f jsonb,
+                                              OUT header text)
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  inc boolean := @extschema@._export_include_comments(filter);
+BEGIN
+  f := @extschema@._filter_normalize(@extschema@._export_list_filter(filter));
+  PERFORM @extschema@._filter_cursor(f, 'list');
+  params := @extschema@._filter_params(f);
+  header := @extschema@.csv_line(@extschema@._export_header(inc));
+  sql := format(
+      'SELECT e.id, e.title, e.status, e.priority, e.due_date, e.assignee_type,'
+      ' e.assignee_name, e.team, e.tags, e.creator, e.created_at, e.updated_at, e.completed_at%s'
+      ' FROM @extschema@.tasks t CROSS JOIN LATERAL @extschema@._export_fields(t) e'
+      ' WHERE %s ORDER BY %s',
+      CASE WHEN inc THEN ', @extschema@._export_comments(t.id)' ELSE '' END,
+      @extschema@._filter_where(f), (@extschema@._order_sql(@extschema@._filter_sort(f))).order_by);
+END
+$$;
+CREATE FUNCTION @extschema@._export_csv_lines(filter jsonb) RETURNS SETOF text
+  AS 'MODULE_PATHNAME', 'tm_export_tasks_csv_lines'
+  LANGUAGE C STABLE PARALLEL UNSAFE;
+CREATE OR REPLACE FUNCTION @extschema@.export_tasks_csv_lines(filter jsonb DEFAULT '{}') RETURNS SETOF text
+LANGUAGE sql STABLE AS $$
+  SELECT @extschema@._export_csv_lines(filter)
+$$;
+CREATE INDEX tasks_completed_at_idx ON @extschema@.tasks (completed_at)
+  INCLUDE (created_at, started_at, creator_id, assignee_user_id, assignee_team_id, team_id)
+  WHERE status = 'done';
+CREATE FUNCTION @extschema@._report_figures(team bigint, team_name text, tz text, today date,
+                                             d_from date, d_to date, t_from timestamptz,
+                                             t_to timestamptz, me bigint, my_teams bigint[])
+RETURNS SETOF jsonb
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+  RETURN QUERY
+  -- One pass over the tasks in scope, grouped by assignee and status: every
+  -- figure that is a count, a sum or a maximum adds up over the groups, and
+  -- they make the per-assignee table.  The completed tasks of the period
+  -- (lead and cycle times, weekly throughput) come from the index on
+  -- completed_at.  A team's tasks are those it owns or is assigned.
+  WITH g AS (
+    SELECT t.assignee_user_id, t.assignee_team_id, t.status,
+           count(*) AS total,
+           count(*) FILTER (WHERE t.completed_at >= t_from AND t.completed_at < t_to) AS completed,
+           count(*) FILTER (WHERE t.created_at >= t_from AND t.created_at < t_to) AS created,
+           count(*) FILTER (WHERE t.due_date < today) AS late,
+           sum(today - t.due_date) FILTER (WHERE t.due_date < today) AS late_days,
+           max(today - t.due_date) FILTER (WHERE t.due_date < today) AS late_max
+      FROM @extschema@.tasks t
+     WHERE (team IS NULL OR t.team_id = team OR t.assignee_team_id = team)
+       AND (me IS NULL OR t.creator_id = me OR t.assignee_user_id = me
+            OR t.assignee_team_id = ANY (my_teams) OR t.team_id = ANY (my_teams))
+     GROUP BY 1, 2, 3
+  ),
+  x AS (
+    SELECT coalesce(sum(g.total), 0) AS total,
+           coalesce(sum(g.total) FILTER (WHERE g.status = 'todo'), 0) AS todo,
+           coalesce(sum(g.total) FILTER (WHERE g.status = 'in_progress'), 0) AS in_progress,
+           coalesce(sum(g.total) FILTER (WHERE g.status = 'done'), 0) AS done,
+           coalesce(sum(g.total) FILTER (WHERE g.status = 'canceled'), 0) AS canceled,
+           coalesce(sum(g.created), 0) AS created,
+           coalesce(sum(g.created) FILTER (WHERE g.status = 'done'), 0) AS created_done,
+           coalesce(sum(g.late) FILTER (WHERE g.status IN ('todo', 'in_progress')), 0) AS overdue,
+           sum(g.late_days) FILTER (WHERE g.status IN ('todo', 'in_progress')) AS overdue_days,
+           max(g.late_max) FILTER (WHERE g.status IN ('todo', 'in_progress')) AS overdue_max
+      FROM g
+  ),
+  a AS (
+    SELECT CASE WHEN g.assignee_user_id IS NOT NULL THEN 'user'
+                WHEN g.assignee_team_id IS NOT NULL THEN 'team' END AS kind,
+           coalesce(g.assignee_user_id, g.assignee_team_id) AS aid,
+           coalesce(sum(g.completed) FILTER (WHERE g.status = 'done'), 0) AS completed,
+           coalesce(sum(g.total) FILTER (WHERE g.status IN ('todo', 'in_progress')), 0) AS open
+      FROM g GROUP BY 1, 2
+  ),
+  done AS (
+    SELECT extract(epoch FROM t.completed_at - t.created_at) / 3600 AS lead_h,
+           extract(epoch FROM t.completed_at - t.started_at) / 3600 AS cycle_h,
+           (t.completed_at AT TIME ZONE tz)::date AS day
+      FROM @extschema@.tasks t
+     WHERE t.status = 'done' AND t.completed_at >= t_from AND t.completed_at < t_to
+       AND (team IS NULL OR t.team_id = team OR t.assignee_team_id = team)
+       AND (me IS NULL OR t.creator_id = me OR t.assignee_user_id = me
+            OR t.assignee_team_id = ANY (my_teams) OR t.team_id = ANY (my_teams))
+  ),
+  weeks AS (
+    SELECT w::date AS week_start
+      FROM generate_series(date_trunc('week', d_from::timestamp), d_to::timestamp, interval '1 week') w
+  ),
+  named AS (
+    SELECT a.kind, a.aid, a.completed, a.open, CASE a.kind
+             WHEN 'user' THEN (SELECT u.display_name FROM @extschema@.users u WHERE u.id = a.aid)
+             WHEN 'team' THEN @extschema@._team_name(a.aid) END AS name
+      FROM a
+     WHERE a.completed > 0 OR a.open > 0
+  )
+  SELECT jsonb_build_object(
+    'team', CASE WHEN team IS NOT NULL THEN jsonb_build_object('id', team, 'name', team_name) END,
+    'from', d_from, 'to', d_to, 'timezone', tz, 'as_of', today, 'generated_at', now(),
+    'total', x.total,
+    'counts_by_status', jsonb_build_object('canceled', x.canceled, 'done', x.done,
+                                           'in_progress', x.in_progress, 'todo', x.todo),
+    'created_in_period', x.created,
+    'completed_in_period', (SELECT count(*) FROM done),
+    -- of the tasks created in the period, the share that is done now
+    'completion_rate', round(x.created_done::numeric / nullif(x.created, 0), 4),
+    'overdue', jsonb_build_object('count', x.overdue,
+                                  'mean_age_days', round(x.overdue_days::numeric / nullif(x.overdue, 0), 1),
+                                  'max_age_days', x.overdue_max),
+    'lead_time_hours', (
+      SELECT jsonb_build_object('count', count(*),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2))
+        FROM done),
+    'cycle_time_hours', (
+      SELECT jsonb_build_object('count', count(done.cycle_h),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2))
+        FROM done WHERE done.cycle_h IS NOT NULL),
+    -- weeks start on Monday; the first and last may be cut by the period
+    'weekly_throughput', (
+      SELECT jsonb_agg(jsonb_build_object('week_start', w.week_start, 'completed', coalesce(c.n, 0))
+                       ORDER BY w.week_start)
+        FROM weeks w
+        LEFT JOIN (SELECT date_trunc('week', done.day::timestamp)::date AS week_start, count(*) AS n
+                     FROM done GROUP BY 1) c ON c.week_start = w.week_start),
+    -- #14 (79_as_of.sql): stays in each status that ended in the period
+    'time_in_status_hours', @extschema@._time_in_status(ARRAY(
+      SELECT t.id FROM @extschema@.tasks t
+       WHERE (team IS NULL OR t.team_id = team OR t.assignee_team_id = team)
+         AND (me IS NULL OR t.creator_id = me OR t.assignee_user_id = me
+              OR t.assignee_team_id = ANY (my_teams) OR t.team_id = ANY (my_teams))), t_from, t_to),
+    'assignees', coalesce((
+      SELECT jsonb_agg(jsonb_build_object('type', n.kind, 'id', n.aid, 'name', n.name,
+                                          'completed', n.completed, 'open', n.open)
+                       ORDER BY n.completed DESC, n.open DESC, n.name NULLS LAST, n.aid)
+        FROM named n), '[]'))
+    FROM x;
+END
+$$;
+CREATE OR REPLACE FUNCTION @extschema@._check_keys(obj jsonb, allowed text[], read_only text[] DEFAULT '{}')
+RETURNS void LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  k text;
+BEGIN
+  IF obj IS NULL OR jsonb_typeof(obj) <> 'object' THEN
+    RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = 'TM422', MESSAGE = 'a JSON object is required';
+  END IF;
+  -- the usual case, without a query: nothing is left once the allowed keys go
+  IF obj - allowed = '{}'::jsonb THEN
+    RETURN;
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(obj) ORDER BY 1 LOOP
+    IF k = ANY (read_only) THEN
+      PERFORM @extschema@._invalid(k, 'is read-only');
+    ELSIF NOT k = ANY (allowed) THEN
+      PERFORM @extschema@._invalid(k, 'is not a known field');
+    END IF;
+  END LOOP;
+END
+$$;
+DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  -- the new functions: as 90_grants.sql does for a fresh install
+  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+           WHERE p.pronamespace = '@extschema@'::regnamespace
+             AND p.proname IN ('_query_cached', '_task_team_name', '_task_jsonb', '_jsonb_page',
+                               '_page_columns', '_page_sql', '_task_json', '_page_planning', '_task_planning', '_visibility_keys', '_my_visibility_keys',
+                               '_keys_overlap', '_snippet', '_export_statement', '_export_csv_lines',
+                               '_report_figures')
+  LOOP
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO taskmgmt_client', f);
+  END LOOP;
+END
+$$;
+
 -- ==== definitions as of 0.2.0: functions changed by more than one part of this release ====
 
 CREATE OR REPLACE FUNCTION @extschema@._tasks_before_write() RETURNS trigger
@@ -5106,6 +5726,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            WHEN 'search_tasks' THEN array_remove(array_remove(l, 'sort'), 'q')
            WHEN 'export_tasks_csv' THEN l || '{include_comments}'::text[]
            WHEN 'export_tasks_csv_lines' THEN l || '{include_comments}'::text[]
+           WHEN '_export_csv_lines' THEN l || '{include_comments}'::text[]  -- what the shim calls for it
            WHEN 'task_history' THEN '{limit,cursor}'
            WHEN 'notifications' THEN '{unread,cursor,limit,since}'
            WHEN 'report_summary' THEN '{team,from,to}'
@@ -5234,7 +5855,7 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION @extschema@.report_summary(filter jsonb DEFAULT '{}') RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET jit = off AS $$
 DECLARE
   uid bigint := @extschema@._require_user();
   f jsonb := coalesce(filter, '{}');
@@ -5247,7 +5868,6 @@ DECLARE
   d_to date;
   t_from timestamptz;
   t_to timestamptz;
-  result jsonb;
 BEGIN
   PERFORM @extschema@._check_filter_keys('report_summary', f);
 
@@ -5277,84 +5897,8 @@ BEGIN
   t_from := d_from::timestamp AT TIME ZONE tz;
   t_to := (d_to + 1)::timestamp AT TIME ZONE tz;
 
-  WITH s AS MATERIALIZED (
-    -- the visible tasks in scope: a team's tasks are those it owns or is assigned
-    SELECT t.id, t.status, t.due_date, t.assignee_user_id, t.assignee_team_id,
-           t.created_at, t.started_at, t.completed_at,
-           t.status = 'done' AND t.completed_at >= t_from AND t.completed_at < t_to AS done_in_period,
-           t.status IN ('todo', 'in_progress') AS open
-      FROM @extschema@.tasks t
-     WHERE team IS NULL OR t.team_id = team OR t.assignee_team_id = team
-  ),
-  done AS (
-    SELECT extract(epoch FROM s.completed_at - s.created_at) / 3600 AS lead_h,
-           extract(epoch FROM s.completed_at - s.started_at) / 3600 AS cycle_h,
-           (s.completed_at AT TIME ZONE tz)::date AS day
-      FROM s WHERE s.done_in_period
-  ),
-  weeks AS (
-    SELECT w::date AS week_start
-      FROM generate_series(date_trunc('week', d_from::timestamp), d_to::timestamp, interval '1 week') w
-  ),
-  by_assignee AS (
-    SELECT CASE WHEN s.assignee_user_id IS NOT NULL THEN 'user'
-                WHEN s.assignee_team_id IS NOT NULL THEN 'team' END AS kind,
-           coalesce(s.assignee_user_id, s.assignee_team_id) AS aid,
-           count(*) FILTER (WHERE s.done_in_period) AS completed,
-           count(*) FILTER (WHERE s.open) AS open
-      FROM s GROUP BY 1, 2
-  ),
-  named AS (
-    SELECT a.*, CASE a.kind
-             WHEN 'user' THEN (SELECT u.display_name FROM @extschema@.users u WHERE u.id = a.aid)
-             WHEN 'team' THEN @extschema@._team_name(a.aid) END AS name
-      FROM by_assignee a
-     WHERE a.completed > 0 OR a.open > 0
-  )
-  SELECT jsonb_build_object(
-    'team', CASE WHEN team IS NOT NULL THEN jsonb_build_object('id', team, 'name', team_name) END,
-    'from', d_from, 'to', d_to, 'timezone', tz, 'as_of', today, 'generated_at', now(),
-    'total', (SELECT count(*) FROM s),
-    'counts_by_status', (
-      SELECT jsonb_object_agg(st, (SELECT count(*) FROM s WHERE s.status::text = st) ORDER BY st)
-        FROM unnest(enum_range(NULL::@extschema@.task_status)::text[]) st),
-    'created_in_period', (SELECT count(*) FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
-    'completed_in_period', (SELECT count(*) FROM done),
-    -- of the tasks created in the period, the share that is done now
-    'completion_rate', (
-      SELECT round(count(*) FILTER (WHERE s.status = 'done')::numeric / nullif(count(*), 0), 4)
-        FROM s WHERE s.created_at >= t_from AND s.created_at < t_to),
-    'overdue', (
-      SELECT jsonb_build_object('count', count(*),
-                                'mean_age_days', round(avg(today - s.due_date), 1),
-                                'max_age_days', max(today - s.due_date))
-        FROM s WHERE s.open AND s.due_date < today),
-    'lead_time_hours', (
-      SELECT jsonb_build_object('count', count(*),
-               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2),
-               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2))
-        FROM done),
-    'cycle_time_hours', (
-      SELECT jsonb_build_object('count', count(done.cycle_h),
-               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2),
-               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2))
-        FROM done WHERE done.cycle_h IS NOT NULL),
-    -- weeks start on Monday; the first and last may be cut by the period
-    'weekly_throughput', (
-      SELECT jsonb_agg(jsonb_build_object('week_start', w.week_start,
-               'completed', (SELECT count(*) FROM done
-                              WHERE done.day >= w.week_start AND done.day < w.week_start + 7))
-               ORDER BY w.week_start)
-        FROM weeks w),
-    -- #14 (79_as_of.sql): stays in each status that ended in the period
-    'time_in_status_hours', @extschema@._time_in_status(ARRAY(SELECT s.id FROM s), t_from, t_to),
-    'assignees', coalesce((
-      SELECT jsonb_agg(jsonb_build_object('type', n.kind, 'id', n.aid, 'name', n.name,
-                                          'completed', n.completed, 'open', n.open)
-                       ORDER BY n.completed DESC, n.open DESC, n.name NULLS LAST, n.aid)
-        FROM named n), '[]'))
-  INTO result;
-  RETURN result;
+  RETURN (SELECT r FROM @extschema@._report_figures(team, team_name, tz, today, d_from, d_to, t_from, t_to,
+            CASE WHEN NOT @extschema@.current_user_is_admin() THEN uid END, @extschema@.my_team_ids()) r);
 END
 $$;
 
@@ -5511,7 +6055,7 @@ BEGIN
   VALUES (r.title, r.description, r.status, r.priority, r.due_date, r.team_id,
           r.assignee_user_id, r.assignee_team_id, r.tags, r.parent_id, r.recurrence)
   RETURNING * INTO r;
-  RETURN @extschema@.task_json(r);
+  RETURN @extschema@._task_json(r, true);
 END
 $$;
 
@@ -5712,11 +6256,12 @@ BEGIN
     ELSE
       token := btrim(coalesce((@extschema@._dav_texts(doc, '/D:sync-collection/D:sync-token/text()'))[1], ''));
       IF token <> '' THEN
-        IF token !~ '^urn:x-taskmgmt:sync:[0-9]{1,20}$' THEN
+        IF token !~ '^urn:x-taskmgmt:sync:[0-9]{1,20}\.[0-9]{1,10}-[0-9]{1,20}$'
+           OR split_part(split_part(token, ':', 4), '-', 1) <> @extschema@._dav_sync_epoch() THEN
           RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501', MESSAGE = 'invalid sync token',
             HINT = 'Synchronise again without a token (DAV:valid-sync-token).';
         END IF;
-        since := split_part(token, ':', 4)::xid8;
+        since := split_part(split_part(token, ':', 4), '-', 2)::xid8;
         IF @extschema@._dav_access_changed_since(since) THEN
           RAISE EXCEPTION USING SCHEMA = 'taskmgmt', ERRCODE = '42501',
             MESSAGE = 'sync token expired: the tasks you may see changed (team membership or role)',

@@ -6,7 +6,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(65);
+SELECT plan(66);
 
 SELECT pg_temp.wf_as('carol') IS NOT NULL AS signed_in \gset
 SELECT (taskmgmt.create_task('{"title": "carol secret"}') ->> 'id')::bigint AS secret \gset
@@ -124,6 +124,9 @@ SELECT is((SELECT e -> 'subtasks' FROM jsonb_array_elements(taskmgmt.list_tasks(
             WHERE (e ->> 'id')::bigint = :p), '{"total": 3, "done": 1}', 'list items: subtasks {total, done}');
 SELECT is((SELECT e #> '{task,subtasks}' FROM jsonb_array_elements(taskmgmt.search_tasks('parent') -> 'items') e
             WHERE (e #>> '{task,id}')::bigint = :p), '{"total": 3, "done": 1}', 'search results: subtasks {total, done}');
+SELECT is((SELECT e -> 'task' -> 'blocked_by_open'
+             FROM jsonb_array_elements(taskmgmt.search_tasks((SELECT title FROM taskmgmt.tasks WHERE id = :b)) -> 'items') e
+            WHERE (e -> 'task' ->> 'id')::bigint = :b), '1'::jsonb, 'search results: blocked_by_open');
 SELECT ok((SELECT bool_and(NOT (e ->> 'id')::bigint IN (:b, :c)) AND bool_or((e ->> 'id')::bigint = :a)
              FROM jsonb_array_elements(taskmgmt.list_tasks('{"ready": true, "limit": 100}') -> 'items') e),
           'ready=true: A, not the blocked B and C');

@@ -109,7 +109,8 @@ SELECT is((SELECT sum((w ->> 'completed')::int) FROM jsonb_array_elements(report
           1::bigint, 'dan: weekly throughput counts his one completion');
 
 -- Streaming depends on the planner inlining export_tasks_csv_lines into the
--- caller's query (a function scan of it would collect every row first).
+-- caller's query, where the C function that makes the lines runs in a select
+-- list, row by row (a function scan would collect every row first).
 CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   line text;
@@ -123,7 +124,7 @@ END $$;
 SELECT unalike(pg_temp.plan_of('SELECT * FROM taskmgmt.export_tasks_csv_lines(''{}'')'),
                '%Function Scan on export_tasks_csv_lines%', 'export_tasks_csv_lines is inlined (FROM)');
 SELECT alike(pg_temp.plan_of('SELECT * FROM taskmgmt.export_tasks_csv_lines(''{}'')'),
-             '%Append%', 'its plan is the header and the rows, appended');
+             '%ProjectSet%', 'its plan makes the lines in a select list (ProjectSet)');
 
 -- Signed out: errors, and the view is empty.
 SELECT * FROM sign_out();
