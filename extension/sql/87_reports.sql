@@ -89,11 +89,15 @@ BEGIN
     SELECT w::date AS week_start
       FROM generate_series(date_trunc('week', d_from::timestamp), d_to::timestamp, interval '1 week') w
   ),
-  named AS (
+  -- each name once (the table reads a name twice, to show and to order
+  -- by it): users in one join, a team's by _team_name, which checks that
+  -- the caller may know it
+  named AS MATERIALIZED (
     SELECT a.kind, a.aid, a.completed, a.open, CASE a.kind
-             WHEN 'user' THEN (SELECT u.display_name FROM @extschema@.users u WHERE u.id = a.aid)
+             WHEN 'user' THEN u.display_name
              WHEN 'team' THEN @extschema@._team_name(a.aid) END AS name
       FROM a
+      LEFT JOIN @extschema@.users u ON a.kind = 'user' AND u.id = a.aid
      WHERE a.completed > 0 OR a.open > 0
   )
   SELECT jsonb_build_object(

@@ -6650,3 +6650,120 @@ BEGIN
   END CASE;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION @extschema@._report_figures(team bigint, team_name text, tz text, today date,
+                                             d_from date, d_to date, t_from timestamptz,
+                                             t_to timestamptz, me bigint, my_teams bigint[])
+RETURNS SETOF jsonb
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+  RETURN QUERY
+  -- One pass over the tasks in scope, grouped by assignee and status: every
+  -- figure that is a count, a sum or a maximum adds up over the groups, and
+  -- they make the per-assignee table.  The completed tasks of the period
+  -- (lead and cycle times, weekly throughput) come from the index on
+  -- completed_at.  A team's tasks are those it owns or is assigned.
+  WITH g AS (
+    SELECT t.assignee_user_id, t.assignee_team_id, t.status,
+           count(*) AS total,
+           count(*) FILTER (WHERE t.completed_at >= t_from AND t.completed_at < t_to) AS completed,
+           count(*) FILTER (WHERE t.created_at >= t_from AND t.created_at < t_to) AS created,
+           count(*) FILTER (WHERE t.due_date < today) AS late,
+           sum(today - t.due_date) FILTER (WHERE t.due_date < today) AS late_days,
+           max(today - t.due_date) FILTER (WHERE t.due_date < today) AS late_max
+      FROM @extschema@.tasks t
+     WHERE (team IS NULL OR t.team_id = team OR t.assignee_team_id = team)
+       AND (me IS NULL OR t.creator_id = me OR t.assignee_user_id = me
+            OR t.assignee_team_id = ANY (my_teams) OR t.team_id = ANY (my_teams))
+     GROUP BY 1, 2, 3
+  ),
+  x AS (
+    SELECT coalesce(sum(g.total), 0) AS total,
+           coalesce(sum(g.total) FILTER (WHERE g.status = 'todo'), 0) AS todo,
+           coalesce(sum(g.total) FILTER (WHERE g.status = 'in_progress'), 0) AS in_progress,
+           coalesce(sum(g.total) FILTER (WHERE g.status = 'done'), 0) AS done,
+           coalesce(sum(g.total) FILTER (WHERE g.status = 'canceled'), 0) AS canceled,
+           coalesce(sum(g.created), 0) AS created,
+           coalesce(sum(g.created) FILTER (WHERE g.status = 'done'), 0) AS created_done,
+           coalesce(sum(g.late) FILTER (WHERE g.status IN ('todo', 'in_progress')), 0) AS overdue,
+           sum(g.late_days) FILTER (WHERE g.status IN ('todo', 'in_progress')) AS overdue_days,
+           max(g.late_max) FILTER (WHERE g.status IN ('todo', 'in_progress')) AS overdue_max
+      FROM g
+  ),
+  a AS (
+    SELECT CASE WHEN g.assignee_user_id IS NOT NULL THEN 'user'
+                WHEN g.assignee_team_id IS NOT NULL THEN 'team' END AS kind,
+           coalesce(g.assignee_user_id, g.assignee_team_id) AS aid,
+           coalesce(sum(g.completed) FILTER (WHERE g.status = 'done'), 0) AS completed,
+           coalesce(sum(g.total) FILTER (WHERE g.status IN ('todo', 'in_progress')), 0) AS open
+      FROM g GROUP BY 1, 2
+  ),
+  done AS (
+    SELECT extract(epoch FROM t.completed_at - t.created_at) / 3600 AS lead_h,
+           extract(epoch FROM t.completed_at - t.started_at) / 3600 AS cycle_h,
+           (t.completed_at AT TIME ZONE tz)::date AS day
+      FROM @extschema@.tasks t
+     WHERE t.status = 'done' AND t.completed_at >= t_from AND t.completed_at < t_to
+       AND (team IS NULL OR t.team_id = team OR t.assignee_team_id = team)
+       AND (me IS NULL OR t.creator_id = me OR t.assignee_user_id = me
+            OR t.assignee_team_id = ANY (my_teams) OR t.team_id = ANY (my_teams))
+  ),
+  weeks AS (
+    SELECT w::date AS week_start
+      FROM generate_series(date_trunc('week', d_from::timestamp), d_to::timestamp, interval '1 week') w
+  ),
+  -- each name once (the table reads a name twice, to show and to order
+  -- by it): users in one join, a team's by _team_name, which checks that
+  -- the caller may know it
+  named AS MATERIALIZED (
+    SELECT a.kind, a.aid, a.completed, a.open, CASE a.kind
+             WHEN 'user' THEN u.display_name
+             WHEN 'team' THEN @extschema@._team_name(a.aid) END AS name
+      FROM a
+      LEFT JOIN @extschema@.users u ON a.kind = 'user' AND u.id = a.aid
+     WHERE a.completed > 0 OR a.open > 0
+  )
+  SELECT jsonb_build_object(
+    'team', CASE WHEN team IS NOT NULL THEN jsonb_build_object('id', team, 'name', team_name) END,
+    'from', d_from, 'to', d_to, 'timezone', tz, 'as_of', today, 'generated_at', now(),
+    'total', x.total,
+    'counts_by_status', jsonb_build_object('canceled', x.canceled, 'done', x.done,
+                                           'in_progress', x.in_progress, 'todo', x.todo),
+    'created_in_period', x.created,
+    'completed_in_period', (SELECT count(*) FROM done),
+    -- of the tasks created in the period, the share that is done now
+    'completion_rate', round(x.created_done::numeric / nullif(x.created, 0), 4),
+    'overdue', jsonb_build_object('count', x.overdue,
+                                  'mean_age_days', round(x.overdue_days::numeric / nullif(x.overdue, 0), 1),
+                                  'max_age_days', x.overdue_max),
+    'lead_time_hours', (
+      SELECT jsonb_build_object('count', count(*),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.lead_h)::numeric, 2))
+        FROM done),
+    'cycle_time_hours', (
+      SELECT jsonb_build_object('count', count(done.cycle_h),
+               'p50', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2),
+               'p85', round(percentile_cont(0.85) WITHIN GROUP (ORDER BY done.cycle_h)::numeric, 2))
+        FROM done WHERE done.cycle_h IS NOT NULL),
+    -- weeks start on Monday; the first and last may be cut by the period
+    'weekly_throughput', (
+      SELECT jsonb_agg(jsonb_build_object('week_start', w.week_start, 'completed', coalesce(c.n, 0))
+                       ORDER BY w.week_start)
+        FROM weeks w
+        LEFT JOIN (SELECT date_trunc('week', done.day::timestamp)::date AS week_start, count(*) AS n
+                     FROM done GROUP BY 1) c ON c.week_start = w.week_start),
+    -- #14 (79_as_of.sql): stays in each status that ended in the period
+    'time_in_status_hours', @extschema@._time_in_status(ARRAY(
+      SELECT t.id FROM @extschema@.tasks t
+       WHERE (team IS NULL OR t.team_id = team OR t.assignee_team_id = team)
+         AND (me IS NULL OR t.creator_id = me OR t.assignee_user_id = me
+              OR t.assignee_team_id = ANY (my_teams) OR t.team_id = ANY (my_teams))), t_from, t_to),
+    'assignees', coalesce((
+      SELECT jsonb_agg(jsonb_build_object('type', n.kind, 'id', n.aid, 'name', n.name,
+                                          'completed', n.completed, 'open', n.open)
+                       ORDER BY n.completed DESC, n.open DESC, n.name NULLS LAST, n.aid)
+        FROM named n), '[]'))
+    FROM x;
+END
+$$;
