@@ -338,7 +338,8 @@ BEGIN
   END IF;
   IF f ? 'overdue' THEN
     conds := conds || format(CASE WHEN (f ->> 'overdue')::boolean THEN '%s' ELSE 'NOT coalesce(%s, false)' END,
-      '(t.due_date < current_date AND t.status NOT IN (''done'', ''canceled''))');
+      -- "today" in the user's time zone, as is:overdue and the reports
+      '(t.due_date < @extschema@._user_today(@extschema@.current_user_id()) AND t.status NOT IN (''done'', ''canceled''))');
   END IF;
   IF f ? 'ready' THEN  -- planning (#14, 77_relations.sql)
     conds := conds || @extschema@._ready_sql((f ->> 'ready')::boolean);

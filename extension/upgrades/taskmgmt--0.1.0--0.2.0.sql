@@ -6767,3 +6767,82 @@ BEGIN
     FROM x;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION @extschema@._filter_where(f jsonb) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
+DECLARE
+  conds text[] := '{true}';
+  uid bigint := @extschema@.current_user_id();
+  a text := f ->> 'assignee';
+BEGIN
+  IF f ? 'status' THEN
+    conds := conds || format('t.status = ANY (%L::@extschema@.task_status[])',
+                             ARRAY(SELECT jsonb_array_elements_text(f -> 'status')));
+  END IF;
+  IF f ? 'priority' THEN
+    conds := conds || format('t.priority = ANY (%L::@extschema@.task_priority[])',
+                             ARRAY(SELECT jsonb_array_elements_text(f -> 'priority')));
+  END IF;
+  IF a = 'me' THEN
+    conds := conds || 't.assignee_user_id = @extschema@.current_user_id()'::text;
+  ELSIF a = 'none' THEN
+    conds := conds || 't.assignee_user_id IS NULL AND t.assignee_team_id IS NULL'::text;
+  ELSIF a LIKE 'user:%' THEN
+    conds := conds || $q$t.assignee_user_id = split_part($2 ->> 'assignee', ':', 2)::bigint$q$::text;
+  ELSIF a LIKE 'team:%' THEN
+    conds := conds || $q$t.assignee_team_id = split_part($2 ->> 'assignee', ':', 2)::bigint$q$::text;
+  END IF;
+  IF f ? 'team' THEN
+    conds := conds || $q$t.team_id = ($2 ->> 'team')::bigint$q$::text;
+  END IF;
+  IF f ? 'tag' THEN
+    conds := conds || CASE WHEN f ->> 'tag_mode' = 'all'
+                           THEN $q$t.tags @> ARRAY(SELECT jsonb_array_elements_text($2 -> 'tag'))$q$::text
+                           ELSE $q$t.tags && ARRAY(SELECT jsonb_array_elements_text($2 -> 'tag'))$q$::text END;
+  END IF;
+  IF f ? 'due_before' THEN
+    conds := conds || $q$t.due_date < ($2 ->> 'due_before')::date$q$::text;
+  END IF;
+  IF f ? 'due_after' THEN
+    conds := conds || $q$t.due_date > ($2 ->> 'due_after')::date$q$::text;
+  END IF;
+  IF f ? 'overdue' THEN
+    conds := conds || format(CASE WHEN (f ->> 'overdue')::boolean THEN '%s' ELSE 'NOT coalesce(%s, false)' END,
+      -- "today" in the user's time zone, as is:overdue and the reports
+      '(t.due_date < @extschema@._user_today(@extschema@.current_user_id()) AND t.status NOT IN (''done'', ''canceled''))');
+  END IF;
+  IF f ? 'ready' THEN  -- planning (#14, 77_relations.sql)
+    conds := conds || @extschema@._ready_sql((f ->> 'ready')::boolean);
+  END IF;
+  IF f ? 'filter_sql' THEN  -- the filter language (#14): values in $1, see _filter_params
+    conds := conds || (f ->> 'filter_sql');
+  END IF;
+  IF f ? 'q' THEN
+    conds := conds || $q$t.search_vector OPERATOR(@extschema@.@@) websearch_to_tsquery('english', $2 ->> 'q')$q$::text;
+  END IF;
+  -- Index paths for the visibility rule.  RLS stays the authority (its
+  -- policy is applied on top); this restates the policy's own arms so the
+  -- planner can combine the per-arm indexes instead of scanning every task
+  -- and filtering by the policy.  Not for admins (who see everything), and
+  -- not when an assignee (user or team) or team filter already narrows the
+  -- scan through its own index.
+  -- With search words (q, or a text: term of the filter language, which
+  -- compiles to a match on t.search_vector), the same rule as one condition
+  -- on the visibility keys, which the search index holds next to the words
+  -- (see 74_search.sql).
+  IF uid IS NOT NULL AND coalesce(a, 'none') = 'none' AND NOT f ? 'team'
+     AND NOT coalesce((f ->> 'filter_narrows')::boolean, false)  -- the filter language (#14)
+     AND NOT @extschema@.current_user_is_admin() THEN
+    conds := conds || CASE
+      WHEN f ? 'q' OR strpos(f ->> 'filter_sql', 't.search_vector') > 0
+      THEN '@extschema@._visibility_keys(t.creator_id, t.assignee_user_id, t.assignee_team_id, t.team_id) '
+           'OPERATOR(@extschema@.&&) (SELECT @extschema@._my_visibility_keys())'
+      WHEN cardinality(@extschema@.my_team_ids()) = 0
+      THEN '(t.creator_id = (SELECT @extschema@.current_user_id()) OR t.assignee_user_id = (SELECT @extschema@.current_user_id()))'
+      ELSE '(t.creator_id = (SELECT @extschema@.current_user_id()) OR t.assignee_user_id = (SELECT @extschema@.current_user_id()) '
+           'OR t.assignee_team_id = ANY ((SELECT @extschema@.my_team_ids())::bigint[]) '
+           'OR t.team_id = ANY ((SELECT @extschema@.my_team_ids())::bigint[]))' END;
+  END IF;
+  RETURN array_to_string(conds, ' AND ');
+END
+$$;

@@ -6,7 +6,7 @@
 BEGIN;
 SET ROLE tap_workflow;
 SELECT pg_temp.wf_user('ann') AS ann, pg_temp.wf_user('bob') AS bob, pg_temp.wf_user('carol') AS carol \gset
-SELECT plan(76);
+SELECT plan(78);
 
 SELECT pg_temp.wf_as('carol') IS NOT NULL AS signed_in \gset
 SELECT count(taskmgmt.create_task(jsonb_build_object('title', 'carol alpha secret ' || g, 'tags', '["red"]'::jsonb, 'priority', 'urgent')))
@@ -70,6 +70,20 @@ SELECT set_eq($$SELECT (e ->> 'id')::bigint FROM jsonb_array_elements(taskmgmt.l
 SELECT ok((SELECT count(*) FROM mine WHERE due_date < current_date AND status IN ('todo', 'in_progress')) > 0, '(the data has overdue tasks)');
 SELECT set_eq($$SELECT (e ->> 'id')::bigint FROM jsonb_array_elements(taskmgmt.list_tasks('{"overdue": false}') -> 'items') e$$,
               $$SELECT id FROM mine WHERE NOT coalesce(due_date < current_date AND status IN ('todo', 'in_progress'), false)$$, 'overdue=false (boolean)');
+-- "today" is the user's, in their time zone, not the session's (as is:overdue)
+SELECT taskmgmt.update_me('{"timezone": "Etc/GMT+12"}') IS NOT NULL AS ok \gset
+SET LOCAL TimeZone = 'Pacific/Kiritimati';   -- 26 hours ahead: always another date
+SELECT (taskmgmt.create_task(jsonb_build_object('title', 'due today, far west',
+          'due_date', taskmgmt._user_today(taskmgmt.current_user_id()))) ->> 'id')::bigint AS west \gset
+SELECT ok(current_date > taskmgmt._user_today(taskmgmt.current_user_id()), '(the session''s date is ahead of the user''s)');
+SELECT ok(NOT EXISTS (SELECT FROM jsonb_array_elements(taskmgmt.list_tasks('{"overdue": true, "limit": 200}') -> 'items') e
+                       WHERE (e ->> 'id')::bigint = :west)
+          AND NOT EXISTS (SELECT FROM jsonb_array_elements(taskmgmt.list_tasks('{"filter": "is:overdue", "limit": 200}') -> 'items') e
+                           WHERE (e ->> 'id')::bigint = :west),
+          'overdue=true and is:overdue agree: due on the user''s today is not overdue, whatever the session''s time zone');
+SELECT taskmgmt.delete_task(:west) IS NULL AS ok \gset
+RESET TimeZone;
+SELECT taskmgmt.update_me('{"timezone": "UTC"}') IS NOT NULL AS ok \gset
 SELECT set_eq($$SELECT (e ->> 'id')::bigint FROM jsonb_array_elements(taskmgmt.list_tasks('{"q": "alpha"}') -> 'items') e$$,
               $$SELECT id FROM mine WHERE title LIKE 'alpha%'$$, 'q: full text, only visible tasks (carol''s alpha tasks are not there)');
 SELECT set_eq($$SELECT (e ->> 'id')::bigint FROM jsonb_array_elements(taskmgmt.list_tasks('{"q": "alpha", "status": "todo", "tag": "red"}') -> 'items') e$$,
