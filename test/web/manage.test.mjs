@@ -58,6 +58,8 @@ test('inbox: notifications arrive, mark one read, mark all read; the count follo
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Inbox/ }).click();
   await page.locator('#notif-list li.unread', { hasText: 'Inbox two' }).waitFor();
   const count = () => page.evaluate(() => Number(document.querySelector('#notif-count')?.textContent ?? 0));
+  // both assignments counted (the count comes live and may lag the list)
+  await page.waitForFunction(() => Number(document.querySelector('#notif-count')?.textContent ?? 0) >= 2);
   const before = await count();
   assert.ok(before >= 1);
   await page.locator('#notif-list li.unread', { hasText: 'Inbox two' }).getByRole('button', { name: /Mark read/ }).click();
