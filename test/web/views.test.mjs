@@ -125,6 +125,7 @@ test('saved views by keyboard only: filter, save as the default view, which a ne
   const { context, page } = await signedIn(browser, u);
   await page.getByRole('heading', { name: 'To Do' }).waitFor();
   await page.keyboard.press('/');                              // search box
+  await page.waitForFunction(() => document.activeElement?.id === 'search');
   await page.keyboard.press('Tab');                            // Search
   await page.keyboard.press('Tab');                            // Filter
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'filter-text');

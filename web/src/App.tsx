@@ -117,8 +117,10 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
       else if (e.key === '?') { e.preventDefault(); setHelp(true); }
       else if (e.key === '/') {
         e.preventDefault();
-        if (route.task || (route.view !== 'board' && route.view !== 'list')) navigate(href({ view: 'list', task: null }, route));
-        requestAnimationFrame(() => document.getElementById('search')?.focus());
+        const elsewhere = route.task || (route.view !== 'board' && route.view !== 'list');
+        const focus = () => document.getElementById('search')?.focus();
+        // at once when the box is on screen, so keys typed right after '/' land in it
+        if (elsewhere) { navigate(href({ view: 'list', task: null }, route)); requestAnimationFrame(focus); } else focus();
       } else if (e.key === 'j' || e.key === 'k') {
         const items = [...document.querySelectorAll<HTMLElement>('main [data-nav]')];
         if (!items.length) return;
