@@ -41,13 +41,13 @@ SELECT is(pg_temp.wf_err('SELECT taskmgmt._as_of_param(''{"at": "yesterday"}'')'
           'TM400 [at] at: must be a timestamp such as 2030-01-31T12:00:00Z', 'at must be a timestamp');
 
 -- time in status: t was todo 2 days, in_progress 2 days; u todo 6 hours
-SELECT is(taskmgmt._time_in_status(ARRAY[:t, :u]::bigint[], '2030-01-01', '2030-01-10'),
+SELECT is(taskmgmt._time_in_status(NULL, :ann, taskmgmt.my_team_ids(), '2030-01-01', '2030-01-10'),
           '{"done": {"p85": null, "mean": null, "count": 0}, "todo": {"p85": 41.70, "mean": 27.00, "count": 2},
             "canceled": {"p85": null, "mean": null, "count": 0}, "in_progress": {"p85": 48.00, "mean": 48.00, "count": 1}}',
           'mean and p85 hours per status, of the stays that ended');
 SELECT ok(taskmgmt.report_summary() ? 'time_in_status_hours', 'report_summary carries time_in_status_hours');
 SELECT is(taskmgmt.report_summary('{"from": "2030-01-01", "to": "2030-01-09"}') -> 'time_in_status_hours',
-          taskmgmt._time_in_status(ARRAY[:t, :u]::bigint[], '2030-01-01', '2030-01-10'),
+          taskmgmt._time_in_status(NULL, :ann, taskmgmt.my_team_ids(), '2030-01-01', '2030-01-10'),
           'report_summary over the period: the same mean and p85 (its days are the caller''s, UTC here)');
 SELECT is(taskmgmt.report_summary('{"from": "2030-01-04", "to": "2030-01-09"}') #> '{time_in_status_hours,todo}',
           '{"p85": null, "mean": null, "count": 0}', '... only stays that ended in the period count');
