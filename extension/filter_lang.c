@@ -486,7 +486,7 @@ parse_unary(FlState *st)
 		parse_or(st);
 		skip_ws(st);
 		if (st->pos >= st->len || st->src[st->pos] != ')')
-			fl_error(st, st->pos, psprintf("')' to close the '(' at position %d",
+			fl_error(st, st->pos, psprintf("')' (to close the '(' at position %d)",
 										   pg_mbstrlen_with_len(st->src, at) + 1));
 		st->pos++;
 		st->depth--;

@@ -188,9 +188,9 @@ FIELD = "a field (status, priority, assignee, team, tag, due, created, updated, 
     ("priority=>high", 10, "a value after '='"),
     ("colour:red", 1, FIELD),                                           # unknown fields
     ("tag:x colour>red", 7, FIELD),
-    ("(status:todo", 13, "')' to close the '(' at position 1"),        # unbalanced parentheses
+    ("(status:todo", 13, "')' (to close the '(' at position 1)"),        # unbalanced parentheses
     ("status:todo)", 12, "a condition or the end of the filter (this ')' has no '(')"),
-    ("(tag:a OR (tag:b) ", 19, "')' to close the '(' at position 1"),
+    ("(tag:a OR (tag:b) ", 19, "')' (to close the '(' at position 1)"),
     ("text:\"café\" due:soon", 17, "a date (YYYY-MM-DD, today, yesterday, tomorrow, 7d, +7d, 2w)"),  # characters, not bytes
 ])
 def test_filter_syntax_errors(alice, text, position, expected):

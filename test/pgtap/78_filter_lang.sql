@@ -120,7 +120,7 @@ SELECT is(pg_temp.wf_err('SELECT taskmgmt.list_tasks(''{"filter": "status:todo d
 SELECT is(pg_temp.wf_err('SELECT taskmgmt.list_tasks(''{"filter": "status:later"}'')'),
           'TM400 [filter] filter: expected a status (todo, in_progress, done, canceled) at position 8', 'an unknown status');
 SELECT is(pg_temp.wf_err('SELECT taskmgmt.list_tasks(''{"filter": "(status:todo"}'')'),
-          'TM400 [filter] filter: expected '')'' to close the ''('' at position 1 at position 13', 'an unclosed parenthesis');
+          'TM400 [filter] filter: expected '')'' (to close the ''('' at position 1) at position 13', 'an unclosed parenthesis');
 SELECT is(pg_temp.wf_err('SELECT taskmgmt.list_tasks(''{"filter": "colour:red"}'')'),
           'TM400 [filter] filter: expected a field (status, priority, assignee, team, tag, due, created, updated, text, is, has, changed, was) at position 1',
           'an unknown field');
@@ -166,7 +166,7 @@ SELECT is(pg_temp.fl_err('status:todo)'),
           'TM400 | filter | taskmgmt | filter: expected a condition or the end of the filter (this '')'' has no ''('') at position 12 | Expected a condition or the end of the filter (this '')'' has no ''(''). | no hint',
           'a '')'' without ''(''');
 SELECT is(pg_temp.fl_err('(tag:a OR (tag:b) '),
-          'TM400 | filter | taskmgmt | filter: expected '')'' to close the ''('' at position 1 at position 19 | Expected '')'' to close the ''('' at position 1. | no hint',
+          'TM400 | filter | taskmgmt | filter: expected '')'' (to close the ''('' at position 1) at position 19 | Expected '')'' (to close the ''('' at position 1). | no hint',
           'a ''('' never closed');
 SELECT is(pg_temp.fl_err(repeat('x', 2001)),
           'TM400 | filter | taskmgmt | filter: expected a filter of at most 2000 characters at position 1 | Expected a filter of at most 2000 characters. | no hint',
