@@ -11,9 +11,16 @@ CREATE FUNCTION @extschema@._filter_compile(filter text) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'tm_filter_compile' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 -- The bind values of a normalized filter ('{}' without a filter text).
+-- PL/pgSQL: a SQL function with a sub-select is never inlined, and was
+-- parsed and planned at every list call.
 CREATE FUNCTION @extschema@._filter_params(f jsonb) RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT coalesce(ARRAY(SELECT jsonb_array_elements_text(f -> 'filter_params')), '{}')
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+  IF NOT f ? 'filter_params' THEN
+    RETURN '{}';
+  END IF;
+  RETURN coalesce(ARRAY(SELECT jsonb_array_elements_text(f -> 'filter_params')), '{}');
+END
 $$;
 
 -- The start of a day in the signed-in user's time zone (created<, updated>).
