@@ -131,7 +131,6 @@ BEGIN
         LEFT JOIN (SELECT date_trunc('week', done.day::timestamp)::date AS week_start, count(*) AS n
                      FROM done GROUP BY 1) c ON c.week_start = w.week_start),
     -- #14 (79_as_of.sql): stays in each status that ended in the period
-    -- #14 (79_as_of.sql): stays in each status that ended in the period
     'time_in_status_hours', @extschema@._time_in_status(team, me, my_teams, t_from, t_to),
     'assignees', coalesce((
       SELECT jsonb_agg(jsonb_build_object('type', n.kind, 'id', n.aid, 'name', n.name,
