@@ -142,6 +142,7 @@ test('saved views by keyboard only: filter, save as the default view, which a ne
   await page.keyboard.press('Space');
   await page.keyboard.press('Enter');                          // saves
   await page.locator('#open-view', { hasText: 'Only urgent' }).waitFor();
+  await page.getByRole('dialog', { name: 'Saved views' }).waitFor({ state: 'hidden' });
   assert.deepEqual(await views(u), [['Only urgent', { filter: 'priority:urgent' }, true]]);
   await page.keyboard.press('v');
   await page.getByRole('dialog', { name: 'Saved views' }).waitFor();

@@ -1,7 +1,7 @@
 // Small pieces every screen uses: loading and error state of a fetch, the
 // field error next to its input, empty and loading placeholders, the status
 // line, the signed-in session, and refreshing when something changed.
-import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
 import { ApiError, type Team, type User } from './api';
 import { subscribe, type LiveEvent } from './live';
 
@@ -174,7 +174,10 @@ export function Dialog({ open, onClose, title, children, id }: {
   open: boolean; onClose: () => void; title: string; children: ReactNode; id: string;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
+  // before paint: the dialog opens and closes in the same frame as whatever
+  // the change shows (a view saved and shown, say), so no key typed in
+  // between meets a dialog that the screen no longer shows
+  useLayoutEffect(() => {
     const d = ref.current;
     if (!d) return;
     if (open && !d.open) {
