@@ -1,7 +1,7 @@
 // The shell: session start (refresh token from sessionStorage), header and
 // navigation with the unread count, the live socket, keyboard shortcuts,
 // the create-task and help dialogs, and the current screen.
-import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent } from 'react';
 import { ApiError, call, client, hasStoredSession, onToken, refresh, signOut, type Priority, type Team, type User } from './api';
 import { Auth } from './Auth';
 import { InboxScreen } from './Inbox';
@@ -109,7 +109,8 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
   const [creating, setCreating] = useState(false);
   const [help, setHelp] = useState(false);
 
-  useEffect(() => {
+  // attached before paint, so a shortcut typed as soon as a screen shows works
+  useLayoutEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target) || document.querySelector('dialog[open]')) return;
       const go = (v: View) => navigate(link(v));

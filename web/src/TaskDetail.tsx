@@ -2,7 +2,7 @@
 // If-Match: a stale edit is refused and the task reloads), subtasks and
 // relations (Planning.tsx), threaded comments with reply, edit, delete and
 // @mention suggestions, and the history with its descriptions.
-import { useEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import {
   ApiError, call, client, type Comment, type DirectoryEntry, type Priority, type Status, type Task, type TaskInput,
   type Team, type User,
@@ -89,6 +89,17 @@ export function MentionInput({ value, onChange, id, label, onSubmit, autoFocus }
   const [active, setActive] = useState(0);
   const [at, setAt] = useState<{ start: number; end: number; q: string } | null>(null);
   const seq = useRef(0);
+  // where the caret goes once a picked mention is in the text: set in the
+  // same commit as the new value, before the next key can be typed (a later
+  // frame moved the caret back under keys typed meanwhile)
+  const caretAfter = useRef<number | null>(null);
+  useLayoutEffect(() => {
+    const c = caretAfter.current;
+    if (c === null || !ref.current) return;
+    caretAfter.current = null;
+    ref.current.focus();
+    ref.current.setSelectionRange(c, c);
+  }, [value]);
 
   useEffect(() => {
     if (!at) { setItems([]); return; }
@@ -111,8 +122,7 @@ export function MentionInput({ value, onChange, id, label, onSubmit, autoFocus }
     const next = value.slice(0, at.start) + insert + value.slice(at.end);
     onChange(next);
     setAt(null);
-    const caret = at.start + insert.length;
-    requestAnimationFrame(() => { ref.current?.focus(); ref.current?.setSelectionRange(caret, caret); });
+    caretAfter.current = at.start + insert.length;
   }
 
   function key(e: KeyboardEvent<HTMLTextAreaElement>) {
