@@ -6,6 +6,7 @@
 
 #include "fmgr.h"
 #include "utils/guc.h"
+#include "utils/rls.h"
 
 PG_MODULE_MAGIC;
 
@@ -68,4 +69,19 @@ _PG_init(void)
 	tm_identity_xact_callback_register();
 	tm_tokens_init();
 	tm_membership_register();
+}
+
+/*
+ * _restoring() -> true while row_security is off, which only a pg_dump
+ * script (a restore) does to these tables; see 30_helpers.sql.  In C rather
+ * than SQL because it is the WHEN clause of every trigger on tasks: the
+ * executor prepares those clauses for each statement, and a SQL function
+ * there is inlined, so its text was parsed and analysed again for every
+ * trigger of every insert and update.
+ */
+PG_FUNCTION_INFO_V1(tm_restoring);
+Datum
+tm_restoring(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(!row_security);
 }

@@ -42,10 +42,11 @@ $$;
 -- with row_security off: they force RLS, which makes that an error for
 -- every role but superusers and BYPASSRLS roles.  Logical replication's
 -- apply workers (session_replication_role = replica) skip them on their own.
+-- current_setting('row_security') = 'off', in C (extension/taskmgmt.c): a
+-- SQL function in a trigger's WHEN clause is parsed again at every statement.
 CREATE FUNCTION @extschema@._restoring() RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT pg_catalog.current_setting('row_security') = 'off'
-$$;
+  AS 'MODULE_PATHNAME', 'tm_restoring'
+  LANGUAGE C STABLE PARALLEL SAFE;
 
 -- The signed-in user, or SQLSTATE 28000.
 CREATE FUNCTION @extschema@._require_user() RETURNS bigint

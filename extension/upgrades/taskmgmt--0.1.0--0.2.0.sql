@@ -2672,10 +2672,11 @@ $$;
 -- True in a session that loads rows as they are: pg_restore, and a plain
 -- pg_dump script run with psql, always begin with SET row_security = off.
 -- The deriving triggers skip such sessions (see 30_helpers.sql).
+-- current_setting('row_security') = 'off', in C (extension/taskmgmt.c): a
+-- SQL function in a trigger's WHEN clause is parsed again at every statement.
 CREATE FUNCTION @extschema@._restoring() RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT pg_catalog.current_setting('row_security') = 'off'
-$$;
+  AS 'MODULE_PATHNAME', 'tm_restoring'
+  LANGUAGE C STABLE PARALLEL SAFE;
 REVOKE ALL ON FUNCTION @extschema@._restoring() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._restoring() TO taskmgmt_client;
 
