@@ -17,11 +17,11 @@
 #include <time.h>
 
 #include "access/xact.h"
-#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 typedef struct TmIdentity
@@ -37,9 +37,6 @@ typedef struct TmIdentity
 static TmIdentity session_identity;
 static TmIdentity xact_identity;
 static LocalTransactionId session_checked_lxid = InvalidLocalTransactionId;
-
-static SPIPlanPtr session_check_plan;
-static SPIPlanPtr authenticate_plan;
 
 /*
  * taskmgmt.connection_signed_in: a hidden, superuser-only flag that is on
@@ -132,36 +129,18 @@ tm_identity_xact_callback_register(void)
 static void
 recheck_session_identity(void)
 {
-	TmOwnerContext ctx;
-	Datum		arg[2];
-	bool		isnull;
-	bool		ok = false;
-	bool		is_admin = false;
+	bool		is_admin;
+	bool		live;
 
-	tm_spi_begin_as_owner(&ctx);
-	if (session_check_plan == NULL)
-	{
-		Oid			types[2] = {INT8OID, INT8OID};
-
-		session_check_plan = tm_spi_keep_plan(
-											  "SELECT u.role = 'admin' FROM taskmgmt.sessions s "
-											  "JOIN taskmgmt.users u ON u.id = s.user_id "
-											  "WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL "
-											  "AND s.expires_at > now() AND NOT u.disabled",
-											  2, types);
-	}
-	arg[0] = Int64GetDatum(session_identity.session_id);
-	arg[1] = Int64GetDatum(session_identity.user_id);
-	if (SPI_execute_plan(session_check_plan, arg, NULL, true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
-	{
-		ok = true;
-		is_admin = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	tm_spi_end_as_owner(&ctx);
-
-	if (ok)
+	/*
+	 * Under the statement's snapshot, read-only: this runs inside any query
+	 * that asks who is signed in, parallel ones included, where a fresh
+	 * snapshot's command counter increment is an error.
+	 */
+	PushActiveSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
+	live = tm_session_live(session_identity.session_id, session_identity.user_id, &is_admin);
+	PopActiveSnapshot();
+	if (live)
 	{
 		session_identity.is_admin = is_admin;
 		session_checked_lxid = MyProc->lxid;
@@ -288,9 +267,7 @@ tm_authenticate(PG_FUNCTION_ARGS)
 	char	   *token;
 	TmJwtClaims claims;
 	int64		now = (int64) time(NULL);
-	TmOwnerContext ctx;
-	Datum		arg[2];
-	bool		isnull;
+	bytea	   *secret;
 	bool		session_ok = false;
 	bool		signature_ok = false;
 	bool		is_admin = false;
@@ -315,39 +292,18 @@ tm_authenticate(PG_FUNCTION_ARGS)
 				 tm_errclient(),
 				 errmsg("invalid access token")));
 
-	tm_spi_begin_as_owner(&ctx);
-	if (authenticate_plan == NULL)
+	/* one fresh snapshot: a sign-out earlier in this very statement counts */
+	tm_push_fresh_snapshot();
+	session_ok = tm_session_live(claims.sid, claims.sub, &is_admin);
+	secret = tm_signing_key();
+	PopActiveSnapshot();
+	if (secret != NULL)
 	{
-		Oid			types[2] = {INT8OID, INT8OID};
-
-		authenticate_plan = tm_spi_keep_plan(
-											 "SELECT k.secret, "
-											 "  coalesce(s.revoked_at IS NULL AND s.expires_at > now() "
-											 "           AND NOT u.disabled, false), "
-											 "  coalesce(u.role = 'admin', false) "
-											 "FROM taskmgmt.signing_keys k "
-											 "LEFT JOIN taskmgmt.sessions s ON s.id = $1 AND s.user_id = $2 "
-											 "LEFT JOIN taskmgmt.users u ON u.id = s.user_id",
-											 2, types);
+		signature_ok = tm_jwt_signature_ok(token, (unsigned char *) VARDATA_ANY(secret),
+										   VARSIZE_ANY_EXHDR(secret));
+		explicit_bzero(VARDATA(secret), VARSIZE(secret) - VARHDRSZ);
+		pfree(secret);
 	}
-	arg[0] = Int64GetDatum(claims.sid);
-	arg[1] = Int64GetDatum(claims.sub);
-	/* not read-only: see a sign-out made earlier in this very statement */
-	if (SPI_execute_plan(authenticate_plan, arg, NULL, false, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
-	{
-		HeapTuple	row = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bytea	   *secret = DatumGetByteaPP(SPI_getbinval(row, desc, 1, &isnull));
-
-		if (!isnull)
-			signature_ok = tm_jwt_signature_ok(token,
-											   (unsigned char *) VARDATA_ANY(secret),
-											   VARSIZE_ANY_EXHDR(secret));
-		session_ok = DatumGetBool(SPI_getbinval(row, desc, 2, &isnull));
-		is_admin = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
-	}
-	tm_spi_end_as_owner(&ctx);
 
 	if (!signature_ok)
 		ereport(ERROR,

@@ -7,9 +7,9 @@
  * one API call asks for them many times.  As SQL functions each call was
  * parsed, planned and run again (a security-definer SQL function is never
  * inlined and its plan lives only for one call of the outer query).  Here
- * one query, run as the extension owner like the other identity queries,
- * reads all three sets, and the answer is kept for as long as it is the
- * answer that query would give again: same transaction, same user, and a
+ * one index scan of team_members (direct_read.c) reads all three sets, and
+ * the answer is kept for as long as that scan would give it again: same
+ * transaction, same user, and a
  * snapshot that sees exactly what the one it was read under saw (same xmin,
  * xmax, transactions in progress and command id).  A commit anywhere, a
  * change to team_members in this transaction (it moves the command id), a
@@ -18,6 +18,8 @@
  */
 #include "taskmgmt.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -54,7 +56,6 @@ typedef struct MembershipCache
 } MembershipCache;
 
 static MembershipCache cache;
-static SPIPlanPtr membership_plan;
 
 void
 tm_membership_invalidate(void)
@@ -139,44 +140,73 @@ empty_int8_array(void)
 static void
 load_membership(int64 user_id, Snapshot snap)
 {
-	TmOwnerContext ctx;
-	Datum		arg[1];
-	ArrayType  *sets[TEAM_SETS] = {NULL, NULL, NULL};
+	Relation	members;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	AttrNumber	team_att;
+	AttrNumber	role_att;
+	Datum	   *ids[TEAM_SETS];
+	int			n[TEAM_SETS] = {0, 0, 0};
+	int			space = 8;
+	ArrayType  *sets[TEAM_SETS];
 	int			i;
 
-	tm_spi_begin_as_owner(&ctx);
-	if (membership_plan == NULL)
-	{
-		Oid			types[1] = {INT8OID};
-
-		membership_plan = tm_spi_keep_plan(
-										   "SELECT coalesce(array_agg(m.team_id ORDER BY m.team_id), '{}'), "
-										   "  coalesce(array_agg(m.team_id ORDER BY m.team_id) "
-										   "           FILTER (WHERE m.role IN ('lead', 'owner')), '{}'), "
-										   "  coalesce(array_agg(m.team_id ORDER BY m.team_id) "
-										   "           FILTER (WHERE m.role = 'owner'), '{}') "
-										   "FROM taskmgmt.team_members m WHERE m.user_id = $1",
-										   1, types);
-	}
-	arg[0] = Int64GetDatum(user_id);
-
 	/*
-	 * read_only: under the caller's active snapshot, as the STABLE SQL
-	 * functions these replace did; without one, SPI takes a fresh snapshot.
+	 * Under the caller's snapshot, as the STABLE SQL functions these replace
+	 * did; without one, under a fresh one.
 	 */
-	if (SPI_execute_plan(membership_plan, arg, NULL, snap != NULL, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "could not read team memberships");
+	if (snap != NULL)
+		PushActiveSnapshot(snap);
+	else
+		tm_push_fresh_snapshot();
 	for (i = 0; i < TEAM_SETS; i++)
+		ids[i] = palloc(sizeof(Datum) * space);
+	members = tm_open_internal("team_members");
+	desc = RelationGetDescr(members);
+	team_att = tm_column_number(members, "team_id");
+	role_att = tm_column_number(members, "role");
+	/* (user_id, team_id): a user's teams in id order */
+	scan = tm_scan_by_int8(members, tm_internal_relation("team_members_user_id_idx"),
+						   "user_id", user_id);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
-		ArrayType  *a = DatumGetArrayTypeP(d);
+		int64		team = DatumGetInt64(heap_getattr(tuple, team_att, desc, &isnull));
+		/* team_role, an enum */
+		char	   *role = DatumGetCString(DirectFunctionCall1(enum_out,
+															   heap_getattr(tuple, role_att, desc,
+																			&isnull)));
+		bool		in[TEAM_SETS];
+
+		in[TEAMS_ALL] = true;
+		in[TEAMS_OWNED] = strcmp(role, "owner") == 0;
+		in[TEAMS_LED] = in[TEAMS_OWNED] || strcmp(role, "lead") == 0;
+		pfree(role);
+		if (n[TEAMS_ALL] == space)
+		{
+			space *= 2;
+			for (i = 0; i < TEAM_SETS; i++)
+				ids[i] = repalloc(ids[i], sizeof(Datum) * space);
+		}
+		for (i = 0; i < TEAM_SETS; i++)
+			if (in[i])
+				ids[i][n[i]++] = Int64GetDatum(team);
+	}
+	systable_endscan(scan);
+	tm_close_internal(members);
+	PopActiveSnapshot();
+
+	for (i = 0; i < TEAM_SETS; i++)
+	{
+		ArrayType  *a = construct_array(ids[i], n[i], INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+										TYPALIGN_DOUBLE);
 
 		sets[i] = (ArrayType *) MemoryContextAlloc(TopMemoryContext, VARSIZE(a));
 		memcpy(sets[i], a, VARSIZE(a));
+		pfree(a);
+		pfree(ids[i]);
 	}
-	tm_spi_end_as_owner(&ctx);
 
 	tm_membership_invalidate();
 	for (i = 0; i < TEAM_SETS; i++)

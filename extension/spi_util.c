@@ -7,7 +7,8 @@
  * role may read (RLS forced, no policies, no grants).  The identity functions
  * reach them by switching to the extension's owner for the duration of their
  * SPI work, exactly as PostgreSQL does for referential-integrity checks, with
- * a search_path that an attacker cannot influence.
+ * a search_path that an attacker cannot influence.  The reads made in every
+ * request (a token's session, the caller's teams) skip SPI: direct_read.c.
  */
 #include "taskmgmt.h"
 

@@ -6,7 +6,10 @@
 #define TASKMGMT_H
 
 #include "postgres.h"
+#include "access/genam.h"
+#include "access/htup.h"
 #include "executor/spi.h"
+#include "utils/relcache.h"
 
 /* Application SQLSTATEs (class TM); README.md maps each to an HTTP status. */
 #define ERRCODE_TM_BAD_REQUEST		MAKE_SQLSTATE('T','M','4','0','0')
@@ -78,6 +81,19 @@ extern bool tm_jwt_signature_ok(const char *token, const unsigned char *key, siz
 /* base64url.c */
 extern char *tm_base64url_encode(const unsigned char *src, size_t len);
 extern unsigned char *tm_base64url_decode(const char *src, size_t len, size_t *outlen);
+
+/* direct_read.c: internal tables by index, without SPI */
+extern Oid	tm_internal_relation(const char *name);
+extern Relation tm_open_internal(const char *name);
+extern void tm_close_internal(Relation rel);
+extern AttrNumber tm_column_number(Relation rel, const char *name);
+extern SysScanDesc tm_scan_by_int8(Relation heap, Oid index_oid, const char *column, int64 value);
+extern HeapTuple tm_fetch_by_id(Relation heap, int64 id);
+extern void tm_push_fresh_snapshot(void);
+
+/* session_lookup.c: the signing key and a session's state, by primary key */
+extern bytea *tm_signing_key(void);
+extern bool tm_session_live(int64 session_id, int64 user_id, bool *is_admin);
 
 /* spi_util.c: run SPI as the extension owner (RLS-exempt internal tables) */
 typedef struct TmOwnerContext

@@ -63,8 +63,9 @@ END
 $$;
 
 -- Team ids of the signed-in user (all roles / lead or owner / owner), in
--- id order.  C (extension/membership.c): one query as the extension owner
--- (so that the team_members policy can use them without recursion), kept
+-- id order.  C (extension/membership.c): one index scan that row-level
+-- security does not apply to (so that the team_members policy can use them
+-- without recursion), kept
 -- while the caller's snapshot is unchanged, so a statement's policies ask
 -- for them once however often they appear.
 CREATE FUNCTION @extschema@.my_team_ids() RETURNS bigint[]

@@ -68,6 +68,15 @@ SELECT me() ->> 'email' AS still_ada;
 SELECT sign_in('grace@example.com', 'another long password') ->> 'token_type';
 SELECT me() ->> 'email' AS now_grace;
 
+-- The once-per-transaction check of the signed-in session runs inside
+-- whatever statement first asks who is signed in, a parallel query that
+-- writes included (where a fresh snapshot could not be taken).
+SET force_parallel_mode = on;
+CREATE TEMP TABLE who AS SELECT current_user_id() AS uid;
+RESET force_parallel_mode;
+SELECT uid = current_user_id() AS parallel_write_sees_identity FROM who;
+DROP TABLE who;
+
 -- sign_out ends it.
 SELECT sign_out();
 SELECT current_user_id() IS NULL AS signed_out_again;
