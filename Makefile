@@ -12,7 +12,8 @@ OBJS        = extension/taskmgmt.o extension/identity.o extension/auth.o \
               extension/pdf_canvas.o extension/report_chart.o extension/report_pdf.o \
               extension/tokens.o extension/webhooks.o extension/ical.o \
               extension/recurrence.o extension/filter_lang.o \
-              extension/membership.o extension/query_cache.o extension/session_lookup.o extension/direct_read.o \
+              extension/membership.o extension/query_cache.o \
+              extension/direct_read.o extension/session_lookup.o \
               extension/task_json.o extension/cursor.o \
               extension/export_stream.o extension/planning.o
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))

@@ -137,6 +137,15 @@ empty_int8_array(void)
 	return construct_empty_array(INT8OID);
 }
 
+static int
+compare_int64_datums(const void *a, const void *b)
+{
+	int64		x = DatumGetInt64(*(const Datum *) a);
+	int64		y = DatumGetInt64(*(const Datum *) b);
+
+	return (x > y) - (x < y);
+}
+
 static void
 load_membership(int64 user_id, Snapshot snap)
 {
@@ -166,7 +175,7 @@ load_membership(int64 user_id, Snapshot snap)
 	desc = RelationGetDescr(members);
 	team_att = tm_column_number(members, "team_id");
 	role_att = tm_column_number(members, "role");
-	/* (user_id, team_id): a user's teams in id order */
+	/* (user_id, team_id) */
 	scan = tm_scan_by_int8(members, tm_internal_relation("team_members_user_id_idx"),
 						   "user_id", user_id);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
@@ -199,8 +208,12 @@ load_membership(int64 user_id, Snapshot snap)
 
 	for (i = 0; i < TEAM_SETS; i++)
 	{
-		ArrayType  *a = construct_array(ids[i], n[i], INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-										TYPALIGN_DOUBLE);
+		ArrayType  *a;
+
+		/* in id order even when the table was read instead of the index */
+		qsort(ids[i], n[i], sizeof(Datum), compare_int64_datums);
+		a = construct_array(ids[i], n[i], INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+							TYPALIGN_DOUBLE);
 
 		sets[i] = (ArrayType *) MemoryContextAlloc(TopMemoryContext, VARSIZE(a));
 		memcpy(sets[i], a, VARSIZE(a));
