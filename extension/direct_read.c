@@ -12,8 +12,9 @@
  * restrict (spi_util.c), and run no user code, so reading the same rows
  * directly decides nothing differently.
  *
- * Tables stay locked until the end of the transaction, as a query's would:
- * a TRUNCATE or a rewrite between two reads of one transaction must wait.
+ * Tables and indexes stay locked until the end of the transaction, as a
+ * query's would: a TRUNCATE or a rewrite between two reads of one
+ * transaction must wait.
  * An index that is not valid (a failed CREATE INDEX CONCURRENTLY) is not
  * used: the scan reads the table instead, as the planner would.
  */
@@ -24,6 +25,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "storage/lmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -67,36 +69,44 @@ tm_column_number(Relation rel, const char *name)
 /*
  * The rows of heap whose bigint column equals value, under the active
  * snapshot, through index_oid (whose first column that is: the rows come in
- * its order): systable_getnext() them, then systable_endscan().
+ * its order) when it is valid, else by reading the table:
+ * systable_getnext() them, then systable_endscan().
  */
 SysScanDesc
 tm_scan_by_int8(Relation heap, Oid index_oid, const char *column, int64 value)
 {
 	ScanKeyData key;
+	bool		use_index = false;
 
+	if (OidIsValid(index_oid))
+	{
+		/*
+		 * Locked before its state is read (locking takes in pending
+		 * invalidations), and so until the end of the transaction: the
+		 * scan's own lock ends with it.
+		 */
+		LockRelationOid(index_oid, AccessShareLock);
+		use_index = get_index_isvalid(index_oid);
+	}
 	/* a heap column number: systable_beginscan maps it onto the index's */
 	ScanKeyInit(&key, tm_column_number(heap, column), BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(value));
 	/* the scan keeps its own copy of the key */
-	return systable_beginscan(heap, index_oid, get_index_isvalid(index_oid),
-							  GetActiveSnapshot(), 1, &key);
+	return systable_beginscan(heap, index_oid, use_index, GetActiveSnapshot(), 1, &key);
 }
 
 /*
- * The row of heap whose primary key, the bigint column id, is id, a copy in the current
- * memory context; NULL when the snapshot sees none.
+ * The row of heap whose primary key, the bigint column id, is id, a copy in
+ * the current memory context; NULL when the snapshot sees none.  (A primary
+ * key index that is not valid is no primary key to the relcache: then the
+ * table is read.)
  */
 HeapTuple
 tm_fetch_by_id(Relation heap, int64 id)
 {
-	Oid			pkey = RelationGetPrimaryKeyIndex(heap);
-	SysScanDesc scan;
-	HeapTuple	tuple;
+	SysScanDesc scan = tm_scan_by_int8(heap, RelationGetPrimaryKeyIndex(heap), "id", id);
+	HeapTuple	tuple = systable_getnext(scan);
 
-	if (!OidIsValid(pkey))
-		elog(ERROR, "taskmgmt.%s has no primary key", RelationGetRelationName(heap));
-	scan = tm_scan_by_int8(heap, pkey, "id", id);
-	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 		tuple = heap_copytuple(tuple);
 	systable_endscan(scan);

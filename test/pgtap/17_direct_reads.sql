@@ -7,7 +7,12 @@
 \ir 1_identity_helpers.psql
 
 BEGIN;
-SELECT plan(9);
+SELECT plan(13);
+
+-- scans of a relation in this transaction so far
+CREATE FUNCTION pg_temp.scans(rel regclass) RETURNS bigint LANGUAGE sql AS $$
+  SELECT pg_catalog.pg_stat_get_xact_numscans(rel)
+$$;
 
 SET ROLE tap_identity;
 SELECT count(taskmgmt.register(e || '@t17.identity.test', e || ' password 1')) AS registered
@@ -28,23 +33,46 @@ SELECT taskmgmt.add_team_member(:t3, :ann_uid, 'owner') IS NOT NULL AS a3,
        taskmgmt.add_team_member(:t1, :ann_uid, 'member') IS NOT NULL AS a1,
        taskmgmt.add_team_member(:t2, :ann_uid, 'lead') IS NOT NULL AS a2 \gset
 
+SELECT pg_temp.scans('taskmgmt.team_members') AS table_scans,
+       pg_temp.scans('taskmgmt.team_members_user_id_idx') AS index_scans \gset
 SELECT taskmgmt.authenticate(:'ann_tok') IS NOT NULL AS ann_in \gset
 SELECT is(taskmgmt.my_team_ids(), ARRAY[:t1, :t2, :t3]::bigint[], 'my_team_ids(): every team, in id order');
 SELECT is(taskmgmt.my_led_team_ids(), ARRAY[:t2, :t3]::bigint[], 'my_led_team_ids(): lead or owner');
 SELECT is(taskmgmt.my_owned_team_ids(), ARRAY[:t3]::bigint[], 'my_owned_team_ids(): owner');
+SELECT ok(pg_temp.scans('taskmgmt.team_members_user_id_idx') > :index_scans
+          AND pg_temp.scans('taskmgmt.team_members') = :table_scans,
+          'they were read through the index by user');
 
--- the index by user, not valid: the same answers, read from the table
+-- that index, not valid: the same answers, read from the table
 RESET ROLE;
 UPDATE pg_index SET indisvalid = false
  WHERE indexrelid = 'taskmgmt.team_members_user_id_idx'::regclass;
 SET ROLE tap_identity;
+SELECT pg_temp.scans('taskmgmt.team_members') AS table_scans,
+       pg_temp.scans('taskmgmt.team_members_user_id_idx') AS index_scans \gset
 SELECT taskmgmt.authenticate(:'ann_tok') IS NOT NULL AS ann_in \gset
 SELECT is(taskmgmt.my_team_ids(), ARRAY[:t1, :t2, :t3]::bigint[],
-          'an index that is not valid is not read: the same teams');
+          'an index that is not valid is not read: the same teams, in id order');
 SELECT is(taskmgmt.my_led_team_ids(), ARRAY[:t2, :t3]::bigint[], 'the same led teams');
+SELECT ok(pg_temp.scans('taskmgmt.team_members_user_id_idx') = :index_scans
+          AND pg_temp.scans('taskmgmt.team_members') > :table_scans,
+          'read from the table, not through the index');
 RESET ROLE;
 UPDATE pg_index SET indisvalid = true
  WHERE indexrelid = 'taskmgmt.team_members_user_id_idx'::regclass;
+
+-- a primary key index that is not valid: the session is read from the table
+UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'taskmgmt.sessions_pkey'::regclass;
+SET ROLE tap_identity;
+SELECT pg_temp.scans('taskmgmt.sessions') AS table_scans,
+       pg_temp.scans('taskmgmt.sessions_pkey') AS index_scans \gset
+SELECT is(taskmgmt.authenticate(:'ann_tok'), :ann_uid::bigint,
+          'sessions_pkey not valid: the token still signs ann in');
+SELECT ok(pg_temp.scans('taskmgmt.sessions_pkey') = :index_scans
+          AND pg_temp.scans('taskmgmt.sessions') > :table_scans,
+          'her session was read from the table');
+RESET ROLE;
+UPDATE pg_index SET indisvalid = true WHERE indexrelid = 'taskmgmt.sessions_pkey'::regclass;
 
 -- a session ended earlier in the same statement counts (a fresh snapshot)
 SET ROLE tap_identity;
