@@ -9,9 +9,9 @@
  * inlined and its plan lives only for one call of the outer query).  Here
  * one index scan of team_members (direct_read.c) reads all three sets, and
  * the answer is kept for as long as that scan would give it again: same
- * transaction, same user, and a
- * snapshot that sees exactly what the one it was read under saw (same xmin,
- * xmax, transactions in progress and command id).  A commit anywhere, a
+ * transaction, same user, and a snapshot that sees exactly what the one it
+ * was read under saw (same xmin, xmax, transactions in progress and command
+ * id).  A commit anywhere, a
  * change to team_members in this transaction (it moves the command id), a
  * rolled-back subtransaction, a new identity or the end of the transaction
  * all mean reading again, so the policies see what they always saw.

@@ -23,7 +23,6 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -32,7 +31,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
@@ -57,9 +55,6 @@ static SPIPlanPtr blockers_plan;
 static bool
 index_has_any(const char *table, const char *index, ArrayType *ids)
 {
-	Oid			nsp = get_namespace_oid("taskmgmt", false);
-	Oid			heap_oid = get_relname_relid(table, nsp);
-	Oid			index_oid = get_relname_relid(index, nsp);
 	Relation	heap;
 	Relation	idx;
 	IndexScanDesc scan;
@@ -67,10 +62,8 @@ index_has_any(const char *table, const char *index, ArrayType *ids)
 	ScanKeyData key;
 	bool		found;
 
-	if (!OidIsValid(heap_oid) || !OidIsValid(index_oid))
-		elog(ERROR, "taskmgmt.%s or its index %s is missing", table, index);
-	heap = table_open(heap_oid, AccessShareLock);
-	idx = index_open(index_oid, AccessShareLock);
+	heap = table_open(tm_internal_relation(table), AccessShareLock);
+	idx = index_open(tm_internal_relation(index), AccessShareLock);
 	ScanKeyEntryInitialize(&key, SK_SEARCHARRAY, 1, BTEqualStrategyNumber,
 						   INT8OID, InvalidOid, F_INT8EQ, PointerGetDatum(ids));
 	slot = table_slot_create(heap, NULL);
