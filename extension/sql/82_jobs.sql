@@ -143,7 +143,8 @@ DECLARE
     ['taskmgmt-due-soon',         '*/15 * * * *', 'SELECT @extschema@.send_due_soon()'],
     ['taskmgmt-overdue',          '*/15 * * * *', 'SELECT @extschema@.send_overdue()'],
     ['taskmgmt-cleanup-sessions', '17 3 * * *',   'SELECT @extschema@.cleanup_sessions()'],
-    ['taskmgmt-outbox-retention', '37 3 * * *',   'SELECT @extschema@.outbox_retention()']];
+    ['taskmgmt-outbox-retention', '37 3 * * *',   'SELECT @extschema@.outbox_retention()'],
+    ['taskmgmt-compact-tallies',  '* * * * *',    'SELECT @extschema@.compact_task_tallies()']];
   result jsonb := '{}';
   jid bigint;
 BEGIN

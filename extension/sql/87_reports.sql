@@ -19,6 +19,156 @@ LANGUAGE sql STABLE AS $$
               ELSE @extschema@._date_param(filter -> param, param) END
 $$;
 
+-- Tallies of all tasks, for the one report that reads every task: an
+-- admin's without a team (row-level security lets an admin see every task,
+-- so counting all of them is counting what the admin sees).  A million
+-- tasks are one pass of a second and more; the tallies make it a read of
+-- one row per assignee and status, and one per open status and due date.
+-- Every write appends a delta row (no row is updated, so concurrent writes
+-- never wait for each other); compact_task_tallies() folds the deltas into
+-- the summed rows, every minute under pg_cron (schedule_jobs()).  Readers
+-- add up both kinds, so the figures are exact whether or not the deltas
+-- have been folded, in the reader's snapshot like the tasks themselves.
+CREATE TABLE @extschema@.task_tallies (
+  -- 'delta': one task counted (+1) or uncounted (-1), every column set;
+  -- 'assignee': the sum per assignee and status (due_date NULL);
+  -- 'due': the sum per open status and due date (assignees NULL)
+  kind             text NOT NULL CHECK (kind IN ('delta', 'assignee', 'due')),
+  assignee_user_id bigint,
+  assignee_team_id bigint,
+  status           @extschema@.task_status NOT NULL,
+  due_date         date,
+  n                bigint NOT NULL
+);
+-- the summed rows, one per key; delta rows are not indexed
+CREATE UNIQUE INDEX task_tallies_sum_key ON @extschema@.task_tallies
+  (kind, assignee_user_id, assignee_team_id, status, due_date) NULLS NOT DISTINCT
+  WHERE kind <> 'delta';
+COMMENT ON TABLE @extschema@.task_tallies IS
+  'Counts of all tasks per assignee and status, and per open status and due date, for an admin''s report.';
+ALTER TABLE @extschema@.task_tallies ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.task_tallies FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON @extschema@.task_tallies FROM PUBLIC;
+-- counts of every task: for those who see every task
+CREATE POLICY task_tallies_select ON @extschema@.task_tallies FOR SELECT
+  USING ((SELECT @extschema@.current_user_is_admin()));
+GRANT SELECT ON @extschema@.task_tallies TO taskmgmt_client;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.task_tallies', '');
+
+-- SECURITY DEFINER: clients cannot write tallies themselves.
+CREATE FUNCTION @extschema@._tasks_tally() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO @extschema@.task_tallies (kind, assignee_user_id, assignee_team_id, status, due_date, n)
+    VALUES ('delta', NEW.assignee_user_id, NEW.assignee_team_id, NEW.status, NEW.due_date, 1);
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO @extschema@.task_tallies (kind, assignee_user_id, assignee_team_id, status, due_date, n)
+    VALUES ('delta', OLD.assignee_user_id, OLD.assignee_team_id, OLD.status, OLD.due_date, -1);
+  ELSE
+    INSERT INTO @extschema@.task_tallies (kind, assignee_user_id, assignee_team_id, status, due_date, n)
+    VALUES ('delta', OLD.assignee_user_id, OLD.assignee_team_id, OLD.status, OLD.due_date, -1),
+           ('delta', NEW.assignee_user_id, NEW.assignee_team_id, NEW.status, NEW.due_date, 1);
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION @extschema@._tasks_tally_truncate() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  DELETE FROM @extschema@.task_tallies;
+  RETURN NULL;
+END
+$$;
+
+-- Not while a dump is restored: the tallies come with it.  ENABLE ALWAYS:
+-- derived rows follow every write, also one made in replica mode
+-- (session_replication_role, which DBAs use to skip the other triggers).
+CREATE TRIGGER tasks_tally AFTER INSERT OR DELETE ON @extschema@.tasks
+  FOR EACH ROW
+  WHEN (NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_tally();
+CREATE TRIGGER tasks_tally_update AFTER UPDATE OF status, assignee_user_id, assignee_team_id, due_date
+  ON @extschema@.tasks
+  FOR EACH ROW
+  WHEN ((OLD.status, OLD.assignee_user_id, OLD.assignee_team_id, OLD.due_date)
+          IS DISTINCT FROM (NEW.status, NEW.assignee_user_id, NEW.assignee_team_id, NEW.due_date)
+        AND NOT @extschema@._restoring())
+  EXECUTE FUNCTION @extschema@._tasks_tally();
+CREATE TRIGGER tasks_tally_truncate AFTER TRUNCATE ON @extschema@.tasks
+  FOR EACH STATEMENT
+  EXECUTE FUNCTION @extschema@._tasks_tally_truncate();
+ALTER TABLE @extschema@.tasks ENABLE ALWAYS TRIGGER tasks_tally;
+ALTER TABLE @extschema@.tasks ENABLE ALWAYS TRIGGER tasks_tally_update;
+ALTER TABLE @extschema@.tasks ENABLE ALWAYS TRIGGER tasks_tally_truncate;
+
+-- Folds the delta rows into the summed rows: a scheduled job (82_jobs.sql).
+-- Deltas appended meanwhile are not in this transaction's snapshot and stay
+-- for the next run.  Returns how many delta rows it folded.
+CREATE FUNCTION @extschema@.compact_task_tallies() RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  n_folded bigint;
+BEGIN
+  PERFORM @extschema@._require_job_runner();
+  -- one run at a time: a second would wait for the first's deltas anyway
+  IF NOT pg_catalog.pg_try_advisory_xact_lock('@extschema@.task_tallies'::regclass::oid::bigint) THEN
+    RETURN 0;
+  END IF;
+  WITH d AS (
+    DELETE FROM @extschema@.task_tallies y WHERE y.kind = 'delta' RETURNING y.*
+  ),
+  by_assignee AS (
+    INSERT INTO @extschema@.task_tallies AS y (kind, assignee_user_id, assignee_team_id, status, n)
+    SELECT 'assignee', d.assignee_user_id, d.assignee_team_id, d.status, sum(d.n)
+      FROM d GROUP BY d.assignee_user_id, d.assignee_team_id, d.status
+    ON CONFLICT (kind, assignee_user_id, assignee_team_id, status, due_date) WHERE kind <> 'delta'
+    DO UPDATE SET n = y.n + excluded.n
+  ),
+  by_due AS (
+    INSERT INTO @extschema@.task_tallies AS y (kind, status, due_date, n)
+    SELECT 'due', d.status, d.due_date, sum(d.n)
+      FROM d WHERE d.status IN ('todo', 'in_progress') AND d.due_date IS NOT NULL
+     GROUP BY d.status, d.due_date
+    ON CONFLICT (kind, assignee_user_id, assignee_team_id, status, due_date) WHERE kind <> 'delta'
+    DO UPDATE SET n = y.n + excluded.n
+  )
+  SELECT count(*) INTO n_folded FROM d;
+  DELETE FROM @extschema@.task_tallies y WHERE y.kind <> 'delta' AND y.n = 0;
+  RETURN n_folded;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.compact_task_tallies() IS
+  'Scheduled job: folds the task tallies'' delta rows into their sums (an admin''s report reads both).';
+
+-- The tallies computed again from the tasks, for a DBA who changed tasks
+-- with the triggers disabled.
+CREATE FUNCTION @extschema@.rebuild_task_tallies() RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  n_rows bigint;
+BEGIN
+  PERFORM @extschema@._require_job_runner();
+  LOCK TABLE @extschema@.tasks IN SHARE MODE;  -- no write in between
+  PERFORM pg_catalog.pg_advisory_xact_lock('@extschema@.task_tallies'::regclass::oid::bigint);  -- no compaction
+  DELETE FROM @extschema@.task_tallies;
+  INSERT INTO @extschema@.task_tallies (kind, assignee_user_id, assignee_team_id, status, n)
+  SELECT 'assignee', t.assignee_user_id, t.assignee_team_id, t.status, count(*)
+    FROM @extschema@.tasks t GROUP BY t.assignee_user_id, t.assignee_team_id, t.status;
+  INSERT INTO @extschema@.task_tallies (kind, status, due_date, n)
+  SELECT 'due', t.status, t.due_date, count(*)
+    FROM @extschema@.tasks t WHERE t.status IN ('todo', 'in_progress') AND t.due_date IS NOT NULL
+   GROUP BY t.status, t.due_date;
+  SELECT count(*) INTO n_rows FROM @extschema@.task_tallies;
+  RETURN n_rows;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rebuild_task_tallies() IS
+  'Recomputes the task tallies from the tasks (after writes made with the triggers disabled).';
+
 -- The figures of report_summary for a checked scope and period, as one
 -- row.  RETURN QUERY runs its statement to completion in one go, which is
 -- what lets PostgreSQL scan the tasks with parallel workers (a SELECT ...
@@ -27,7 +177,7 @@ $$;
 -- one team reads that team's tasks by index, a user who sees few tasks
 -- reads them by the visibility rule's indexes (me, my_teams: the rule
 -- restated, as in _filter_where, NULL for an admin; row-level security is
--- applied on top), a report of everything reads everything.
+-- applied on top), a report of everything reads the tallies.
 CREATE FUNCTION @extschema@._report_figures(team bigint, team_name text, tz text, today date,
                                              d_from date, d_to date, t_from timestamptz,
                                              t_to timestamptz, me bigint, my_teams bigint[])
@@ -38,9 +188,25 @@ BEGIN
   -- One pass over the tasks in scope, grouped by assignee and status: every
   -- figure that is a count, a sum or a maximum adds up over the groups, and
   -- they make the per-assignee table.  The completed tasks of the period
-  -- (lead and cycle times, weekly throughput) come from the index on
+  -- (done: lead and cycle times, weekly throughput) come from the index on
   -- completed_at.  A team's tasks are those it owns or is assigned.
-  WITH g AS (
+  -- Everything (an admin's report without a team) makes the same groups
+  -- without that pass: totals from the tallies, the period's completed
+  -- from done, its created by the index on created_at, overdue from the
+  -- tallies by due date.  The values are constants in the plan, so the
+  -- branches not taken are constant-false and never run.
+  WITH done AS (
+    SELECT t.assignee_user_id, t.assignee_team_id,
+           extract(epoch FROM t.completed_at - t.created_at) / 3600 AS lead_h,
+           extract(epoch FROM t.completed_at - t.started_at) / 3600 AS cycle_h,
+           (t.completed_at AT TIME ZONE tz)::date AS day
+      FROM @extschema@.tasks t
+     WHERE t.status = 'done' AND t.completed_at >= t_from AND t.completed_at < t_to
+       AND (team IS NULL OR t.team_id = team OR t.assignee_team_id = team)
+       AND (me IS NULL OR t.creator_id = me OR t.assignee_user_id = me
+            OR t.assignee_team_id = ANY (my_teams) OR t.team_id = ANY (my_teams))
+  ),
+  g AS (
     SELECT t.assignee_user_id, t.assignee_team_id, t.status,
            count(*) AS total,
            count(*) FILTER (WHERE t.completed_at >= t_from AND t.completed_at < t_to) AS completed,
@@ -49,10 +215,32 @@ BEGIN
            sum(today - t.due_date) FILTER (WHERE t.due_date < today) AS late_days,
            max(today - t.due_date) FILTER (WHERE t.due_date < today) AS late_max
       FROM @extschema@.tasks t
-     WHERE (team IS NULL OR t.team_id = team OR t.assignee_team_id = team)
+     WHERE (team IS NOT NULL OR me IS NOT NULL)
+       AND (team IS NULL OR t.team_id = team OR t.assignee_team_id = team)
        AND (me IS NULL OR t.creator_id = me OR t.assignee_user_id = me
             OR t.assignee_team_id = ANY (my_teams) OR t.team_id = ANY (my_teams))
      GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT y.assignee_user_id, y.assignee_team_id, y.status, sum(y.n), 0, 0, 0, NULL, NULL
+      FROM @extschema@.task_tallies y
+     WHERE team IS NULL AND me IS NULL AND y.kind <> 'due'
+     GROUP BY 1, 2, 3 HAVING sum(y.n) <> 0
+    UNION ALL
+    SELECT d.assignee_user_id, d.assignee_team_id, 'done', 0, count(*), 0, 0, NULL, NULL
+      FROM done d
+     WHERE team IS NULL AND me IS NULL
+     GROUP BY 1, 2
+    UNION ALL
+    SELECT NULL, NULL, t.status, 0, 0, count(*), 0, NULL, NULL
+      FROM @extschema@.tasks t
+     WHERE team IS NULL AND me IS NULL AND t.created_at >= t_from AND t.created_at < t_to
+     GROUP BY 3
+    UNION ALL
+    SELECT NULL, NULL, y.status, 0, 0, 0, sum(y.n), sum(y.n * (today - y.due_date)), max(today - y.due_date)
+      FROM @extschema@.task_tallies y
+     WHERE team IS NULL AND me IS NULL AND y.kind <> 'assignee'
+       AND y.status IN ('todo', 'in_progress') AND y.due_date < today
+     GROUP BY 3, y.due_date HAVING sum(y.n) <> 0
   ),
   x AS (
     SELECT coalesce(sum(g.total), 0) AS total,
@@ -74,16 +262,6 @@ BEGIN
            coalesce(sum(g.completed) FILTER (WHERE g.status = 'done'), 0) AS completed,
            coalesce(sum(g.total) FILTER (WHERE g.status IN ('todo', 'in_progress')), 0) AS open
       FROM g GROUP BY 1, 2
-  ),
-  done AS (
-    SELECT extract(epoch FROM t.completed_at - t.created_at) / 3600 AS lead_h,
-           extract(epoch FROM t.completed_at - t.started_at) / 3600 AS cycle_h,
-           (t.completed_at AT TIME ZONE tz)::date AS day
-      FROM @extschema@.tasks t
-     WHERE t.status = 'done' AND t.completed_at >= t_from AND t.completed_at < t_to
-       AND (team IS NULL OR t.team_id = team OR t.assignee_team_id = team)
-       AND (me IS NULL OR t.creator_id = me OR t.assignee_user_id = me
-            OR t.assignee_team_id = ANY (my_teams) OR t.team_id = ANY (my_teams))
   ),
   weeks AS (
     SELECT w::date AS week_start

@@ -27,7 +27,7 @@ def cron():
 
 def test_schedule_jobs_and_a_job_run_by_pg_cron(cron):
     jobs = one("SELECT taskmgmt.schedule_jobs()")
-    assert one("SELECT count(*) FROM cron.job WHERE jobname LIKE 'taskmgmt-%'") == '4', jobs
+    assert one("SELECT count(*) FROM cron.job WHERE jobname LIKE 'taskmgmt-%'") == '5', jobs
     uid = one("INSERT INTO taskmgmt.users (email, display_name) VALUES ('cron@itest.example', 'Cron') RETURNING id")
     task = one("INSERT INTO taskmgmt.tasks (title, creator_id, due_date) VALUES "
                "('itest due today', %s, (now() AT TIME ZONE 'UTC')::date) RETURNING id" % uid)

@@ -131,11 +131,12 @@ SELECT is(pg_temp.err('SELECT taskmgmt.schedule_jobs()'), '0A000: pg_cron is not
           'schedule_jobs without pg_cron: a clear error');
 CREATE EXTENSION pg_cron;
 SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(taskmgmt.schedule_jobs()) k),
-          '{taskmgmt-cleanup-sessions,taskmgmt-due-soon,taskmgmt-outbox-retention,taskmgmt-overdue}',
-          'schedule_jobs schedules the four jobs');
+          '{taskmgmt-cleanup-sessions,taskmgmt-compact-tallies,taskmgmt-due-soon,taskmgmt-outbox-retention,taskmgmt-overdue}',
+          'schedule_jobs schedules the five jobs');
 SELECT taskmgmt.schedule_jobs() IS NOT NULL AS again \gset
 SELECT is((SELECT string_agg(jobname || ' ' || schedule || ' ' || command, E'\n' ORDER BY jobname) FROM cron.job),
           E'taskmgmt-cleanup-sessions 17 3 * * * SELECT taskmgmt.cleanup_sessions()\n'
+          'taskmgmt-compact-tallies * * * * * SELECT taskmgmt.compact_task_tallies()\n'
           'taskmgmt-due-soon */15 * * * * SELECT taskmgmt.send_due_soon()\n'
           'taskmgmt-outbox-retention 37 3 * * * SELECT taskmgmt.outbox_retention()\n'
           'taskmgmt-overdue */15 * * * * SELECT taskmgmt.send_overdue()',
@@ -152,8 +153,8 @@ BEGIN
   RETURN n;
 END
 $$;
-SELECT is(pg_temp.run_cron_commands(), 4, 'each scheduled command runs as pg_cron would run it');
-SELECT is(taskmgmt.unschedule_jobs(), 4, 'unschedule_jobs removes them');
+SELECT is(pg_temp.run_cron_commands(), 5, 'each scheduled command runs as pg_cron would run it');
+SELECT is(taskmgmt.unschedule_jobs(), 5, 'unschedule_jobs removes them');
 
 SELECT * FROM finish();
 ROLLBACK;
