@@ -5616,7 +5616,7 @@ DROP FUNCTION @extschema@._time_in_status(bigint[], timestamptz, timestamptz);
 -- period's changes of all tasks to keep a few visible ones took a quarter
 -- of a second for a user who sees 24.  Custom plans: the scope decides.
 CREATE INDEX task_events_status_changes_idx ON @extschema@.task_events (at)
-  WHERE kind = 'updated' AND changes ? 'status';
+  INCLUDE (task_id, id) WHERE kind = 'updated' AND changes ? 'status';
 CREATE INDEX task_events_task_status_changes_idx ON @extschema@.task_events (task_id, at)
   WHERE kind = 'updated' AND changes ? 'status';
 
@@ -5882,6 +5882,36 @@ $$;
 COMMENT ON FUNCTION @extschema@.rebuild_task_tallies() IS
   'Recomputes the task tallies from the tasks (after writes made with the triggers disabled).';
 
+-- The groups of _report_figures over every task but the period's
+-- completed (from its done): totals per assignee and status from the
+-- tallies, created in the period per status by the index on created_at,
+-- overdue per open status from the tallies by due date.  A function of its
+-- own, so that the other reports do not plan these statements.
+CREATE FUNCTION @extschema@._report_groups_counted(t_from timestamptz, t_to timestamptz, today date)
+RETURNS TABLE (assignee_user_id bigint, assignee_team_id bigint, status @extschema@.task_status,
+               total numeric, completed bigint, created bigint, late numeric, late_days numeric,
+               late_max integer)
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+  RETURN QUERY
+    SELECT y.assignee_user_id, y.assignee_team_id, y.status, sum(y.n), 0::bigint, 0::bigint, 0::numeric,
+           NULL::numeric, NULL::integer
+      FROM @extschema@.task_tallies y
+     WHERE y.kind <> 'due'
+     GROUP BY 1, 2, 3 HAVING sum(y.n) <> 0
+    UNION ALL
+    SELECT NULL, NULL, t.status, 0, 0, count(*), 0, NULL, NULL
+      FROM @extschema@.tasks t
+     WHERE t.created_at >= t_from AND t.created_at < t_to
+     GROUP BY 3
+    UNION ALL
+    SELECT NULL, NULL, y.status, 0, 0, 0, sum(y.n), sum(y.n * (today - y.due_date)), max(today - y.due_date)
+      FROM @extschema@.task_tallies y
+     WHERE y.kind <> 'assignee' AND y.status IN ('todo', 'in_progress') AND y.due_date < today
+     GROUP BY 3, y.due_date HAVING sum(y.n) <> 0;
+END
+$$;
+
 SELECT @extschema@.rebuild_task_tallies();
 DO $$
 DECLARE
@@ -5890,7 +5920,8 @@ BEGIN
   -- the new functions: as 90_grants.sql does for a fresh install
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
            WHERE p.pronamespace = '@extschema@'::regnamespace
-             AND p.proname IN ('_tasks_tally', '_tasks_tally_truncate', 'compact_task_tallies', 'rebuild_task_tallies')
+             AND p.proname IN ('_tasks_tally', '_tasks_tally_truncate', 'compact_task_tallies', 'rebuild_task_tallies',
+                               '_report_groups_counted')
   LOOP
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO taskmgmt_client', f);
@@ -5924,6 +5955,15 @@ BEGIN
   RETURN result;
 END
 $$;
+
+-- the tasks created in a period, counted from the index alone (73_list.sql)
+DROP INDEX @extschema@.tasks_created_at_idx;
+CREATE INDEX tasks_created_at_idx ON @extschema@.tasks (created_at, id)
+  INCLUDE (status, creator_id, assignee_user_id, assignee_team_id, team_id);
+-- the admin test first (71_history.sql)
+ALTER POLICY task_events_select ON @extschema@.task_events
+  USING ((SELECT @extschema@.current_user_is_admin())
+         OR EXISTS (SELECT FROM @extschema@.tasks t WHERE t.id = task_events.task_id));
 
 -- ==== definitions as of 0.2.0: functions changed by more than one part of this release ====
 
@@ -6728,9 +6768,8 @@ BEGIN
   -- (done: lead and cycle times, weekly throughput) come from the index on
   -- completed_at.  A team's tasks are those it owns or is assigned.
   -- Everything (an admin's report without a team) makes the same groups
-  -- without that pass: totals from the tallies, the period's completed
-  -- from done, its created by the index on created_at, overdue from the
-  -- tallies by due date.  The values are constants in the plan, so the
+  -- without that pass: the period's completed from done, the rest from
+  -- _report_groups_counted.  The values are constants in the plan, so the
   -- branches not taken are constant-false and never run.
   WITH done AS (
     SELECT t.assignee_user_id, t.assignee_team_id,
@@ -6758,26 +6797,13 @@ BEGIN
             OR t.assignee_team_id = ANY (my_teams) OR t.team_id = ANY (my_teams))
      GROUP BY 1, 2, 3
     UNION ALL
-    SELECT y.assignee_user_id, y.assignee_team_id, y.status, sum(y.n), 0, 0, 0, NULL, NULL
-      FROM @extschema@.task_tallies y
-     WHERE team IS NULL AND me IS NULL AND y.kind <> 'due'
-     GROUP BY 1, 2, 3 HAVING sum(y.n) <> 0
-    UNION ALL
     SELECT d.assignee_user_id, d.assignee_team_id, 'done', 0, count(*), 0, 0, NULL, NULL
       FROM done d
      WHERE team IS NULL AND me IS NULL
      GROUP BY 1, 2
     UNION ALL
-    SELECT NULL, NULL, t.status, 0, 0, count(*), 0, NULL, NULL
-      FROM @extschema@.tasks t
-     WHERE team IS NULL AND me IS NULL AND t.created_at >= t_from AND t.created_at < t_to
-     GROUP BY 3
-    UNION ALL
-    SELECT NULL, NULL, y.status, 0, 0, 0, sum(y.n), sum(y.n * (today - y.due_date)), max(today - y.due_date)
-      FROM @extschema@.task_tallies y
-     WHERE team IS NULL AND me IS NULL AND y.kind <> 'assignee'
-       AND y.status IN ('todo', 'in_progress') AND y.due_date < today
-     GROUP BY 3, y.due_date HAVING sum(y.n) <> 0
+    SELECT * FROM @extschema@._report_groups_counted(t_from, t_to, today)
+     WHERE team IS NULL AND me IS NULL
   ),
   x AS (
     SELECT coalesce(sum(g.total), 0) AS total,
@@ -6805,14 +6831,16 @@ BEGIN
       FROM generate_series(date_trunc('week', d_from::timestamp), d_to::timestamp, interval '1 week') w
   ),
   -- each name once (the table reads a name twice, to show and to order
-  -- by it): users in one join, a team's by _team_name, which checks that
-  -- the caller may know it
+  -- by it): users in one join, teams in another where the caller sees the
+  -- team (an admin sees all), otherwise by _team_name, which checks that
+  -- the caller may know it (a call costs more than a join)
   named AS MATERIALIZED (
     SELECT a.kind, a.aid, a.completed, a.open, CASE a.kind
              WHEN 'user' THEN u.display_name
-             WHEN 'team' THEN @extschema@._team_name(a.aid) END AS name
+             WHEN 'team' THEN coalesce(tm.name, @extschema@._team_name(a.aid)) END AS name
       FROM a
       LEFT JOIN @extschema@.users u ON a.kind = 'user' AND u.id = a.aid
+      LEFT JOIN @extschema@.teams tm ON a.kind = 'team' AND tm.id = a.aid
      WHERE a.completed > 0 OR a.open > 0
   )
   SELECT jsonb_build_object(
