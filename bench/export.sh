@@ -55,6 +55,7 @@ SELECT CASE i % 4 WHEN 0 THEN format('Task %s, with "quotes"', i)
   FROM generate_series(1, :tasks) i,
        LATERAL (SELECT now() - (i % 120) * interval '1 day' - (i % 997) * interval '1 minute' AS ts) t;
 RESET session_replication_role;
+SELECT taskmgmt.rebuild_task_tallies() > 0 AS tallied;
 SQL
   psql_q -d "$DB" -c "VACUUM ANALYZE"
   echo "seeded in $(( $(date +%s) - start )) s"

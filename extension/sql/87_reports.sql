@@ -46,6 +46,9 @@ CREATE UNIQUE INDEX task_tallies_sum_key ON @extschema@.task_tallies
   WHERE kind <> 'delta';
 COMMENT ON TABLE @extschema@.task_tallies IS
   'Counts of all tasks per assignee and status, and per open status and due date, for an admin''s report.';
+-- no key, but compaction deletes and updates rows: a publication of all
+-- tables must be able to send that
+ALTER TABLE @extschema@.task_tallies REPLICA IDENTITY FULL;
 ALTER TABLE @extschema@.task_tallies ENABLE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.task_tallies FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON @extschema@.task_tallies FROM PUBLIC;
@@ -75,18 +78,22 @@ BEGIN
 END
 $$;
 
+-- After the compaction that may be running (its new sums would outlive a
+-- DELETE that began before they were committed).
 CREATE FUNCTION @extschema@._tasks_tally_truncate() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  PERFORM pg_catalog.pg_advisory_xact_lock('@extschema@.task_tallies'::regclass::oid::bigint);
   DELETE FROM @extschema@.task_tallies;
   RETURN NULL;
 END
 $$;
 
--- Not while a dump is restored: the tallies come with it.  ENABLE ALWAYS:
--- derived rows follow every write, also one made in replica mode
--- (session_replication_role, which DBAs use to skip the other triggers).
+-- Not while a dump is restored: the tallies come with it.  Like the other
+-- triggers, not in replica mode (session_replication_role): logical
+-- replication's apply workers copy the tallies as they copy the tasks;
+-- after a DBA's writes in that mode, rebuild_task_tallies() counts again.
 CREATE TRIGGER tasks_tally AFTER INSERT OR DELETE ON @extschema@.tasks
   FOR EACH ROW
   WHEN (NOT @extschema@._restoring())
@@ -101,9 +108,6 @@ CREATE TRIGGER tasks_tally_update AFTER UPDATE OF status, assignee_user_id, assi
 CREATE TRIGGER tasks_tally_truncate AFTER TRUNCATE ON @extschema@.tasks
   FOR EACH STATEMENT
   EXECUTE FUNCTION @extschema@._tasks_tally_truncate();
-ALTER TABLE @extschema@.tasks ENABLE ALWAYS TRIGGER tasks_tally;
-ALTER TABLE @extschema@.tasks ENABLE ALWAYS TRIGGER tasks_tally_update;
-ALTER TABLE @extschema@.tasks ENABLE ALWAYS TRIGGER tasks_tally_truncate;
 
 -- Folds the delta rows into the summed rows: a scheduled job (82_jobs.sql).
 -- Deltas appended meanwhile are not in this transaction's snapshot and stay
@@ -145,7 +149,7 @@ COMMENT ON FUNCTION @extschema@.compact_task_tallies() IS
   'Scheduled job: folds the task tallies'' delta rows into their sums (an admin''s report reads both).';
 
 -- The tallies computed again from the tasks, for a DBA who changed tasks
--- with the triggers disabled.
+-- with the triggers disabled or in replica mode.
 CREATE FUNCTION @extschema@.rebuild_task_tallies() RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE

@@ -5759,6 +5759,9 @@ CREATE UNIQUE INDEX task_tallies_sum_key ON @extschema@.task_tallies
   WHERE kind <> 'delta';
 COMMENT ON TABLE @extschema@.task_tallies IS
   'Counts of all tasks per assignee and status, and per open status and due date, for an admin''s report.';
+-- no key, but compaction deletes and updates rows: a publication of all
+-- tables must be able to send that
+ALTER TABLE @extschema@.task_tallies REPLICA IDENTITY FULL;
 ALTER TABLE @extschema@.task_tallies ENABLE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.task_tallies FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON @extschema@.task_tallies FROM PUBLIC;
@@ -5788,18 +5791,22 @@ BEGIN
 END
 $$;
 
+-- After the compaction that may be running (its new sums would outlive a
+-- DELETE that began before they were committed).
 CREATE FUNCTION @extschema@._tasks_tally_truncate() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  PERFORM pg_catalog.pg_advisory_xact_lock('@extschema@.task_tallies'::regclass::oid::bigint);
   DELETE FROM @extschema@.task_tallies;
   RETURN NULL;
 END
 $$;
 
--- Not while a dump is restored: the tallies come with it.  ENABLE ALWAYS:
--- derived rows follow every write, also one made in replica mode
--- (session_replication_role, which DBAs use to skip the other triggers).
+-- Not while a dump is restored: the tallies come with it.  Like the other
+-- triggers, not in replica mode (session_replication_role): logical
+-- replication's apply workers copy the tallies as they copy the tasks;
+-- after a DBA's writes in that mode, rebuild_task_tallies() counts again.
 CREATE TRIGGER tasks_tally AFTER INSERT OR DELETE ON @extschema@.tasks
   FOR EACH ROW
   WHEN (NOT @extschema@._restoring())
@@ -5814,9 +5821,6 @@ CREATE TRIGGER tasks_tally_update AFTER UPDATE OF status, assignee_user_id, assi
 CREATE TRIGGER tasks_tally_truncate AFTER TRUNCATE ON @extschema@.tasks
   FOR EACH STATEMENT
   EXECUTE FUNCTION @extschema@._tasks_tally_truncate();
-ALTER TABLE @extschema@.tasks ENABLE ALWAYS TRIGGER tasks_tally;
-ALTER TABLE @extschema@.tasks ENABLE ALWAYS TRIGGER tasks_tally_update;
-ALTER TABLE @extschema@.tasks ENABLE ALWAYS TRIGGER tasks_tally_truncate;
 
 -- Folds the delta rows into the summed rows: a scheduled job (82_jobs.sql).
 -- Deltas appended meanwhile are not in this transaction's snapshot and stay
@@ -5858,7 +5862,7 @@ COMMENT ON FUNCTION @extschema@.compact_task_tallies() IS
   'Scheduled job: folds the task tallies'' delta rows into their sums (an admin''s report reads both).';
 
 -- The tallies computed again from the tasks, for a DBA who changed tasks
--- with the triggers disabled.
+-- with the triggers disabled or in replica mode.
 CREATE FUNCTION @extschema@.rebuild_task_tallies() RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -6960,5 +6964,38 @@ BEGIN
            'OR t.team_id = ANY ((SELECT @extschema@.my_team_ids())::bigint[]))' END;
   END IF;
   RETURN array_to_string(conds, ' AND ');
+END
+$$;
+
+-- ==== trigger functions are not the clients' to execute (#11 review) ====
+-- With EXECUTE, a client could attach a SECURITY DEFINER trigger function
+-- (history, tallies) to a temporary table of its own and have it write;
+-- triggers fire whatever the caller's rights (90_grants.sql).
+DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+           WHERE p.pronamespace = '@extschema@'::regnamespace
+             AND p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype
+  LOOP
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM taskmgmt_client', f);
+  END LOOP;
+END
+$$;
+
+-- ==== the new job, where the others are scheduled (#11) ====
+-- compact_task_tallies joins the jobs pg_cron runs for this database, as
+-- the role that runs the others; elsewhere schedule_jobs() adds it.
+DO $$
+BEGIN
+  IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+    EXECUTE $q$SELECT cron.schedule_in_database('taskmgmt-compact-tallies', '* * * * *',
+                 'SELECT @extschema@.compact_task_tallies()', j.database, j.username)
+                 FROM cron.job j WHERE j.jobname = 'taskmgmt-due-soon' AND j.database = current_database()$q$;
+  END IF;
+EXCEPTION WHEN OTHERS THEN  -- scheduling must not fail the update
+  RAISE WARNING 'taskmgmt: the job taskmgmt-compact-tallies is not scheduled (%)', SQLERRM
+    USING HINT = 'Run SELECT taskmgmt.schedule_jobs() as the role that runs the other jobs.';
 END
 $$;

@@ -2,7 +2,7 @@
 -- table, view and function in the schema (including those added later), and
 -- the policies and grants of the foundation tables.
 BEGIN;
-SELECT plan(125);
+SELECT plan(126);
 
 -- Tables of the foundation.
 SELECT has_table('taskmgmt', t, 'table taskmgmt.' || t || ' exists')
@@ -121,6 +121,14 @@ SELECT is(array(SELECT p.proname::text FROM pg_proc p
                    AND NOT p.prosrc ~* '\mRAISE\s+(EXCEPTION\s+)?''[^;]*\mUSING\M[^;]*\mERRCODE\M'
                  ORDER BY 1),
           '{}'::text[], 'no function raises an error without an ERRCODE (that would be P0001)');
+-- Trigger functions fire whatever the caller's rights; with EXECUTE a client
+-- could attach one (SECURITY DEFINER: history, tallies) to a temporary table
+-- of its own and have it write.
+SELECT is(array(SELECT p.oid::regprocedure::text FROM pg_proc p
+                 WHERE p.pronamespace = 'taskmgmt'::regnamespace AND p.prorettype = 'trigger'::regtype
+                   AND has_function_privilege('taskmgmt_client', p.oid, 'EXECUTE')
+                 ORDER BY 1),
+          '{}'::text[], 'no trigger function is executable by the client role');
 
 -- The client role cannot get around RLS.
 SELECT ok(NOT r.rolbypassrls AND NOT r.rolsuper AND NOT r.rolcreaterole AND NOT r.rolcanlogin,

@@ -25,3 +25,6 @@ SELECT 'outsider_sees_tasks', count(*) FROM tasks;
 SELECT 'outsider_new_task', create_task('{"title": "After the upgrade"}') ->> 'version';
 SELECT 'outsider_sign_out', count(*) = 1 FROM (SELECT sign_out()) s;
 SELECT 'signed_out_sees_tasks', count(*) FROM tasks;
+RESET ROLE;
+-- the update counted the tasks into the tallies of an admin's report (87_reports.sql)
+SELECT 'tallies_count_tasks', (SELECT sum(n) FROM task_tallies) = (SELECT count(*) FROM tasks) AND count(*) > 0 FROM tasks;
