@@ -70,6 +70,8 @@ SELECT format('Task %s', i), repeat('Lorem ipsum dolor sit amet. ', 1 + i % 8),
        DATE '2030-01-01' + (i % 365), ARRAY['t' || (i % 20)],
        u.ids[1 + (i - 1) % 1000], CASE WHEN i % 5 = 0 THEN u.ids[1 + i % 1000] END
 FROM generate_series(1, 100000) i, u;
+RESET session_replication_role;
+SELECT taskmgmt.rebuild_task_tallies() > 0 AS tallied;
 ANALYZE;
 SQL
 seed_end=$(date +%s.%N)

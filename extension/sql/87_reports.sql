@@ -78,14 +78,15 @@ BEGIN
 END
 $$;
 
--- After the compaction that may be running (its new sums would outlive a
--- DELETE that began before they were committed).
+-- TRUNCATE, as the tasks were: it waits for a compaction that is running
+-- (a DELETE would miss the sums such a compaction inserts, and in a
+-- repeatable-read transaction every row committed after its snapshot), and
+-- older snapshots see the tallies go with the tasks.
 CREATE FUNCTION @extschema@._tasks_tally_truncate() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  PERFORM pg_catalog.pg_advisory_xact_lock('@extschema@.task_tallies'::regclass::oid::bigint);
-  DELETE FROM @extschema@.task_tallies;
+  TRUNCATE @extschema@.task_tallies;
   RETURN NULL;
 END
 $$;
@@ -171,7 +172,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rebuild_task_tallies() IS
-  'Recomputes the task tallies from the tasks (after writes made with the triggers disabled).';
+  'Recomputes the task tallies from the tasks (after writes made with the triggers disabled or in replica mode).';
 
 -- The groups of _report_figures over every task but the period's
 -- completed (from its done): totals per assignee and status from the
@@ -182,7 +183,9 @@ CREATE FUNCTION @extschema@._report_groups_counted(t_from timestamptz, t_to time
 RETURNS TABLE (assignee_user_id bigint, assignee_team_id bigint, status @extschema@.task_status,
                total numeric, completed bigint, created bigint, late numeric, late_days numeric,
                late_max integer)
-LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
+-- PARALLEL RESTRICTED: unsafe would keep every report's statement from a
+-- parallel plan, even where the branch that calls it is never run
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
   RETURN QUERY
     SELECT y.assignee_user_id, y.assignee_team_id, y.status, sum(y.n), 0::bigint, 0::bigint, 0::numeric,

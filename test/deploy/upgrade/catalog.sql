@@ -44,6 +44,7 @@ facts(line) AS (
   UNION ALL
   SELECT 'relation|' || relname || '|kind=' || relkind::text || '|persistence=' || relpersistence::text
          || '|rls=' || relrowsecurity || '|force_rls=' || relforcerowsecurity
+         || '|replica_identity=' || relreplident::text
          || '|options=' || coalesce(array_to_string(reloptions, ','), '')
          || '|owner=' || relowner::regrole
          || '|acl=' || coalesce((SELECT string_agg(x::text, ',' ORDER BY x::text) FROM unnest(relacl) x), '')
